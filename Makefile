@@ -1,0 +1,45 @@
+# workspaced — conventional entry points. See README.md.
+SHELL := /bin/bash
+GO ?= go
+GOTESTFLAGS ?= -race -count=1 -timeout 20m
+FUZZTIME ?= 5s
+
+.PHONY: all build run test test-short bench lint fuzz images clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## run: build images and start workspaced locally (Docker runtime, gochannel bus).
+run: images
+	./scripts/run-local.sh
+
+## test: the full suite (real redis-server, Docker engine, in-process AWS emulator), then short fuzz runs.
+test:
+	$(GO) test $(GOTESTFLAGS) ./...
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+## test-short: unit tests only (no Docker, no Redis).
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## bench: benchmarks; results and the reproduce command go to BENCHMARKS.md.
+bench:
+	./scripts/bench.sh
+
+## lint: gofmt, go vet.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fuzz: run every fuzz target for FUZZTIME (seed corpora live in testdata/fuzz).
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+## images: build the local images FROM scratch (no registry needed).
+images:
+	./images/build.sh
+
+clean:
+	$(GO) clean -testcache
