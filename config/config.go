@@ -1,0 +1,271 @@
+// Package config is workspaced's one configuration struct, parsed once from
+// the environment in cmd/ and passed down as plain values. Nothing else in
+// the codebase reads the environment. Every variable is documented in
+// docs/configuration.md (a test keeps the two in step).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Runtime kinds (CONTAINER_MANAGER_TYPE) and bus kinds (BUS).
+const (
+	RuntimeDocker = "docker"
+	RuntimeECS    = "ecs"
+	BusGoChannel  = "gochannel"
+	BusSQS        = "sqs"
+)
+
+// Config is the whole configuration of cmd/workspaced. Field tags name the
+// environment variable and its default; seed names are kept where the seed
+// has them (CONTAINER_MANAGER_TYPE, WORKSPACE_SOCKET_BASE_PATH, ...).
+type Config struct {
+	HTTP    HTTP
+	Auth    Auth
+	Redis   Redis
+	Bus     Bus
+	Runtime string `env:"CONTAINER_MANAGER_TYPE" envDefault:"docker"`
+	Docker  Docker
+	ECS     ECS
+	AWS     AWS
+	Proxy   Proxy
+	Pool    Pool
+	GC      GC
+	Files   Files
+	Log     Log
+}
+
+// HTTP is the API listener and its timeouts.
+type HTTP struct {
+	Addr             string        `env:"HTTP_ADDR" envDefault:":8000"`
+	ProvisionTimeout time.Duration `env:"PROVISION_TIMEOUT" envDefault:"90s"`
+	Heartbeat        time.Duration `env:"SSE_HEARTBEAT_INTERVAL" envDefault:"15s"`
+	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	MaxBodyBytes     int64         `env:"MAX_REQUEST_BYTES" envDefault:"1048576"`
+}
+
+// Auth holds the API keys. Values never reach a log line.
+type Auth struct {
+	// APIKeys is a comma-separated list of "tenant:key" or "key" entries.
+	APIKeys Secret `env:"API_KEYS"`
+	// APIKeysFile names a file with one "tenant:key" or "key" per line.
+	APIKeysFile string `env:"API_KEYS_FILE"`
+}
+
+// Redis is the state store.
+type Redis struct {
+	URL       string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	Password  Secret `env:"REDIS_PASSWORD"`
+	KeyPrefix string `env:"REDIS_KEY_PREFIX" envDefault:"ws:"`
+}
+
+// Bus picks the message bus.
+type Bus struct {
+	Kind string `env:"BUS" envDefault:"gochannel"`
+	// QueuePrefix is prepended to every queue name on SQS (e.g. "staging-").
+	QueuePrefix       string        `env:"SQS_QUEUE_PREFIX"`
+	VisibilityTimeout time.Duration `env:"SQS_VISIBILITY_TIMEOUT" envDefault:"120s"`
+	MaxRetries        int           `env:"BUS_MAX_RETRIES" envDefault:"5"`
+}
+
+// Docker configures the Docker runtime (CONTAINER_MANAGER_TYPE=docker).
+type Docker struct {
+	Image           string        `env:"WORKSPACE_IMAGE" envDefault:"workspaced/workspace:dev"`
+	SocketBasePath  string        `env:"WORKSPACE_SOCKET_BASE_PATH" envDefault:"/var/run/workspace-sockets"`
+	SeccompProfile  string        `env:"WORKSPACE_SECCOMP_PROFILE"`
+	AppArmorProfile string        `env:"WORKSPACE_APPARMOR_PROFILE"`
+	CPUs            float64       `env:"WORKSPACE_CPUS" envDefault:"2"`
+	MemoryMiB       int64         `env:"WORKSPACE_MEMORY_MIB" envDefault:"2048"`
+	PidsLimit       int64         `env:"WORKSPACE_PIDS_LIMIT" envDefault:"256"`
+	StopGrace       time.Duration `env:"WORKSPACE_STOP_GRACE" envDefault:"10s"`
+}
+
+// ECS configures the ECS runtime (CONTAINER_MANAGER_TYPE=ecs).
+type ECS struct {
+	Cluster          string   `env:"ECS_CLUSTER_NAME"`
+	TaskDefinition   string   `env:"WORKSPACE_TASK_DEFINITION" envDefault:"workspace-agent"`
+	Subnets          []string `env:"ECS_WORKSPACE_SUBNETS"`
+	SecurityGroups   []string `env:"ECS_WORKSPACE_SECURITY_GROUP"`
+	LaunchType       string   `env:"ECS_LAUNCH_TYPE"`
+	CapacityProvider string   `env:"ECS_CAPACITY_PROVIDER"`
+	StartedBy        string   `env:"ECS_STARTED_BY" envDefault:"workspaced"`
+	// ProxyAdminKey derives each task's proxy admin token (HMAC of the
+	// task's client token); every backend replica needs the same key.
+	ProxyAdminKey Secret `env:"PROXY_ADMIN_KEY"`
+}
+
+// AWS is shared by every AWS client (ECS, SQS, S3). Credentials come from
+// the SDK's default chain.
+type AWS struct {
+	Region string `env:"AWS_REGION" envDefault:"us-east-1"`
+	// EndpointURL overrides every AWS endpoint (LocalStack, the test emulator).
+	EndpointURL string `env:"AWS_ENDPOINT_URL"`
+}
+
+// Proxy configures the in-process credential proxy of the Docker runtime
+// (one Unix socket per workspace). On ECS the proxy is the sidecar and reads
+// its own environment (see cmd/credential-proxy).
+type Proxy struct {
+	DomainAllowlist []string `env:"PROXY_DOMAIN_WHITELIST"`
+	BedrockRegion   string   `env:"BEDROCK_REGION"`
+	BedrockUpstream string   `env:"BEDROCK_UPSTREAM_URL"`
+}
+
+// Pool configures the warm pool.
+type Pool struct {
+	MinSize int `env:"WARM_POOL_MIN_SIZE" envDefault:"0"`
+	MaxSize int `env:"WARM_POOL_MAX_SIZE" envDefault:"0"`
+}
+
+// GC configures idle reaping and reconciliation.
+type GC struct {
+	IdleTTL           time.Duration `env:"WORKSPACE_IDLE_TTL" envDefault:"30m"`
+	Interval          time.Duration `env:"GC_INTERVAL" envDefault:"1m"`
+	OrphanGrace       time.Duration `env:"ORPHAN_GRACE_PERIOD" envDefault:"10m"`
+	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"2m"`
+	DryRun            bool          `env:"GC_DRY_RUN" envDefault:"false"`
+}
+
+// Files configures S3 persistence of workspace files.
+type Files struct {
+	Bucket string `env:"WORKSPACE_FILES_BUCKET"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `env:"LOG_LEVEL" envDefault:"info"`
+	Format string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// Load parses the process environment.
+func Load() (Config, error) { return LoadFrom(envMap(os.Environ())) }
+
+// LoadFrom parses the given environment (tests pass a map) and validates it.
+func LoadFrom(environ map[string]string) (Config, error) {
+	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	if err != nil {
+		return Config{}, fmt.Errorf("parse environment: %w", nameVariables(err))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every inconsistency at once.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Runtime {
+	case RuntimeDocker:
+	case RuntimeECS:
+		if c.ECS.Cluster == "" {
+			errs = append(errs, errors.New("ECS_CLUSTER_NAME is required when CONTAINER_MANAGER_TYPE=ecs"))
+		}
+		if len(c.ECS.Subnets) == 0 {
+			errs = append(errs, errors.New("ECS_WORKSPACE_SUBNETS is required when CONTAINER_MANAGER_TYPE=ecs"))
+		}
+		if c.ECS.LaunchType != "" && c.ECS.CapacityProvider != "" {
+			errs = append(errs, errors.New("ECS_LAUNCH_TYPE and ECS_CAPACITY_PROVIDER are mutually exclusive"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("CONTAINER_MANAGER_TYPE %q: want docker or ecs", c.Runtime))
+	}
+	switch c.Bus.Kind {
+	case BusGoChannel, BusSQS:
+	default:
+		errs = append(errs, fmt.Errorf("BUS %q: want gochannel or sqs", c.Bus.Kind))
+	}
+	if c.Pool.MaxSize != 0 && c.Pool.MaxSize < c.Pool.MinSize {
+		errs = append(errs, fmt.Errorf("WARM_POOL_MAX_SIZE %d is below WARM_POOL_MIN_SIZE %d", c.Pool.MaxSize, c.Pool.MinSize))
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("MAX_REQUEST_BYTES must be positive"))
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLevel maps LOG_LEVEL to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// Variables lists every environment variable Config reads, with its
+// default, in declaration order (for docs and the docs test).
+func Variables() ([]env.FieldParams, error) { return env.GetFieldParams(&Config{}) }
+
+// nameVariables rewrites the library's per-field parse errors to name the
+// environment variable an operator has to fix, not the Go field.
+func nameVariables(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	keys := fieldKeys(reflect.TypeOf(Config{}))
+	out := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && keys[pe.Name] != "" {
+			out = append(out, fmt.Errorf("%s: %w", keys[pe.Name], pe.Err))
+			continue
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// fieldKeys maps each leaf field name of t to its env tag. Field names are
+// unique across Config's sections (TestFieldNamesUnique).
+func fieldKeys(t reflect.Type) map[string]string {
+	m := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+			for k, v := range fieldKeys(f.Type) {
+				m[k] = v
+			}
+			continue
+		}
+		m[f.Name] = f.Tag.Get("env")
+	}
+	return m
+}
+
+func envMap(kv []string) map[string]string {
+	m := make(map[string]string, len(kv))
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Secret is a string that never prints: fmt and slog show "[redacted]".
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "[redacted]" }
+
+// LogValue hides the value from slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalJSON hides the value from JSON encoders (slog's JSON handler).
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
+
+// Reveal returns the value, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
