@@ -12,10 +12,22 @@ const (
 	// metadata) when EventBridge delivers them.
 	TopicTaskEvents = "workspace-task-events"
 	// TopicPoison receives messages that could not be handled after retries
-	// on the gochannel bus; on SQS the queue's redrive policy moves them to a
-	// dead-letter queue instead.
+	// on the gochannel bus. SQS has no shared poison queue: each queue has
+	// its own dead-letter queue, named queue + DeadLetterSuffix.
 	TopicPoison = "workspace-poison"
 )
+
+// DeadLetterSuffix names a queue's dead-letter queue on SQS: the dead-letter
+// queue of "staging-workspace-requested" is
+// "staging-workspace-requested-dlq". Terraform reads the same suffix from
+// deploy/names.json.
+const DeadLetterSuffix = "-dlq"
+
+// QueueTopics returns the topics that are SQS queues in AWS (each with a
+// dead-letter queue), in a fixed order. The caller owns the slice.
+func QueueTopics() []string {
+	return []string{TopicWorkspaceRequested, TopicWorkspaceReleased, TopicTaskEvents}
+}
 
 // Message metadata keys set on every command.
 const (
