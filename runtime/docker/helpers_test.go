@@ -1,0 +1,189 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/workspaced/workspaced/internal/testenv"
+	"github.com/workspaced/workspaced/runtime/runtimetest"
+	"github.com/workspaced/workspaced/sse"
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// testLabel marks every container a test creates, so cleanup removes
+// exactly those (tests of other packages share the engine).
+const testLabel = "test.workspaced.id"
+
+// testImage is the workspace image the tests run (`make images`);
+// WORKSPACE_TEST_IMAGE overrides it.
+func testImage() string {
+	if img := os.Getenv("WORKSPACE_TEST_IMAGE"); img != "" {
+		return img
+	}
+	return "workspaced/workspace:test"
+}
+
+// env is one test's engine client, runtime and cleanup scope.
+type env struct {
+	cli    *client.Client
+	rt     *Runtime
+	testID string
+	base   string
+}
+
+// newEnv builds a Runtime on the local engine with a private socket base
+// and test label; every container carrying the label is force-removed at
+// cleanup. mod adjusts the options.
+func newEnv(t testing.TB, mod func(*Options)) *env {
+	t.Helper()
+	cli := testenv.Docker(t)
+	testenv.Image(t, cli, testImage())
+	// A short base keeps socket paths under the 107-byte limit.
+	base, err := os.MkdirTemp("", "wsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{cli: cli, testID: runtimetest.Token(t), base: base}
+	t.Cleanup(func() { e.removeAll(t); _ = os.RemoveAll(base) })
+	opts := Options{
+		Image:          testImage(),
+		SocketBasePath: base,
+		Labels:         map[string]string{testLabel: e.testID},
+		StopGrace:      time.Second,
+		Logger:         testLogger(t),
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	e.rt, err = New(cli, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return e
+}
+
+// removeAll force-removes every container of this test.
+func (e *env) removeAll(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+e.testID))})
+	if err != nil {
+		t.Errorf("cleanup: list containers: %v", err)
+		return
+	}
+	for _, c := range cs {
+		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("cleanup: remove %s: %v", c.ID, err)
+		}
+	}
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startReady starts a workspace and waits until its agent answers.
+func (e *env) startReady(t testing.TB, spec workspace.StartSpec) workspace.Info {
+	t.Helper()
+	ctx := testCtx(t, 2*time.Minute)
+	info, err := e.rt.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := e.rt.WaitReady(ctx, info); err != nil {
+		t.Fatalf("WaitReady: %v", err)
+	}
+	return info
+}
+
+// result is what a command run through the agent printed and how it ended.
+type result struct {
+	Output   string // stdout and stderr lines, each ending in "\n"
+	ExitCode int
+}
+
+// run runs argv inside the workspace through the agent's POST /execute over
+// the workspace socket, the way the backend does.
+func (e *env) run(t testing.TB, info workspace.Info, argv ...string) result {
+	t.Helper()
+	tr, err := e.rt.Transport(info.Endpoint)
+	if err != nil {
+		t.Fatalf("Transport: %v", err)
+	}
+	defer tr.(*http.Transport).CloseIdleConnections()
+	body, _ := json.Marshal(map[string]any{"kind": "command", "argv": argv})
+	req, err := http.NewRequestWithContext(testCtx(t, time.Minute), http.MethodPost, "http://workspace/execute", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("execute %q: %v", argv, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("execute %q: %s %s", argv, resp.Status, b)
+	}
+	var out strings.Builder
+	r := sse.NewReader(resp.Body)
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			t.Fatalf("execute %q: stream ended without a done event; output so far:\n%s", argv, out.String())
+		}
+		if err != nil {
+			t.Fatalf("execute %q: read events: %v", argv, err)
+		}
+		switch ev.Event {
+		case "stdout", "stderr", "stdout_part", "stderr_part":
+			out.WriteString(ev.Data)
+			if !strings.HasSuffix(ev.Event, "_part") {
+				out.WriteString("\n")
+			}
+		case "done":
+			var done struct {
+				ExitCode int    `json:"exit_code"`
+				Error    string `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(ev.Data), &done); err != nil {
+				t.Fatalf("execute %q: done event %q: %v", argv, ev.Data, err)
+			}
+			if done.Error != "" {
+				out.WriteString(fmt.Sprintf("[agent: %s]\n", done.Error))
+			}
+			return result{Output: out.String(), ExitCode: done.ExitCode}
+		}
+	}
+}
+
+// testLogger logs through t.Log, so output shows with the failing test.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tlogWriter struct{ t testing.TB }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,156 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/workspaced/workspaced/deploy/seccomp"
+)
+
+// Engine is the part of the Docker client the runtime uses;
+// *github.com/docker/docker/client.Client satisfies it. Build the client
+// with client.WithAPIVersionNegotiation: engines older than the library are
+// common.
+type Engine interface {
+	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
+	ContainerStart(ctx context.Context, containerID string, options container.StartOptions) error
+	ContainerStop(ctx context.Context, containerID string, options container.StopOptions) error
+	ContainerRemove(ctx context.Context, containerID string, options container.RemoveOptions) error
+	ContainerInspect(ctx context.Context, containerID string) (container.InspectResponse, error)
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+}
+
+// ProxyHost is the in-process credential proxy as the runtime uses it: one
+// Unix listener per workspace, inside the workspace's socket directory.
+// Implementations are safe for concurrent use.
+type ProxyHost interface {
+	// Open starts serving the workspace keyed by key (its start token) on
+	// socketPath. Opening a key that is already open is a no-op returning
+	// nil: Start calls Open again when it finds the workspace already
+	// running (a restarted backend re-attaches its proxies that way). The
+	// socket must be connectable by uid 1000 (the agent).
+	Open(ctx context.Context, key, socketPath string) error
+	// Close stops serving key and removes its socket. Closing an unknown
+	// key returns nil.
+	Close(key string) error
+}
+
+// Options configure a Runtime. Zero values take the defaults noted.
+type Options struct {
+	// Image is the workspace image (required), e.g. workspaced/workspace:dev.
+	Image string
+	// SocketBasePath holds one socket directory per workspace
+	// (default /var/run/workspace-sockets). Keep it short: a Unix socket
+	// path is limited to 107 bytes and the token (up to 64) is part of it.
+	SocketBasePath string
+	// SeccompProfile is the profile JSON (Docker's format); nil means the
+	// profile shipped in deploy/seccomp. There is no way to run unconfined.
+	SeccompProfile []byte
+	// AppArmorProfile names a loaded AppArmor profile; empty leaves the
+	// engine's default (docker-default where AppArmor is enabled).
+	AppArmorProfile string
+	// NanoCPUs is the CPU limit in 1e-9 CPUs (default 2 CPUs).
+	NanoCPUs int64
+	// MemoryBytes is the memory limit, swap included (default 2 GiB).
+	MemoryBytes int64
+	// PidsLimit caps the number of processes (default 256).
+	PidsLimit int64
+	// StopGrace is how long Stop waits after SIGTERM before SIGKILL
+	// (default 10s; rounded up to whole seconds, as the engine wants).
+	StopGrace time.Duration
+	// UID and GID the agent runs as and owns its tmpfs mounts and socket
+	// directory with (default 1000:1000, the image's appuser).
+	UID, GID int
+	// NamePrefix is prepended to the token to name the container (default
+	// "ws-"; Docker names need two characters, tokens may have one).
+	NamePrefix string
+	// Env is extra, non-secret environment for the agent (e.g. the Bedrock
+	// base URL of the proxy). Never put credentials here: DESIGN §4.7.5.
+	Env []string
+	// Labels are added to every container and scope List to containers
+	// that carry them too (tests use a per-test label). Keys under
+	// io.workspaced. are reserved.
+	Labels map[string]string
+	// Proxy, when set, gets one listener per workspace (see ProxyHost).
+	Proxy ProxyHost
+	// Logger receives the runtime's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock stamped into the created-at label (default time.Now).
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultSocketBasePath = "/var/run/workspace-sockets"
+	DefaultNanoCPUs       = 2_000_000_000
+	DefaultMemoryBytes    = 2 << 30
+	DefaultPidsLimit      = 256
+	DefaultStopGrace      = 10 * time.Second
+	DefaultUID            = 1000
+	DefaultGID            = 1000
+	DefaultNamePrefix     = "ws-"
+)
+
+// maxSocketPath is the longest Unix socket path Linux accepts
+// (sizeof(sun_path) - 1).
+const maxSocketPath = 107
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Image == "" {
+		return o, fmt.Errorf("docker runtime: Options.Image is required")
+	}
+	if o.SocketBasePath == "" {
+		o.SocketBasePath = DefaultSocketBasePath
+	}
+	if !filepath.IsAbs(o.SocketBasePath) {
+		return o, fmt.Errorf("docker runtime: SocketBasePath %q is not absolute", o.SocketBasePath)
+	}
+	o.SocketBasePath = filepath.Clean(o.SocketBasePath)
+	if len(o.SeccompProfile) == 0 {
+		o.SeccompProfile = seccomp.Profile()
+	}
+	if o.NanoCPUs == 0 {
+		o.NanoCPUs = DefaultNanoCPUs
+	}
+	if o.MemoryBytes == 0 {
+		o.MemoryBytes = DefaultMemoryBytes
+	}
+	if o.PidsLimit == 0 {
+		o.PidsLimit = DefaultPidsLimit
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = DefaultStopGrace
+	}
+	if o.UID == 0 {
+		o.UID = DefaultUID
+	}
+	if o.GID == 0 {
+		o.GID = DefaultGID
+	}
+	if o.NamePrefix == "" {
+		o.NamePrefix = DefaultNamePrefix
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	for k := range o.Labels {
+		if strings.HasPrefix(k, labelPrefix) {
+			return o, fmt.Errorf("docker runtime: label %q uses the reserved prefix %s", k, labelPrefix)
+		}
+	}
+	if o.NanoCPUs < 0 || o.MemoryBytes < 0 || o.PidsLimit < 0 || o.StopGrace < 0 {
+		return o, fmt.Errorf("docker runtime: negative resource limit")
+	}
+	return o, nil
+}

@@ -1,0 +1,284 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// startTimeout bounds one collapsed Start (create, start, proxy) once it
+// runs detached from the callers' contexts.
+const startTimeout = 2 * time.Minute
+
+// Runtime runs workspaces as containers of one Docker engine. It is safe for
+// concurrent use.
+type Runtime struct {
+	engine Engine
+	opts   Options
+	log    *slog.Logger
+	starts singleflight.Group
+}
+
+// New returns a Runtime that drives engine. It validates opts (Image is
+// required) and fills defaults; it does not contact the engine.
+func New(engine Engine, opts Options) (*Runtime, error) {
+	if engine == nil {
+		return nil, errors.New("docker runtime: nil engine")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{engine: engine, opts: opts, log: opts.Logger.With("component", "runtime_docker")}, nil
+}
+
+// Start starts the workspace for spec, idempotently by spec.Token: the token
+// names the container, so a second Start (here, in another process, or
+// after a crash between create and start) finds the first one and returns
+// it. Concurrent Starts of one token in this process share one attempt.
+// The result may still be PENDING; readiness arrives as a task-state event
+// (or use WaitReady). An invalid token wraps workspace.ErrInvalidSpec; a
+// missing image is workspace.Terminal.
+func (r *Runtime) Start(ctx context.Context, spec workspace.StartSpec) (workspace.Info, error) {
+	if err := workspace.ValidToken(spec.Token); err != nil {
+		return workspace.Info{}, fmt.Errorf("start workspace: %w", err)
+	}
+	if p := r.agentSocket(spec.Token); len(p) > maxSocketPath {
+		return workspace.Info{}, fmt.Errorf("start workspace %s: %w: socket path %s is longer than %d bytes", spec.Token, workspace.ErrInvalidSpec, p, maxSocketPath)
+	}
+	// The shared attempt outlives any one caller: a caller that gives up
+	// must not fail the others waiting on the same token.
+	ch := r.starts.DoChan(spec.Token, func() (any, error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+		defer cancel()
+		return r.start(sctx, spec)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return workspace.Info{}, res.Err
+		}
+		return res.Val.(workspace.Info), nil
+	case <-ctx.Done():
+		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, ctx.Err())
+	}
+}
+
+func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspace.Info, error) {
+	name := r.opts.NamePrefix + spec.Token
+	log := r.log.With("token", spec.Token)
+	existing, err := r.engine.ContainerInspect(ctx, name)
+	switch {
+	case err == nil:
+		return r.resume(ctx, spec.Token, existing)
+	case !cerrdefs.IsNotFound(err):
+		return workspace.Info{}, fmt.Errorf("start workspace %s: inspect: %w", spec.Token, err)
+	}
+	if err := r.prepare(ctx, spec.Token); err != nil {
+		return workspace.Info{}, err
+	}
+	cfg, host, err := r.containerConfig(spec)
+	if err != nil {
+		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, err)
+	}
+	created, err := r.engine.ContainerCreate(ctx, cfg, host, nil, nil, name)
+	switch {
+	case cerrdefs.IsConflict(err):
+		// Another process created it first: that one is the workspace.
+		existing, ierr := r.engine.ContainerInspect(ctx, name)
+		if ierr != nil {
+			return workspace.Info{}, fmt.Errorf("start workspace %s: inspect after name conflict: %w", spec.Token, ierr)
+		}
+		return r.resume(ctx, spec.Token, existing)
+	case cerrdefs.IsNotFound(err):
+		r.release(spec.Token)
+		return workspace.Info{}, workspace.Terminal(fmt.Errorf("start workspace %s: image %s: %w", spec.Token, r.opts.Image, err))
+	case err != nil:
+		r.release(spec.Token)
+		return workspace.Info{}, fmt.Errorf("start workspace %s: create: %w", spec.Token, classify(err))
+	}
+	log.Info("workspace container created", "container_id", created.ID, "conversation", spec.Conversation, "pool", spec.Pool)
+	if err := r.engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		r.discard(created.ID, spec.Token)
+		return workspace.Info{}, fmt.Errorf("start workspace %s: start: %w", spec.Token, classify(err))
+	}
+	return r.Inspect(ctx, created.ID)
+}
+
+// resume returns an existing workspace container, starting it if a crashed
+// attempt left it created but not started, and re-opening its proxy.
+func (r *Runtime) resume(ctx context.Context, token string, c container.InspectResponse) (workspace.Info, error) {
+	if c.Config == nil || !r.managed(c.Config.Labels) || c.Config.Labels[LabelToken] != token {
+		return workspace.Info{}, workspace.Terminal(fmt.Errorf("start workspace %s: %w: container %s exists and is not this workspace", token, workspace.ErrInvalidSpec, c.Name))
+	}
+	info := r.infoFromInspect(c)
+	if info.Status.Stopping() {
+		return info, nil
+	}
+	if err := r.prepare(ctx, token); err != nil {
+		return workspace.Info{}, err
+	}
+	if c.State != nil && c.State.Status == container.StateCreated {
+		if err := r.engine.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+			return workspace.Info{}, fmt.Errorf("start workspace %s: start existing: %w", token, classify(err))
+		}
+		return r.Inspect(ctx, c.ID)
+	}
+	return info, nil
+}
+
+// prepare creates token's socket directory (0750, owned by the agent's
+// uid:gid) and opens its proxy listener.
+func (r *Runtime) prepare(ctx context.Context, token string) error {
+	if err := os.MkdirAll(r.opts.SocketBasePath, 0o755); err != nil {
+		return fmt.Errorf("start workspace %s: socket base: %w", token, err)
+	}
+	dir := r.socketDir(token)
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("start workspace %s: socket dir: %w", token, err)
+	}
+	// Mkdir honours the umask and an existing directory keeps its mode:
+	// set both explicitly.
+	if err := os.Chmod(dir, 0o750); err != nil {
+		return fmt.Errorf("start workspace %s: socket dir: %w", token, err)
+	}
+	if err := os.Lchown(dir, r.opts.UID, r.opts.GID); err != nil {
+		return fmt.Errorf("start workspace %s: socket dir owner: %w", token, err)
+	}
+	if r.opts.Proxy != nil {
+		if err := r.opts.Proxy.Open(ctx, token, filepath.Join(dir, proxySocketName)); err != nil {
+			return fmt.Errorf("start workspace %s: open proxy: %w", token, err)
+		}
+	}
+	return nil
+}
+
+// release undoes prepare: closes the proxy and removes the socket directory.
+func (r *Runtime) release(token string) {
+	if r.opts.Proxy != nil {
+		if err := r.opts.Proxy.Close(token); err != nil {
+			r.log.Warn("close proxy failed", "token", token, "error", err)
+		}
+	}
+	if err := os.RemoveAll(r.socketDir(token)); err != nil {
+		r.log.Warn("remove socket dir failed", "token", token, "error", err)
+	}
+}
+
+// discard removes a container whose start failed, and its host resources.
+func (r *Runtime) discard(id, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.engine.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		r.log.Warn("remove failed workspace container", "container_id", id, "error", err)
+	}
+	r.release(token)
+}
+
+// Stop stops the workspace (SIGTERM, then SIGKILL after StopGrace), removes
+// its container, closes its proxy and removes its socket directory. A
+// workspace that is unknown or already gone is not an error; neither is a
+// concurrent Stop of the same workspace. reason is logged.
+func (r *Runtime) Stop(ctx context.Context, id, reason string) error {
+	c, err := r.engine.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop workspace %s: inspect: %w", id, err)
+	}
+	if c.Config == nil || !r.managed(c.Config.Labels) {
+		return nil // not ours: nothing of this runtime to stop
+	}
+	token := c.Config.Labels[LabelToken]
+	r.log.Info("stopping workspace", "container_id", c.ID, "token", token, "reason", reason)
+	grace := int((r.opts.StopGrace + time.Second - 1) / time.Second)
+	if err := r.engine.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &grace}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stop workspace %s: %w", id, err)
+	}
+	err = r.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	// A conflict means another Stop is already removing it.
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("stop workspace %s: remove: %w", id, err)
+	}
+	if workspace.ValidToken(token) == nil { // never join an unchecked label into a path
+		r.release(token)
+	}
+	return nil
+}
+
+// Inspect reports the workspace's state, or workspace.ErrNotFound when no
+// container of this runtime has that ID (or name).
+func (r *Runtime) Inspect(ctx context.Context, id string) (workspace.Info, error) {
+	c, err := r.engine.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return workspace.Info{}, fmt.Errorf("inspect workspace %s: %w", id, workspace.ErrNotFound)
+	}
+	if err != nil {
+		return workspace.Info{}, fmt.Errorf("inspect workspace %s: %w", id, err)
+	}
+	if c.Config == nil || !r.managed(c.Config.Labels) {
+		return workspace.Info{}, fmt.Errorf("inspect workspace %s: %w", id, workspace.ErrNotFound)
+	}
+	return r.infoFromInspect(c), nil
+}
+
+func (r *Runtime) infoFromInspect(c container.InspectResponse) workspace.Info {
+	info := r.infoFromLabels(c.ID, c.Config.Labels)
+	if c.State == nil {
+		info.Status = workspace.StatusPending
+		return info
+	}
+	info.Status = statusOf(c.State.Status)
+	if info.Status == workspace.StatusStopped {
+		code := c.State.ExitCode
+		info.ExitCode = &code
+		info.StoppedReason = stoppedReason(c.State)
+	}
+	return info
+}
+
+// List returns every container of this runtime (LabelManagedBy plus
+// Options.Labels), running or not; stopped ones are reported STOPPED.
+func (r *Runtime) List(ctx context.Context) ([]workspace.Info, error) {
+	args := filters.NewArgs(filters.Arg("label", LabelManagedBy+"="+ManagedBy))
+	for k, v := range r.opts.Labels {
+		args.Add("label", k+"="+v)
+	}
+	cs, err := r.engine.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	out := make([]workspace.Info, 0, len(cs))
+	for _, c := range cs {
+		if !r.managed(c.Labels) {
+			continue
+		}
+		info := r.infoFromLabels(c.ID, c.Labels)
+		info.Status = statusOf(c.State)
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// classify marks engine errors the workers must not retry forever.
+func classify(err error) error {
+	switch {
+	case cerrdefs.IsInvalidArgument(err):
+		return workspace.Terminal(err)
+	case cerrdefs.IsResourceExhausted(err):
+		return fmt.Errorf("%w: %w", workspace.ErrCapacity, err)
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package docker
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// Paths inside the workspace container, and the agent's environment. The
+// agent (cmd/workspace-agent) reads these variable names.
+const (
+	// ContainerSocketDir is where the workspace's socket directory is
+	// mounted inside the container.
+	ContainerSocketDir = "/var/run/ws"
+	agentSocketName    = "agent.sock"
+	proxySocketName    = "proxy.sock"
+
+	envListenMode  = "WORKSPACE_LISTEN_MODE"
+	envSocketPath  = "WORKSPACE_SOCKET_PATH"
+	envProxySocket = "WORKSPACE_PROXY_SOCKET"
+	homeDir        = "/home/appuser"
+	workDir        = "/workspace"
+)
+
+// Capabilities a workspace keeps (DESIGN §6); everything else is dropped.
+var workspaceCaps = []string{"CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE"}
+
+// tmpfsMount is one tmpfs of DESIGN §6.
+type tmpfsMount struct {
+	path string
+	size string
+	// noexec forbids executing from the mount; /tmp and /workspace allow
+	// it (build tools and tests run binaries there).
+	noexec bool
+	// owned mounts belong to uid:gid (appuser writes there); the others
+	// stay root's 0755.
+	owned bool
+}
+
+// workspaceTmpfs are the writable places of the read-only root.
+var workspaceTmpfs = []tmpfsMount{
+	{path: "/tmp", size: "512m", owned: true},
+	{path: "/var/tmp", size: "256m", noexec: true, owned: true},
+	{path: "/run", size: "64m", noexec: true},
+	{path: homeDir + "/.cache", size: "512m", noexec: true, owned: true},
+	{path: homeDir, size: "128m", noexec: true, owned: true},
+	{path: workDir, size: "1g", owned: true},
+}
+
+// tmpfsOptions renders m's mount options. The engine adds noexec, nosuid
+// and nodev unless told otherwise, so exec is spelled out where allowed.
+func (r *Runtime) tmpfsOptions(m tmpfsMount) string {
+	opts := "rw,nosuid,nodev,size=" + m.size
+	if m.noexec {
+		opts += ",noexec"
+	} else {
+		opts += ",exec"
+	}
+	if m.owned {
+		opts += ",uid=" + strconv.Itoa(r.opts.UID) + ",gid=" + strconv.Itoa(r.opts.GID) + ",mode=0755"
+	} else {
+		opts += ",mode=0755"
+	}
+	return opts
+}
+
+// containerConfig builds the container of DESIGN §6 for spec.
+func (r *Runtime) containerConfig(spec workspace.StartSpec) (*container.Config, *container.HostConfig, error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, r.opts.SeccompProfile); err != nil {
+		return nil, nil, workspace.Terminal(fmt.Errorf("seccomp profile is not JSON: %w", err))
+	}
+	grace := int((r.opts.StopGrace + 999_999_999) / 1_000_000_000)
+	env := append([]string{
+		envListenMode + "=uds",
+		envSocketPath + "=" + ContainerSocketDir + "/" + agentSocketName,
+		"HOME=" + homeDir,
+	}, r.opts.Env...)
+	if r.opts.Proxy != nil {
+		env = append(env, envProxySocket+"="+ContainerSocketDir+"/"+proxySocketName)
+	}
+	cfg := &container.Config{
+		Image:       r.opts.Image,
+		User:        strconv.Itoa(r.opts.UID) + ":" + strconv.Itoa(r.opts.GID),
+		Env:         env,
+		WorkingDir:  workDir,
+		Hostname:    "workspace",
+		Labels:      r.labelsFor(spec),
+		StopTimeout: &grace,
+	}
+	tmpfs := make(map[string]string, len(workspaceTmpfs))
+	for _, m := range workspaceTmpfs {
+		tmpfs[m.path] = r.tmpfsOptions(m)
+	}
+	pids := r.opts.PidsLimit
+	securityOpt := []string{"no-new-privileges:true", "seccomp=" + compact.String()}
+	if r.opts.AppArmorProfile != "" {
+		securityOpt = append(securityOpt, "apparmor="+r.opts.AppArmorProfile)
+	}
+	host := &container.HostConfig{
+		NetworkMode:    "none",
+		CapDrop:        []string{"ALL"},
+		CapAdd:         append([]string(nil), workspaceCaps...),
+		ReadonlyRootfs: true,
+		Tmpfs:          tmpfs,
+		SecurityOpt:    securityOpt,
+		IpcMode:        container.IPCModePrivate,
+		Privileged:     false,
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig: container.LogConfig{
+			Type:   "json-file",
+			Config: map[string]string{"max-size": "10m", "max-file": "3"},
+		},
+		Mounts: []mount.Mount{{
+			Type:        mount.TypeBind,
+			Source:      r.socketDir(spec.Token),
+			Target:      ContainerSocketDir,
+			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate},
+		}},
+		Resources: container.Resources{
+			NanoCPUs:   r.opts.NanoCPUs,
+			Memory:     r.opts.MemoryBytes,
+			MemorySwap: r.opts.MemoryBytes, // equal to Memory: no swap
+			PidsLimit:  &pids,
+		},
+	}
+	return cfg, host, nil
+}
+
+// socketDir is the host directory of token's sockets. token must be valid
+// (ValidToken forbids '/' and "..").
+func (r *Runtime) socketDir(token string) string {
+	return filepath.Join(r.opts.SocketBasePath, token)
+}
+
+// agentSocket is the host path of token's agent socket.
+func (r *Runtime) agentSocket(token string) string {
+	return filepath.Join(r.socketDir(token), agentSocketName)
+}
