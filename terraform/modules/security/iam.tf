@@ -1,0 +1,324 @@
+# IAM roles of seed §6.1, least privilege:
+#   execution role  – image pulls, awslogs, the tasks' secrets (SSM, Secrets Manager)
+#   backend role    – RunTask/StopTask/... on this cluster, PassRole of the execution role only, its queues, its bucket
+#   instance role   – the ECS agent on the container instances
+# Workspace tasks get no task role at all.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  workspace_task_definition_arn = "arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:task-definition/${var.workspace_task_family}:*"
+  cluster_name                  = element(split("/", var.cluster_arn), 1)
+  cluster_task_arns             = "arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:task/${local.cluster_name}/*"
+  ssm_parameters_arn            = "arn:${local.partition}:ssm:${var.aws_region}:${local.account_id}:parameter${var.ssm_parameter_prefix}/*"
+}
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# --- execution role ---------------------------------------------------------
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name_prefix}-ecs-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid = "EcrAuth"
+    # GetAuthorizationToken has no resource-level permissions.
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EcrPull"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = var.ecr_repository_arns
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [for arn in var.log_group_arns : "${arn}:log-stream:*"]
+  }
+
+  statement {
+    sid       = "TaskSecretsSsm"
+    actions   = ["ssm:GetParameters"]
+    resources = [local.ssm_parameters_arn]
+  }
+
+  statement {
+    sid       = "TaskSecretsSecretsManager"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.api_keys.arn]
+  }
+
+  statement {
+    sid       = "DecryptTaskSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.secrets.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "pull-log-secrets"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# --- backend task role --------------------------------------------------------
+
+resource "aws_iam_role" "backend" {
+  name               = "${var.name_prefix}-backend-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "backend" {
+  statement {
+    sid       = "RunWorkspaceTasks"
+    actions   = ["ecs:RunTask"]
+    resources = [local.workspace_task_definition_arn]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [var.cluster_arn]
+    }
+  }
+
+  statement {
+    sid       = "ManageClusterTasks"
+    actions   = ["ecs:StopTask", "ecs:DescribeTasks"]
+    resources = [local.cluster_task_arns]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [var.cluster_arn]
+    }
+  }
+
+  statement {
+    sid = "ListClusterTasks"
+    # ListTasks is authorised on container instances; the condition pins the cluster.
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [var.cluster_arn]
+    }
+  }
+
+  statement {
+    sid       = "TagTasksAtLaunch"
+    actions   = ["ecs:TagResource"]
+    resources = [local.cluster_task_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
+    }
+  }
+
+  statement {
+    sid       = "PassExecutionRoleOnly"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.execution.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "Queues"
+    actions = [
+      "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:GetQueueAttributes",
+    ]
+    resources = concat(var.command_queue_arns, [var.task_events_queue_arn])
+  }
+
+  statement {
+    sid       = "WorkspaceFilesList"
+    actions   = ["s3:ListBucket"]
+    resources = [var.workspace_files_bucket_arn]
+  }
+
+  statement {
+    sid       = "WorkspaceFilesObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.workspace_files_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "WorkspaceFilesKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.workspace_files_kms_key_arn]
+  }
+
+  statement {
+    sid       = "CustomMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metrics_namespace]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "backend" {
+  name   = "orchestrate-workspaces"
+  role   = aws_iam_role.backend.id
+  policy = data.aws_iam_policy_document.backend.json
+}
+
+# --- container instance role ---------------------------------------------------
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  name               = "${var.name_prefix}-ecs-instance"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "instance" {
+  statement {
+    sid       = "RegisterWithCluster"
+    actions   = ["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance", "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange", "ecs:SubmitAttachmentStateChanges", "ecs:UpdateContainerInstancesState"]
+    resources = [var.cluster_arn]
+  }
+
+  statement {
+    sid = "AgentDiscover"
+    # DiscoverPollEndpoint has no resource-level permissions.
+    actions   = ["ecs:DiscoverPollEndpoint"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "AgentSession"
+    actions   = ["ecs:Poll", "ecs:StartTelemetrySession"]
+    resources = ["arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:container-instance/${local.cluster_name}/*"]
+  }
+
+  statement {
+    sid       = "TagContainerInstance"
+    actions   = ["ecs:TagResource"]
+    resources = ["arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:container-instance/${local.cluster_name}/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterContainerInstance"]
+    }
+  }
+
+  statement {
+    sid       = "EcrAuth"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EcrPull"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = var.ecr_repository_arns
+  }
+}
+
+resource "aws_iam_role_policy" "instance" {
+  name   = "ecs-agent"
+  role   = aws_iam_role.instance.id
+  policy = data.aws_iam_policy_document.instance.json
+}
+
+resource "aws_iam_role_policy_attachment" "instance_ssm" {
+  count = var.enable_ssm_session_manager ? 1 : 0
+
+  role       = aws_iam_role.instance.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "instance" {
+  name = "${var.name_prefix}-ecs-instance"
+  role = aws_iam_role.instance.name
+  tags = var.tags
+}
+
+# --- Bedrock caller used by the credential proxy --------------------------------
+# The proxy signs Bedrock requests with an access key of a user in this group.
+# Terraform never creates the key (it would land in state): an operator runs
+# `aws iam create-access-key` and stores it in the SSM parameters below
+# (docs/deploy.md).
+
+resource "aws_iam_group" "bedrock_invokers" {
+  name = "${var.name_prefix}-bedrock-invokers"
+}
+
+data "aws_iam_policy_document" "bedrock_invoke" {
+  statement {
+    sid     = "InvokeModels"
+    actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    resources = [
+      "arn:${local.partition}:bedrock:*::foundation-model/*",
+      "arn:${local.partition}:bedrock:*:${local.account_id}:inference-profile/*",
+    ]
+  }
+}
+
+resource "aws_iam_group_policy" "bedrock_invoke" {
+  name   = "invoke-models"
+  group  = aws_iam_group.bedrock_invokers.name
+  policy = data.aws_iam_policy_document.bedrock_invoke.json
+}
+
+resource "aws_iam_user" "bedrock_proxy" {
+  name = "${var.name_prefix}-bedrock-proxy"
+  tags = var.tags
+}
+
+resource "aws_iam_user_group_membership" "bedrock_proxy" {
+  user   = aws_iam_user.bedrock_proxy.name
+  groups = [aws_iam_group.bedrock_invokers.name]
+}
