@@ -78,10 +78,10 @@ func (r *Runtime) Start(ctx context.Context, spec workspace.StartSpec) (workspac
 func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspace.Info, error) {
 	name := r.opts.NamePrefix + spec.Token
 	log := r.log.With("token", spec.Token)
-	existing, err := r.engine.ContainerInspect(ctx, name)
+	found, err := r.engine.ContainerInspect(ctx, name)
 	switch {
 	case err == nil:
-		return r.resume(ctx, spec.Token, existing)
+		return r.resume(ctx, spec.Token, found)
 	case !cerrdefs.IsNotFound(err):
 		return workspace.Info{}, fmt.Errorf("start workspace %s: inspect: %w", spec.Token, err)
 	}
@@ -92,21 +92,17 @@ func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspac
 	if err != nil {
 		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, err)
 	}
-	created, err := r.engine.ContainerCreate(ctx, cfg, host, nil, nil, name)
+	created, existing, err := r.create(ctx, cfg, host, name)
 	switch {
-	case cerrdefs.IsConflict(err):
+	case existing != nil:
 		// Another process created it first: that one is the workspace.
-		existing, ierr := r.engine.ContainerInspect(ctx, name)
-		if ierr != nil {
-			return workspace.Info{}, fmt.Errorf("start workspace %s: inspect after name conflict: %w", spec.Token, ierr)
-		}
-		return r.resume(ctx, spec.Token, existing)
+		return r.resume(ctx, spec.Token, *existing)
 	case cerrdefs.IsNotFound(err):
 		r.release(spec.Token)
 		return workspace.Info{}, workspace.Terminal(fmt.Errorf("start workspace %s: image %s: %w", spec.Token, r.opts.Image, err))
 	case err != nil:
 		r.release(spec.Token)
-		return workspace.Info{}, fmt.Errorf("start workspace %s: create: %w", spec.Token, classify(err))
+		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, classify(err))
 	}
 	log.Info("workspace container created", "container_id", created.ID, "conversation", spec.Conversation, "pool", spec.Pool)
 	if err := r.engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
@@ -114,6 +110,38 @@ func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspac
 		return workspace.Info{}, fmt.Errorf("start workspace %s: start: %w", spec.Token, classify(err))
 	}
 	return r.Inspect(ctx, created.ID)
+}
+
+// create creates the container named name. When the name is taken it
+// returns the container holding it instead. The engine reserves a name
+// before the container can be inspected, and a creator that fails releases
+// it, so a conflict is followed by a few inspect-or-create rounds.
+func (r *Runtime) create(ctx context.Context, cfg *container.Config, host *container.HostConfig, name string) (container.CreateResponse, *container.InspectResponse, error) {
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		created, err := r.engine.ContainerCreate(ctx, cfg, host, nil, nil, name)
+		if !cerrdefs.IsConflict(err) {
+			if err != nil {
+				err = fmt.Errorf("create: %w", err)
+			}
+			return created, nil, err
+		}
+		existing, ierr := r.engine.ContainerInspect(ctx, name)
+		if ierr == nil {
+			return container.CreateResponse{}, &existing, nil
+		}
+		if !cerrdefs.IsNotFound(ierr) || attempt == 10 {
+			return container.CreateResponse{}, nil, fmt.Errorf("create: name %s taken but not inspectable: %w", name, ierr)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return container.CreateResponse{}, nil, fmt.Errorf("create: %w", ctx.Err())
+		case <-t.C:
+		}
+		backoff *= 2
+	}
 }
 
 // resume returns an existing workspace container, starting it if a crashed
