@@ -1,0 +1,52 @@
+-- ApplyTaskState. KEYS[1] ws.
+-- ARGV: prefix, now, wid, version, last_status, kind (running|stopped|other),
+--       stopped_reason, tombstone_ms.
+-- Compare-and-set on the event version; STOPPED is absorbing.
+local wk = KEYS[1]
+local wid, ver, status, kind, reason, ttl =
+  ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+
+local cur = redis.call('HMGET', wk, 'version', 'state')
+local stored = tonumber(cur[1] or '-1')
+local prev = cur[2] or ''
+if ver <= stored then return {'stale', prev, encode(wk), ''} end
+if prev == 'stopped' and kind ~= 'stopped' then return {'ignored', prev, encode(wk), ''} end
+
+redis.call('HSET', wk, 'version', ARGV[4], 'last_status', status, 'updated_at', NOW)
+if prev == '' then
+  redis.call('HSET', wk, 'created_at', NOW)
+  redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
+end
+
+local cj = ''
+if kind == 'running' then
+  if prev == '' or prev == 'provisioning' then redis.call('HSET', wk, 'state', 'running') end
+elseif kind == 'stopped' then
+  if reason ~= '' then redis.call('HSET', wk, 'stopped_reason', reason) end
+  if prev ~= 'stopped' then
+    redis.call('HSET', wk, 'state', 'stopped', 'stopped_at', NOW)
+    redis.call('ZREM', P .. 'workspaces', wid)
+    redis.call('ZREM', P .. 'lastuse', wid)
+    redis.call('ZREM', P .. 'pool:available', wid)
+    redis.call('ZREM', P .. 'pool:claimed', wid)
+    redis.call('ZREM', P .. 'pool:starting', wid)
+    redis.call('DEL', P .. 'streams:' .. wid)
+    local cid = redis.call('HGET', wk, 'conversation') or ''
+    if cid ~= '' then
+      local ck = conv_key(cid)
+      if (redis.call('HGET', ck, 'workspace') or '') == wid then
+        if (redis.call('HGET', wk, 'releasing') or '') ~= '' then
+          settle(cid, ck, wid, 'released', '')
+        else
+          settle(cid, ck, wid, 'lost', 'workspace stopped: ' .. reason)
+        end
+        cj = encode(ck)
+      end
+    end
+  end
+  -- Keep the record as a tombstone so late events stay stale.
+  redis.call('PEXPIRE', wk, ttl)
+else
+  if prev == '' then redis.call('HSET', wk, 'state', 'provisioning') end
+end
+return {'applied', prev, encode(wk), cj}

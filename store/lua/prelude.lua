@@ -1,0 +1,44 @@
+-- Shared helpers, prepended to every script (store/scripts.go).
+-- Convention: ARGV[1] is the key prefix, ARGV[2] the caller's clock in unix ms.
+local P = ARGV[1]
+local NOW = ARGV[2]
+
+-- encode returns the hash at key as a JSON object of strings, '' if absent.
+local function encode(key)
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return '' end
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return cjson.encode(t)
+end
+
+local function conv_key(cid) return P .. 'conv:' .. cid end
+local function ws_key(wid) return P .. 'ws:' .. wid end
+
+-- live reports whether workspace wid is known and not stopped.
+local function live(wid)
+  if wid == nil or wid == '' then return false end
+  local st = redis.call('HGET', ws_key(wid), 'state')
+  return st ~= false and st ~= 'stopped'
+end
+
+-- changed bumps the conversation's revision and publishes its new snapshot
+-- on its channel: every conversation change goes through here.
+local function changed(cid, ck)
+  redis.call('HINCRBY', ck, 'rev', 1)
+  redis.call('HSET', ck, 'updated_at', NOW)
+  redis.call('PUBLISH', P .. 'conv:' .. cid .. ':events', encode(ck))
+end
+
+-- settle ends the conversation's current binding (if any) in state st:
+-- the binding is cleared and the generation advances, so the next start
+-- uses a new client token.
+local function settle(cid, ck, wid, st, reason)
+  redis.call('HSET', ck, 'state', st, 'workspace', '', 'endpoint', '', 'error', reason)
+  if wid ~= '' then
+    redis.call('HSET', ck, 'previous_workspace', wid)
+    redis.call('ZREM', P .. 'lastuse', wid)
+  end
+  redis.call('HINCRBY', ck, 'generation', 1)
+  changed(cid, ck)
+end

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors returned by the store; test with errors.Is.
+var (
+	// ErrNotFound: no such conversation or workspace.
+	ErrNotFound = errors.New("not found")
+	// ErrNotOwner: the conversation belongs to another owner. The HTTP API
+	// answers it like ErrNotFound so IDs of others do not leak.
+	ErrNotOwner = errors.New("conversation belongs to another owner")
+	// ErrConflict: a compare-and-set lost: the conversation is bound to
+	// another workspace, its generation moved on, or it is still live.
+	ErrConflict = errors.New("state conflict")
+	// ErrWorkspaceStopped: the workspace has stopped; it never comes back.
+	ErrWorkspaceStopped = errors.New("workspace stopped")
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "wsd:"
+
+// DefaultTombstoneTTL is how long a stopped workspace's record is kept so
+// late events for it stay stale. EventBridge retries for 24 h.
+const DefaultTombstoneTTL = 48 * time.Hour
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// Prefix starts every key and channel name, so several deployments can
+	// share one Redis. On Redis Cluster it must contain a hash tag (for
+	// example "{wsd}:"): scripts touch keys they derive from the prefix, so
+	// all keys must live in one slot. Default DefaultPrefix.
+	Prefix string
+	// Now is the clock for every timestamp the store writes and every expiry
+	// it judges (locks, stream leases, idle cutoffs). Default time.Now.
+	Now func() time.Time
+	// TombstoneTTL is how long a stopped workspace is remembered. Default
+	// DefaultTombstoneTTL.
+	TombstoneTTL time.Duration
+}
+
+// Store is the Redis state of workspaced. Safe for concurrent use.
+type Store struct {
+	rdb       redis.UniversalClient
+	k         keys
+	now       func() time.Time
+	tombstone time.Duration
+}
+
+// New returns a Store on rdb. The caller owns rdb and closes it after the
+// Store is no longer used.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.TombstoneTTL <= 0 {
+		opts.TombstoneTTL = DefaultTombstoneTTL
+	}
+	return &Store{rdb: rdb, k: keys{opts.Prefix}, now: opts.Now, tombstone: opts.TombstoneTTL}
+}
+
+// Ping checks that Redis answers (for readiness probes).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// keys names every key and channel; docs/redis.md mirrors it.
+type keys struct{ prefix string }
+
+func (k keys) conv(cid string) string     { return k.prefix + "conv:" + cid }
+func (k keys) channel(cid string) string  { return k.prefix + "conv:" + cid + ":events" }
+func (k keys) ws(wid string) string       { return k.prefix + "ws:" + wid }
+func (k keys) lock(cid string) string     { return k.prefix + "lock:provision:" + cid }
+func (k keys) streams(wid string) string  { return k.prefix + "streams:" + wid }
+func (k keys) workspaces() string         { return k.prefix + "workspaces" }
+func (k keys) lastuse() string            { return k.prefix + "lastuse" }
+func (k keys) poolAvailable() string      { return k.prefix + "pool:available" }
+func (k keys) poolClaimed() string        { return k.prefix + "pool:claimed" }
+func (k keys) poolStarting() string       { return k.prefix + "pool:starting" }
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// script loads lua/<name>.lua behind the shared prelude.
+func script(name string) *redis.Script {
+	prelude, err := luaFS.ReadFile("lua/prelude.lua")
+	if err != nil {
+		panic(err)
+	}
+	body, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(prelude) + "\n" + string(body))
+}
+
+var (
+	scriptClaim       = script("claim")
+	scriptQueued      = script("queued")
+	scriptLockAcquire = script("lock_acquire")
+	scriptLockRelease = script("lock_release")
+	scriptBind        = script("bind")
+	scriptApply       = script("apply")
+	scriptReady       = script("ready")
+	scriptSettle      = script("settle")
+	scriptReleasing   = script("releasing")
+	scriptTouch       = script("touch")
+	scriptStreamStart = script("stream_start")
+	scriptStreamEnd   = script("stream_end")
+	scriptIdle        = script("idle")
+)
+
+// run executes sc with the conventional leading arguments (prefix, now ms).
+func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	all := append([]any{s.k.prefix, ms(s.now())}, args...)
+	return sc.Run(ctx, s.rdb, keys, all...)
+}
+
+// runStrings runs sc and returns its reply as strings (scripts here reply
+// with flat arrays of strings).
+func (s *Store) runStrings(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
+	return s.run(ctx, sc, keys, args...).StringSlice()
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+func durMS(d time.Duration) int64 {
+	if n := d.Milliseconds(); n > 0 {
+		return n
+	}
+	return 1
+}
