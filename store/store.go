@@ -81,16 +81,16 @@ func (s *Store) Ping(ctx context.Context) error {
 // keys names every key and channel; docs/redis.md mirrors it.
 type keys struct{ prefix string }
 
-func (k keys) conv(cid string) string     { return k.prefix + "conv:" + cid }
-func (k keys) channel(cid string) string  { return k.prefix + "conv:" + cid + ":events" }
-func (k keys) ws(wid string) string       { return k.prefix + "ws:" + wid }
-func (k keys) lock(cid string) string     { return k.prefix + "lock:provision:" + cid }
-func (k keys) streams(wid string) string  { return k.prefix + "streams:" + wid }
-func (k keys) workspaces() string         { return k.prefix + "workspaces" }
-func (k keys) lastuse() string            { return k.prefix + "lastuse" }
-func (k keys) poolAvailable() string      { return k.prefix + "pool:available" }
-func (k keys) poolClaimed() string        { return k.prefix + "pool:claimed" }
-func (k keys) poolStarting() string       { return k.prefix + "pool:starting" }
+func (k keys) conv(cid string) string    { return k.prefix + "conv:" + cid }
+func (k keys) channel(cid string) string { return k.prefix + "conv:" + cid + ":events" }
+func (k keys) ws(wid string) string      { return k.prefix + "ws:" + wid }
+func (k keys) lock(cid string) string    { return k.prefix + "lock:provision:" + cid }
+func (k keys) streams(wid string) string { return k.prefix + "streams:" + wid }
+func (k keys) workspaces() string        { return k.prefix + "workspaces" }
+func (k keys) lastuse() string           { return k.prefix + "lastuse" }
+func (k keys) poolAvailable() string     { return k.prefix + "pool:available" }
+func (k keys) poolClaimed() string       { return k.prefix + "pool:claimed" }
+func (k keys) poolStarting() string      { return k.prefix + "pool:starting" }
 
 //go:embed lua/*.lua
 var luaFS embed.FS
