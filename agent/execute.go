@@ -1,0 +1,328 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/workspaced/workspaced/sse"
+)
+
+// promptArgMax is the longest prompt passed on the command line; longer
+// ones (and ones that look like a flag) go to the CLI's stdin instead,
+// because Linux caps one argument at 128 KiB.
+const promptArgMax = 100 << 10
+
+const (
+	streamStdout = iota
+	streamStderr
+)
+
+// outLine is one line (or piece of one) a run printed.
+type outLine struct {
+	stream  int
+	data    string
+	partial bool
+}
+
+func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeExecute(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	release, err := s.acquire()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer release()
+
+	spec, cleanup, err := s.buildSpec(req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer cleanup()
+
+	log := s.log.With("kind", req.Kind)
+	sse.SetHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	ew := &eventWriter{w: sse.NewWriter(w)}
+	_ = ew.comment("run") // flush headers at once: the client sees the stream start
+	began := time.Now()
+	done := s.run(r.Context(), req, spec, ew, log)
+	done.DurationMS = time.Since(began).Milliseconds()
+	b, _ := json.Marshal(done)
+	_ = ew.event(EventDone, string(b))
+	log.Info("run finished", "exit_code", done.ExitCode, "reason", done.Reason, "duration_ms", done.DurationMS)
+}
+
+func decodeExecute(w http.ResponseWriter, r *http.Request) (ExecuteRequest, error) {
+	var req ExecuteRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, DefaultMaxRequest))
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, fmt.Errorf("%w: decode request: %w", ErrBadRequest, err)
+		}
+		return req, fmt.Errorf("%w: decode request: %v", ErrBadRequest, err)
+	}
+	if dec.More() {
+		return req, fmt.Errorf("%w: trailing data after the request object", ErrBadRequest)
+	}
+	if err := req.Validate(); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// buildSpec turns a request into argv, environment and stdin. cleanup
+// removes per-run files.
+func (s *Server) buildSpec(req ExecuteRequest) (procSpec, func(), error) {
+	spec := procSpec{env: s.env(), dir: s.opts.WorkDir}
+	cleanup := func() {}
+	if req.Kind == KindCommand {
+		spec.argv = req.Argv
+		return spec, cleanup, nil
+	}
+	argv := []string{s.opts.ClaudePath, "-p"}
+	if len(req.Prompt) > promptArgMax || strings.HasPrefix(req.Prompt, "-") {
+		spec.stdin = strings.NewReader(req.Prompt)
+	} else {
+		argv = append(argv, req.Prompt)
+	}
+	argv = append(argv, "--output-format", "stream-json", "--verbose")
+	if req.SessionID != "" {
+		argv = append(argv, "--resume", req.SessionID)
+	}
+	if req.SystemPrompt != "" {
+		argv = append(argv, "--append-system-prompt", req.SystemPrompt)
+	}
+	if req.MaxTurns > 0 {
+		argv = append(argv, "--max-turns", strconv.Itoa(req.MaxTurns))
+	}
+	if len(req.MCPConfig) > 0 && string(req.MCPConfig) != "null" {
+		dir, err := os.MkdirTemp(s.opts.TempDir, "agent-run-")
+		if err != nil {
+			return spec, cleanup, fmt.Errorf("create run dir: %w", err)
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+		file := filepath.Join(dir, "mcp.json")
+		if err := os.WriteFile(file, req.MCPConfig, 0o600); err != nil {
+			cleanup()
+			return spec, func() {}, fmt.Errorf("write mcp config: %w", err)
+		}
+		argv = append(argv, "--mcp-config", file)
+	}
+	if len(req.AllowedTools) > 0 {
+		// Variadic in the CLI: keep it last so it swallows nothing else.
+		argv = append(argv, "--allowedTools")
+		argv = append(argv, req.AllowedTools...)
+	}
+	spec.argv = argv
+	return spec, cleanup, nil
+}
+
+// env is the complete environment of a run: no variable of the agent's own
+// environment is passed on, so no credential can reach a run.
+func (s *Server) env() []string {
+	env := []string{
+		"PATH=" + s.opts.Path,
+		"HOME=" + s.opts.Home,
+		"CLAUDE_CODE_USE_BEDROCK=1",
+		"CLAUDE_CODE_SKIP_BEDROCK_AUTH=1",
+		"ANTHROPIC_BEDROCK_BASE_URL=" + proxyURLForWorkspace,
+		"HTTP_PROXY=" + proxyURLForWorkspace,
+		"HTTPS_PROXY=" + proxyURLForWorkspace,
+		"NO_PROXY=localhost,127.0.0.1",
+	}
+	return append(env, s.opts.ExtraEnv...)
+}
+
+// run starts the process, streams its output as events and returns how it
+// ended; when it returns, no process of the run is left.
+func (s *Server) run(reqCtx context.Context, req ExecuteRequest, spec procSpec, ew *eventWriter, log *slog.Logger) Done {
+	ctx, cancel, cause := s.runContext(reqCtx, req)
+	defer cancel()
+
+	p, err := startProc(spec, s.opts.KillGrace)
+	if err != nil {
+		return Done{ExitCode: 127, Error: err.Error()}
+	}
+	lines := make(chan outLine, 64)
+	var wg sync.WaitGroup
+	for stream, f := range []*os.File{p.stdout, p.stderr} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = splitLines(f, s.opts.MaxLineBytes, func(data []byte, partial bool) {
+				lines <- outLine{stream: stream, data: string(data), partial: partial}
+			})
+		}()
+	}
+	go func() { wg.Wait(); close(lines) }()
+
+	exitc := make(chan exit, 1)
+	go func() {
+		ex := p.wait(ctx, s.opts.KillGrace, cause)
+		killStrays()
+		exitc <- ex
+	}()
+
+	ex := s.pump(req.Kind, lines, exitc, ew, cancel, p)
+	closeAll(p.stdout, p.stderr)
+	if ex.reason != "" {
+		log.Warn("run ended early", "reason", ex.reason)
+	}
+	return Done{ExitCode: ex.code, Signal: ex.signal, Reason: ex.reason}
+}
+
+// runContext derives the run's context: it ends when the client goes, the
+// timeout passes or the agent shuts down; cause tells which.
+func (s *Server) runContext(reqCtx context.Context, req ExecuteRequest) (context.Context, context.CancelFunc, func() string) {
+	timeout := s.opts.DefaultTimeout
+	if req.TimeoutS > 0 {
+		timeout = time.Duration(req.TimeoutS) * time.Second
+	}
+	ctx, cancel := context.WithCancelCause(reqCtx)
+	errTimeout := errors.New("timeout")
+	errShutdown := errors.New("shutdown")
+	var timer *time.Timer
+	if timeout > 0 {
+		timer = time.AfterFunc(timeout, func() { cancel(errTimeout) })
+	}
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel(errShutdown)
+		case <-ctx.Done():
+		}
+	}()
+	cause := func() string {
+		switch context.Cause(ctx) {
+		case errTimeout:
+			return "timeout"
+		case errShutdown:
+			return "shutdown"
+		}
+		return "cancelled"
+	}
+	return ctx, func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		cancel(nil)
+	}, cause
+}
+
+// pump writes lines as events until the output ends and the process group
+// is gone. If the client goes away it cancels the run and keeps draining.
+func (s *Server) pump(kind string, lines <-chan outLine, exitc <-chan exit, ew *eventWriter, cancel context.CancelFunc, p *proc) exit {
+	var (
+		ex       exit
+		exited   bool
+		drain    <-chan time.Time
+		beat     <-chan time.Time
+		clientOK = true
+		names    = namer{kind: kind}
+	)
+	if s.opts.Heartbeat > 0 {
+		t := time.NewTicker(s.opts.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	for lines != nil || !exited {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			if clientOK && ew.event(names.name(l), l.data) != nil {
+				clientOK = false
+				cancel()
+			}
+		case ex = <-exitc:
+			exited = true
+			exitc = nil
+			// The group is gone; only a process that escaped it can hold a
+			// pipe open now. Give the readers a moment, then close.
+			drain = time.After(s.opts.KillGrace)
+		case <-drain:
+			closeAll(p.stdout, p.stderr)
+			drain = nil
+		case <-beat:
+			if clientOK && ew.comment("heartbeat") != nil {
+				clientOK = false
+				cancel()
+			}
+		}
+	}
+	return ex
+}
+
+// namer picks each line's event type. Pieces of a split stdout line are
+// EventStdoutPart; the piece that ends a split claude line is EventMessage
+// when the line starts with "{" and ends with "}" (it is too long to
+// validate as a whole), EventLog otherwise.
+type namer struct {
+	kind     string
+	inPart   bool
+	partJSON bool
+}
+
+func (n *namer) name(l outLine) string {
+	if l.stream == streamStderr {
+		if l.partial {
+			return EventStderrPart
+		}
+		return EventStderr
+	}
+	if l.partial {
+		if !n.inPart {
+			n.inPart = true
+			n.partJSON = strings.HasPrefix(strings.TrimLeft(l.data, " \t"), "{")
+		}
+		return EventStdoutPart
+	}
+	wasPart := n.inPart
+	n.inPart = false
+	switch {
+	case n.kind == KindCommand:
+		return EventStdout
+	case wasPart && n.partJSON && strings.HasSuffix(strings.TrimRight(l.data, " \t"), "}"):
+		return EventMessage
+	case !wasPart && isJSONLine(l.data):
+		return EventMessage
+	default:
+		return EventLog
+	}
+}
+
+func isJSONLine(s string) bool {
+	t := strings.TrimSpace(s)
+	return strings.HasPrefix(t, "{") && json.Valid([]byte(t))
+}
+
+// eventWriter numbers events: ids increase by one from 1.
+type eventWriter struct {
+	w  *sse.Writer
+	id int
+}
+
+func (e *eventWriter) event(name, data string) error {
+	e.id++
+	return e.w.WriteEvent(sse.Event{ID: strconv.Itoa(e.id), Event: name, Data: data})
+}
+
+func (e *eventWriter) comment(text string) error { return e.w.WriteComment(text) }

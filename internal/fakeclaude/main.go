@@ -1,0 +1,431 @@
+// Command fakeclaude stands in for the Claude Code CLI in tests (the real
+// CLI cannot run here: it needs Node and Bedrock). It accepts the flags the
+// workspace agent passes —
+//
+//	-p/--print [prompt] --output-format stream-json --verbose
+//	--resume <id> --allowedTools <tool>... --append-system-prompt <text>
+//	--max-turns <n> --mcp-config <file>
+//
+// (the prompt is read from stdin when no positional prompt is given) — and
+// prints real Claude Code stream-json lines on stdout: a system/init line
+// (session_id, tools, model, mcp_servers, ...), assistant lines, and a final
+// result line (subtype, is_error, duration_ms, num_turns, result,
+// session_id, total_cost_usd, usage). --resume keeps the session id; a
+// fresh run gets a new UUID. With --mcp-config, the file's servers appear in
+// the init line's mcp_servers, each with its configuration under "config".
+//
+// Without directives the reply echoes the prompt. Directives are
+// whitespace-separated words of the prompt, run in order:
+//
+//	sleep:<dur>      start a child process that sleeps too, write both PIDs
+//	                 (parent first, one per line) to $FAKECLAUDE_PIDFILE or
+//	                 /tmp/fakeclaude.pids (or the pidfile: directive's path),
+//	                 then sleep <dur> (a Go duration); for process-group kill
+//	                 tests
+//	pidfile:<path>   where sleep: writes the PIDs (the agent passes no
+//	                 environment of its own, so tests use this)
+//	exit:<n>         exit with code n after the result line
+//	bigline:<bytes>  print one assistant line exactly <bytes> long
+//	stderr:<text>    print text on stderr
+//	raw:<text>       print text on stdout as is (not JSON)
+//	bedrock:<model>  POST $ANTHROPIC_BEDROCK_BASE_URL/model/<model>/invoke
+//	                 with an Anthropic messages body (plain HTTP, no signing:
+//	                 the credential proxy signs); the reply text (or body) and
+//	                 HTTP status go into an assistant line; a non-2xx status
+//	                 makes the result an error and the exit code 1
+//	http:<url>       GET url through $HTTP_PROXY (Go's default proxy rules)
+//	                 and report status and body in an assistant line
+//	env:             report the environment in an assistant line
+//	argv:            report the command line in an assistant line
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const model = "claude-sonnet-4-20250514"
+
+// sleepChild is argv[1] of the child that sleep: starts.
+const sleepChild = "__fakeclaude_sleep"
+
+type flags struct {
+	prompt       string
+	hasPrompt    bool
+	print        bool
+	outputFormat string
+	verbose      bool
+	resume       string
+	allowedTools []string
+	systemPrompt string
+	maxTurns     int
+	mcpConfig    string
+}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == sleepChild {
+		d, _ := time.ParseDuration(os.Args[2])
+		time.Sleep(d)
+		return
+	}
+	f, err := parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fakeclaude:", err)
+		os.Exit(2)
+	}
+	if !f.hasPrompt {
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fakeclaude: read prompt:", err)
+			os.Exit(2)
+		}
+		f.prompt = string(b)
+	}
+	if f.outputFormat == "stream-json" && !f.verbose {
+		fmt.Fprintln(os.Stderr, "Error: When using --print, --output-format=stream-json requires --verbose")
+		os.Exit(1)
+	}
+	os.Exit(run(f))
+}
+
+func parse(args []string) (flags, error) {
+	var f flags
+	need := func(i int, name string) (string, error) {
+		if i+1 >= len(args) {
+			return "", fmt.Errorf("option %s needs a value", name)
+		}
+		return args[i+1], nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		var v string
+		var err error
+		switch a {
+		case "-p", "--print":
+			f.print = true
+			continue
+		case "--verbose":
+			f.verbose = true
+			continue
+		case "--allowedTools", "--allowed-tools":
+			for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				i++
+				f.allowedTools = append(f.allowedTools, args[i])
+			}
+			continue
+		case "--output-format", "--resume", "-r", "--append-system-prompt", "--max-turns", "--mcp-config":
+			if v, err = need(i, a); err != nil {
+				return f, err
+			}
+			i++
+		case "--":
+			if i+1 < len(args) {
+				f.prompt, f.hasPrompt = args[i+1], true
+			}
+			return f, nil
+		default:
+			if strings.HasPrefix(a, "-") {
+				return f, fmt.Errorf("unknown option %s", a)
+			}
+			if f.hasPrompt {
+				return f, fmt.Errorf("unexpected argument %q", a)
+			}
+			f.prompt, f.hasPrompt = a, true
+			continue
+		}
+		switch a {
+		case "--output-format":
+			f.outputFormat = v
+		case "--resume", "-r":
+			f.resume = v
+		case "--append-system-prompt":
+			f.systemPrompt = v
+		case "--max-turns":
+			if f.maxTurns, err = strconv.Atoi(v); err != nil {
+				return f, fmt.Errorf("--max-turns %q: %w", v, err)
+			}
+		case "--mcp-config":
+			f.mcpConfig = v
+		}
+	}
+	return f, nil
+}
+
+// out writes stream-json lines.
+type out struct{ w *bufio.Writer }
+
+func (o out) line(v any) {
+	b, _ := json.Marshal(v)
+	o.w.Write(b)
+	o.w.WriteByte('\n')
+	o.w.Flush()
+}
+
+func run(f flags) int {
+	start := time.Now()
+	o := out{w: bufio.NewWriterSize(os.Stdout, 64<<10)}
+	session := f.resume
+	if session == "" {
+		session = newUUID()
+	}
+	init := map[string]any{
+		"type": "system", "subtype": "init", "cwd": wd(), "session_id": session,
+		"tools":          tools(f.allowedTools),
+		"mcp_servers":    mcpServers(f.mcpConfig),
+		"model":          model,
+		"permissionMode": "default",
+		"slash_commands": []string{"compact", "context", "cost", "init", "review"},
+		"apiKeySource":   "none",
+		"output_style":   "default",
+		"uuid":           newUUID(),
+	}
+	o.line(init)
+
+	exitCode, isError, pidfile := 0, false, os.Getenv("FAKECLAUDE_PIDFILE")
+	if pidfile == "" {
+		pidfile = "/tmp/fakeclaude.pids"
+	}
+	reply := "fake reply to: " + f.prompt
+	if f.systemPrompt != "" {
+		reply += " [system: " + f.systemPrompt + "]"
+	}
+	for _, word := range strings.Fields(f.prompt) {
+		name, val, ok := strings.Cut(word, ":")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "pidfile":
+			pidfile = val
+		case "sleep":
+			d, err := time.ParseDuration(val)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fakeclaude: sleep:", err)
+				return 2
+			}
+			if err := sleepWithChild(d, pidfile); err != nil {
+				fmt.Fprintln(os.Stderr, "fakeclaude: sleep:", err)
+				return 2
+			}
+		case "exit":
+			exitCode, _ = strconv.Atoi(val)
+		case "bigline":
+			n, _ := strconv.Atoi(val)
+			o.w.Write(bigLine(session, n))
+			o.w.WriteByte('\n')
+			o.w.Flush()
+		case "stderr":
+			fmt.Fprintln(os.Stderr, val)
+		case "raw":
+			o.w.WriteString(val + "\n")
+			o.w.Flush()
+		case "bedrock":
+			text, ok := invokeBedrock(val, f.prompt)
+			o.line(assistant(session, text))
+			if !ok {
+				isError, exitCode = true, 1
+			}
+			reply = text
+		case "http":
+			o.line(assistant(session, httpGet(val)))
+		case "env":
+			o.line(assistant(session, strings.Join(os.Environ(), "\n")))
+		case "argv":
+			b, _ := json.Marshal(os.Args)
+			o.line(assistant(session, string(b)))
+		}
+	}
+	if !isError {
+		o.line(assistant(session, reply))
+	}
+	o.line(result(session, reply, isError, time.Since(start), max(1, min(f.maxTurns, 1))))
+	return exitCode
+}
+
+func wd() string {
+	d, _ := os.Getwd()
+	return d
+}
+
+func tools(allowed []string) []string {
+	t := []string{"Task", "Bash", "Glob", "Grep", "LS", "Read", "Edit", "MultiEdit", "Write", "WebFetch", "TodoWrite", "WebSearch"}
+	for _, a := range allowed { // e.g. MCP tools the caller allowed
+		if strings.HasPrefix(a, "mcp__") {
+			t = append(t, a)
+		}
+	}
+	return t
+}
+
+// mcpServers reads an --mcp-config file ({"mcpServers": {name: config}}).
+func mcpServers(file string) []map[string]any {
+	servers := []map[string]any{}
+	if file == "" {
+		return servers
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return append(servers, map[string]any{"name": file, "status": "failed", "error": err.Error()})
+	}
+	var cfg struct {
+		MCPServers map[string]json.RawMessage `json:"mcpServers"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return append(servers, map[string]any{"name": file, "status": "failed", "error": err.Error()})
+	}
+	for name, c := range cfg.MCPServers {
+		servers = append(servers, map[string]any{"name": name, "status": "connected", "config": c})
+	}
+	return servers
+}
+
+func assistant(session, text string) map[string]any {
+	return map[string]any{
+		"type": "assistant",
+		"message": map[string]any{
+			"id": "msg_" + strings.ReplaceAll(newUUID(), "-", "")[:24], "type": "message", "role": "assistant",
+			"model":         model,
+			"content":       []map[string]any{{"type": "text", "text": text}},
+			"stop_reason":   nil,
+			"stop_sequence": nil,
+			"usage":         usage(),
+		},
+		"parent_tool_use_id": nil,
+		"session_id":         session,
+		"uuid":               newUUID(),
+	}
+}
+
+// bigLine returns an assistant line of exactly n bytes (or the smallest
+// one possible when n is smaller).
+func bigLine(session string, n int) []byte {
+	base, _ := json.Marshal(assistant(session, ""))
+	pad := n - len(base)
+	if pad <= 0 {
+		return base
+	}
+	b, _ := json.Marshal(assistant(session, strings.Repeat("x", pad)))
+	return b
+}
+
+func usage() map[string]any {
+	return map[string]any{
+		"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+		"output_tokens": 8, "service_tier": "standard",
+	}
+}
+
+func result(session, text string, isError bool, d time.Duration, turns int) map[string]any {
+	subtype := "success"
+	if isError {
+		subtype = "error_during_execution"
+	}
+	u := usage()
+	u["server_tool_use"] = map[string]any{"web_search_requests": 0}
+	return map[string]any{
+		"type": "result", "subtype": subtype, "is_error": isError,
+		"duration_ms": d.Milliseconds(), "duration_api_ms": d.Milliseconds(),
+		"num_turns": turns, "result": text, "session_id": session,
+		"total_cost_usd": 0.000123, "usage": u, "permission_denials": []any{},
+		"uuid": newUUID(),
+	}
+}
+
+// sleepWithChild starts a child that sleeps for d (in this process group),
+// records both PIDs, then sleeps for d itself.
+func sleepWithChild(d time.Duration, pidfile string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	child := exec.Command(self, sleepChild, d.String())
+	if err := child.Start(); err != nil {
+		return err
+	}
+	pids := fmt.Sprintf("%d\n%d\n", os.Getpid(), child.Process.Pid)
+	if err := os.WriteFile(pidfile, []byte(pids), 0o644); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	_ = child.Wait()
+	return nil
+}
+
+// invokeBedrock calls InvokeModel through the credential proxy. ok is false
+// for a non-2xx status or a transport error.
+func invokeBedrock(modelID, prompt string) (string, bool) {
+	base := os.Getenv("ANTHROPIC_BEDROCK_BASE_URL")
+	u, err := url.Parse(base)
+	if err != nil || base == "" {
+		return "bedrock: bad ANTHROPIC_BEDROCK_BASE_URL " + strconv.Quote(base), false
+	}
+	// As the AWS SDK does, escape the model ID as one path segment (":" too).
+	prefix := strings.TrimSuffix(u.EscapedPath(), "/")
+	esc := strings.ReplaceAll(url.PathEscape(modelID), ":", "%3A")
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/model/" + modelID + "/invoke"
+	u.RawPath = prefix + "/model/" + esc + "/invoke"
+	body, _ := json.Marshal(map[string]any{
+		"anthropic_version": "bedrock-2023-05-31",
+		"max_tokens":        256,
+		"messages": []map[string]any{{
+			"role": "user", "content": []map[string]any{{"type": "text", "text": prompt}},
+		}},
+	})
+	req, err := http.NewRequest(http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return "bedrock: " + err.Error(), false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	c := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{}} // direct: the base URL is the proxy
+	resp, err := c.Do(req)
+	if err != nil {
+		return "bedrock: " + err.Error(), false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	text := string(b)
+	var msg struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if ok && json.Unmarshal(b, &msg) == nil && len(msg.Content) > 0 {
+		text = msg.Content[0].Text
+	}
+	return fmt.Sprintf("bedrock status %d: %s", resp.StatusCode, text), ok
+}
+
+// httpGet fetches url with Go's default proxy behaviour (HTTP_PROXY,
+// HTTPS_PROXY, NO_PROXY).
+func httpGet(u string) string {
+	c := &http.Client{Timeout: 60 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return "http error: " + err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return fmt.Sprintf("http status %d: %s", resp.StatusCode, b)
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

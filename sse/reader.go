@@ -1,0 +1,215 @@
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// DefaultMaxEventSize bounds one event (the sum of its field lines) when
+// Reader.MaxEventSize is zero. The agent splits output lines at 1 MiB, so
+// events stay well under it.
+const DefaultMaxEventSize = 4 << 20
+
+// ErrEventTooLarge is returned by Reader.Next when one event, or one line,
+// exceeds the size bound. The stream cannot be resumed after it.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// Reader parses an event stream. It is not safe for concurrent use.
+type Reader struct {
+	// MaxEventSize bounds the bytes of one event; DefaultMaxEventSize if 0.
+	MaxEventSize int
+	// Comments makes Next return comment lines as events with IsComment set.
+	Comments bool
+
+	br      *bufio.Reader
+	started bool
+	lastID  string
+	skipLF  bool // the previous line ended with CR: a following LF belongs to it
+	err     error
+	data    bytes.Buffer
+	hasData bool
+	event   string
+	retry   int
+	size    int
+	line    []byte
+}
+
+// NewReader returns a Reader on r. A leading UTF-8 byte order mark is skipped,
+// as the spec says.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// LastEventID is the stream's last event ID so far (for Last-Event-ID).
+func (r *Reader) LastEventID() string { return r.lastID }
+
+func (r *Reader) max() int {
+	if r.MaxEventSize > 0 {
+		return r.MaxEventSize
+	}
+	return DefaultMaxEventSize
+}
+
+// Next returns the next event. At the end of the stream it returns io.EOF;
+// an event not terminated by a blank line before the end is discarded, as
+// the spec says. After an error every later call returns the same error.
+func (r *Reader) Next() (Event, error) {
+	if r.err != nil {
+		return Event{}, r.err
+	}
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			r.err = err
+			return Event{}, err
+		}
+		if !r.started {
+			r.started = true
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		if len(line) == 0 {
+			if ev, ok := r.dispatch(); ok {
+				return ev, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			if r.Comments {
+				return Event{IsComment: true, Comment: string(trimSpace1(line[1:]))}, nil
+			}
+			continue
+		}
+		r.size += len(line)
+		if r.size > r.max() {
+			r.err = fmt.Errorf("%w: over %d bytes", ErrEventTooLarge, r.max())
+			return Event{}, r.err
+		}
+		r.field(line)
+	}
+}
+
+// field processes one non-empty, non-comment line.
+func (r *Reader) field(line []byte) {
+	name, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		name, value = line[:i], trimSpace1(line[i+1:])
+	}
+	switch string(name) {
+	case "event":
+		r.event = string(value)
+	case "data":
+		r.data.Write(value)
+		r.data.WriteByte('\n')
+		r.hasData = true
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 {
+			r.lastID = string(value)
+		}
+	case "retry":
+		if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 && isDigits(value) {
+			r.retry = n
+		}
+	}
+}
+
+// dispatch ends the event being built. ok is false when there is nothing
+// to dispatch (no data field), in which case the buffers are just reset.
+func (r *Reader) dispatch() (Event, bool) {
+	defer func() {
+		r.data.Reset()
+		r.hasData, r.event, r.size, r.retry = false, "", 0, 0
+	}()
+	if !r.hasData {
+		return Event{}, false
+	}
+	data := r.data.Bytes()
+	data = data[:len(data)-1] // the spec drops the last LF
+	ev := Event{ID: r.lastID, Event: r.event, Data: string(data), Retry: r.retry}
+	if ev.Event == "" {
+		ev.Event = "message"
+	}
+	return ev, true
+}
+
+// readLine returns the next line without its terminator (CR, LF or CRLF).
+// A line longer than the event bound is an error. At the end of input a
+// final unterminated line is dropped (it cannot complete an event anyway)
+// and io.EOF is returned.
+func (r *Reader) readLine() ([]byte, error) {
+	r.line = r.line[:0]
+	for {
+		b, err := r.br.ReadByte()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("read event stream: %w", err)
+		}
+		if r.skipLF {
+			r.skipLF = false
+			if b == '\n' {
+				continue
+			}
+		}
+		switch b {
+		case '\n':
+			return r.line, nil
+		case '\r':
+			r.skipLF = true
+			return r.line, nil
+		}
+		// Read the rest of the run of ordinary bytes in one go.
+		r.line = append(r.line, b)
+		if err := r.readRun(); err != nil {
+			return nil, err
+		}
+		if len(r.line) > r.max() {
+			return nil, fmt.Errorf("%w: line over %d bytes", ErrEventTooLarge, r.max())
+		}
+	}
+}
+
+// readRun appends buffered bytes up to (not including) the next CR or LF.
+func (r *Reader) readRun() error {
+	for {
+		buf, err := r.br.Peek(r.br.Buffered())
+		if err != nil {
+			return fmt.Errorf("read event stream: %w", err)
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		i := bytes.IndexAny(buf, "\r\n")
+		if i < 0 {
+			i = len(buf)
+		}
+		r.line = append(r.line, buf[:i]...)
+		_, _ = r.br.Discard(i)
+		if i < len(buf) || len(r.line) > r.max() {
+			return nil
+		}
+	}
+}
+
+func trimSpace1(b []byte) []byte {
+	if len(b) > 0 && b[0] == ' ' {
+		return b[1:]
+	}
+	return b
+}
+
+func isDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

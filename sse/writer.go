@@ -1,0 +1,124 @@
+package sse
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// ErrInvalidField is returned by Writer when an id or event type contains a
+// line break (or an id a NUL), which the format cannot carry.
+var ErrInvalidField = errors.New("sse: invalid field")
+
+// Writer writes events to an event stream. Every Write call writes one
+// complete event or comment and flushes it. A Writer is safe for concurrent
+// use (a heartbeat goroutine and the event loop may share one).
+type Writer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	flush func() error
+	buf   strings.Builder
+}
+
+// NewWriter returns a Writer on w. If w is an http.ResponseWriter it is
+// flushed through http.ResponseController (which unwraps middleware
+// wrappers); otherwise a Flush() error or Flush() method is used when w has
+// one. NewWriter does not set headers; see SetHeaders.
+func NewWriter(w io.Writer) *Writer {
+	sw := &Writer{w: w, flush: func() error { return nil }}
+	switch f := w.(type) {
+	case http.ResponseWriter:
+		rc := http.NewResponseController(f)
+		sw.flush = rc.Flush
+	case interface{ Flush() error }:
+		sw.flush = f.Flush
+	case interface{ Flush() }:
+		sw.flush = func() error { f.Flush(); return nil }
+	}
+	return sw
+}
+
+// SetHeaders sets the response headers of an event stream: the content type,
+// no caching, and no buffering by nginx-style proxies.
+func SetHeaders(h http.Header) {
+	h.Set("Content-Type", ContentType)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// WriteEvent writes e (ID, Event, Data and Retry; Comment is ignored) and
+// flushes. Data may hold any text: each of its lines (split at LF, CRLF or
+// CR) becomes one data field, so a reader gets it back with line ends
+// normalised to LF. An event with empty Data is still delivered, with
+// empty data.
+func (sw *Writer) WriteEvent(e Event) error {
+	if strings.ContainsAny(e.ID, "\r\n\x00") {
+		return fmt.Errorf("%w: id %q", ErrInvalidField, e.ID)
+	}
+	if strings.ContainsAny(e.Event, "\r\n") {
+		return fmt.Errorf("%w: event %q", ErrInvalidField, e.Event)
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	b := &sw.buf
+	b.Reset()
+	if e.ID != "" {
+		b.WriteString("id: ")
+		b.WriteString(e.ID)
+		b.WriteByte('\n')
+	}
+	if e.Event != "" {
+		b.WriteString("event: ")
+		b.WriteString(e.Event)
+		b.WriteByte('\n')
+	}
+	if e.Retry > 0 {
+		fmt.Fprintf(b, "retry: %d\n", e.Retry)
+	}
+	writeLines(b, "data: ", e.Data)
+	b.WriteByte('\n')
+	return sw.send()
+}
+
+// WriteComment writes a comment line (": text") and flushes; readers ignore
+// it, proxies see traffic. Multi-line text becomes several comment lines.
+func (sw *Writer) WriteComment(text string) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.buf.Reset()
+	writeLines(&sw.buf, ": ", text)
+	return sw.send()
+}
+
+func (sw *Writer) send() error {
+	if _, err := io.WriteString(sw.w, sw.buf.String()); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	if err := sw.flush(); err != nil {
+		return fmt.Errorf("flush event: %w", err)
+	}
+	return nil
+}
+
+// writeLines writes one prefixed line per line of s (split at CRLF, CR or LF).
+func writeLines(b *strings.Builder, prefix, s string) {
+	for {
+		i := strings.IndexAny(s, "\r\n")
+		if i < 0 {
+			break
+		}
+		b.WriteString(prefix)
+		b.WriteString(s[:i])
+		b.WriteByte('\n')
+		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		s = s[i+1:]
+	}
+	b.WriteString(prefix)
+	b.WriteString(s)
+	b.WriteByte('\n')
+}
