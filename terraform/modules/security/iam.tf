@@ -71,7 +71,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "TaskSecretsSecretsManager"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.api_keys.arn]
+    resources = [aws_secretsmanager_secret.api_keys.arn, aws_secretsmanager_secret.proxy_admin_key.arn]
   }
 
   statement {

@@ -87,3 +87,8 @@ output "bedrock_proxy_user_name" {
   description = "IAM user whose access key the credential proxy uses (create the key by hand, docs/deploy.md)."
   value       = aws_iam_user.bedrock_proxy.name
 }
+
+output "proxy_admin_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the backend's PROXY_ADMIN_KEY."
+  value       = aws_secretsmanager_secret.proxy_admin_key.arn
+}

@@ -56,3 +56,11 @@ resource "aws_secretsmanager_secret" "api_keys" {
   recovery_window_in_days = 7
   tags                    = var.tags
 }
+
+resource "aws_secretsmanager_secret" "proxy_admin_key" {
+  name                    = "${var.name_prefix}/proxy-admin-key"
+  description             = "Backend PROXY_ADMIN_KEY: per-task credential-proxy admin tokens are derived from it"
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}

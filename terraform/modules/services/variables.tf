@@ -159,3 +159,221 @@ variable "proxy_domain_whitelist_parameter_arn" {
   description = "ARN of the SSM String holding the proxy's domain allow-list (PROXY_DOMAIN_WHITELIST)."
   type        = string
 }
+
+# --- backend service (seed §4.1) --------------------------------------------
+
+variable "cluster_name" {
+  description = "Name of the ECS cluster (ecs module)."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "ARN of the ECS cluster (ecs module)."
+  type        = string
+}
+
+variable "capacity_provider_name" {
+  description = "EC2 capacity provider the backend service and the workspace tasks are placed with (ecs module)."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC (vpc module)."
+  type        = string
+}
+
+variable "public_subnet_ids" {
+  description = "Public subnets of the ALB (vpc module)."
+  type        = list(string)
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets of the backend and workspace task ENIs (vpc module)."
+  type        = list(string)
+}
+
+variable "alb_security_group_id" {
+  description = "Security group of the ALB (security module)."
+  type        = string
+}
+
+variable "backend_security_group_id" {
+  description = "Security group of the backend tasks (security module)."
+  type        = string
+}
+
+variable "workspace_security_group_id" {
+  description = "Security group of the workspace tasks (security module), passed to the backend for RunTask."
+  type        = string
+}
+
+variable "backend_task_role_arn" {
+  description = "Task role of the backend (security module)."
+  type        = string
+}
+
+variable "backend_image" {
+  description = "Image of the backend (ECR URI with an immutable tag or digest)."
+  type        = string
+}
+
+variable "backend_log_group" {
+  description = "CloudWatch Logs group of the backend (monitoring module)."
+  type        = string
+}
+
+variable "backend_cpu" {
+  description = "Task CPU units of a backend task (seed §4.1: 2048)."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.backend_cpu >= 256
+    error_message = "backend_cpu must be at least 256."
+  }
+}
+
+variable "backend_memory" {
+  description = "Task memory (MiB) of a backend task (seed §4.1: 4096)."
+  type        = number
+  default     = 4096
+
+  validation {
+    condition     = var.backend_memory >= 512
+    error_message = "backend_memory must be at least 512 MiB."
+  }
+}
+
+variable "backend_min_count" {
+  description = "Minimum number of backend tasks (seed §6.1: 2)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.backend_min_count >= 1
+    error_message = "backend_min_count must be at least 1."
+  }
+}
+
+variable "backend_max_count" {
+  description = "Maximum number of backend tasks (seed §6.1: 4)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.backend_max_count >= 1
+    error_message = "backend_max_count must be at least 1."
+  }
+}
+
+variable "backend_cpu_target_percent" {
+  description = "Target average CPU of the backend service's target tracking policy (seed §3.3 A: 70)."
+  type        = number
+  default     = 70
+
+  validation {
+    condition     = var.backend_cpu_target_percent > 0 && var.backend_cpu_target_percent <= 100
+    error_message = "backend_cpu_target_percent must be in (0, 100]."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate of the ALB's HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "waf_web_acl_arn" {
+  description = "Optional AWS WAF web ACL associated with the ALB (seed §3.3 C)."
+  type        = string
+  default     = null
+}
+
+variable "alb_deletion_protection" {
+  description = "Deletion protection of the ALB (on in production)."
+  type        = bool
+  default     = true
+}
+
+variable "alb_idle_timeout_seconds" {
+  description = "ALB idle timeout; SSE heartbeats (SSE_HEARTBEAT_INTERVAL, 15 s) must come more often."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.alb_idle_timeout_seconds >= 30 && var.alb_idle_timeout_seconds <= 4000
+    error_message = "alb_idle_timeout_seconds must be between 30 and 4000."
+  }
+}
+
+variable "sqs_queue_prefix" {
+  description = "The backend's SQS_QUEUE_PREFIX (same as the messaging module's queue_prefix)."
+  type        = string
+}
+
+variable "command_visibility_timeout_seconds" {
+  description = "The command queues' visibility timeout (messaging module), passed as SQS_VISIBILITY_TIMEOUT."
+  type        = number
+}
+
+variable "workspace_files_bucket" {
+  description = "Name of the workspace-files bucket (messaging module)."
+  type        = string
+}
+
+variable "redis_url" {
+  description = "REDIS_URL of the backend without credentials, e.g. rediss://primary:6379/0 (database module)."
+  type        = string
+}
+
+variable "redis_password_parameter_arn" {
+  description = "ARN of the SSM SecureString holding the Redis AUTH token (REDIS_PASSWORD)."
+  type        = string
+}
+
+variable "api_keys_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding API_KEYS (security module)."
+  type        = string
+}
+
+variable "proxy_admin_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding PROXY_ADMIN_KEY (security module)."
+  type        = string
+}
+
+variable "warm_pool_min_size" {
+  description = "WARM_POOL_MIN_SIZE: ready, unclaimed workspace tasks kept started."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.warm_pool_min_size >= 0
+    error_message = "warm_pool_min_size must not be negative."
+  }
+}
+
+variable "warm_pool_max_size" {
+  description = "WARM_POOL_MAX_SIZE: upper bound of pooled workspace tasks (0: same as min)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.warm_pool_max_size >= 0
+    error_message = "warm_pool_max_size must not be negative."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the backend."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "log_level must be debug, info, warn or error."
+  }
+}

@@ -1,0 +1,100 @@
+variable "name_prefix" {
+  description = "Prefix for every resource name of this environment, e.g. \"workspaced-staging\"."
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment name (dimension Environment of the backend's custom metrics)."
+  type        = string
+}
+
+variable "aws_region" {
+  description = "Region of the deployment."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the ECS log groups."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value."
+  }
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail subscribed to the alarm topic (confirm the subscription mail)."
+  type        = string
+  default     = null
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the backend's custom metrics (RunTaskFailures, WarmPoolAvailable)."
+  type        = string
+  default     = "Workspaced"
+}
+
+variable "cluster_name" {
+  description = "Name of the ECS cluster (ecs module)."
+  type        = string
+}
+
+variable "backend_service_name" {
+  description = "Name of the backend ECS service (services module)."
+  type        = string
+}
+
+variable "alb_arn_suffix" {
+  description = "ARN suffix of the ALB (services module)."
+  type        = string
+}
+
+variable "target_group_arn_suffix" {
+  description = "ARN suffix of the backend target group (services module)."
+  type        = string
+}
+
+variable "command_queue_names" {
+  description = "Names of the command queues (messaging module)."
+  type        = list(string)
+}
+
+variable "task_events_queue_name" {
+  description = "Name of the task-events queue (messaging module)."
+  type        = string
+}
+
+variable "dead_letter_queue_names" {
+  description = "Names of every dead-letter queue (messaging module)."
+  type        = list(string)
+}
+
+variable "task_state_change_rule_name" {
+  description = "Name of the EventBridge task-state-change rule (messaging module)."
+  type        = string
+}
+
+variable "warm_pool_alarm_enabled" {
+  description = "Alarm when the warm pool stays empty (set false when WARM_POOL_MIN_SIZE is 0)."
+  type        = bool
+  default     = true
+}
+
+variable "task_events_max_age_seconds" {
+  description = "Alarm when the oldest task event waits longer than this (state subscriber stalled)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.task_events_max_age_seconds >= 60
+    error_message = "task_events_max_age_seconds must be at least 60."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
