@@ -2,6 +2,7 @@ package docker
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	dockerevents "github.com/docker/docker/api/types/events"
@@ -44,7 +45,8 @@ type exitState struct {
 //	start   → RUNNING / desired RUNNING
 //	kill    → nothing (a signal, maybe caught; remembered for die's reason)
 //	oom     → nothing (the OOM killer may have killed a child, not the
-//	          agent; remembered for die's reason)
+//	          agent; remembered: a later die with exit code 137 and no
+//	          kill in between is reported as an OOM kill)
 //	die     → STOPPED / desired STOPPED, exit code, reason, stop code
 //	destroy → STOPPED / desired STOPPED, repeating die's reason
 type translator struct {
@@ -93,11 +95,13 @@ func (t *translator) translate(m dockerevents.Message) (events.TaskStateChange, 
 			if n, err := strconv.Atoi(sig); err == nil {
 				sig = signalName(n)
 			}
-			t.get(id).signal = sig
+			s := t.get(id)
+			s.signal, s.oom = sig, false // the latest of kill and oom explains a SIGKILL exit
 		}
 		return events.TaskStateChange{}, false
 	case dockerevents.ActionOOM:
-		t.get(id).oom = true
+		s := t.get(id)
+		s.oom, s.signal = true, ""
 		return events.TaskStateChange{}, false
 	case dockerevents.ActionDie:
 		s := t.get(id)
@@ -125,7 +129,7 @@ func dieReason(s *exitState) (reason, stopCode string) {
 		code = *s.exitCode
 	}
 	switch {
-	case s.oom:
+	case s.oom && code == 137: // the OOM killer sends SIGKILL
 		return reasonOOM + "; " + exitDescription(code, ""), stopCodeExited
 	case s.signal != "":
 		return "stopped by " + s.signal + "; " + exitDescription(code, ""), stopCodeUserInitiated
@@ -143,7 +147,7 @@ func (t *translator) stopped(e *events.TaskStateChange, s *exitState, at time.Ti
 	c := &e.Detail.Containers[0]
 	c.LastStatus = string(workspace.StatusStopped)
 	c.ExitCode = s.exitCode
-	if s.oom {
+	if strings.HasPrefix(s.reason, reasonOOM) {
 		c.Reason = reasonOOM
 	}
 }

@@ -87,6 +87,9 @@ type Watcher struct {
 	log  *slog.Logger
 
 	published, dropped, reconnects atomic.Uint64
+	// onDrop, when set (tests), runs on the reading goroutine after an
+	// envelope was dropped for a full queue.
+	onDrop func()
 }
 
 // NewWatcher returns a Watcher reading src and publishing to sink.
@@ -191,6 +194,9 @@ func (w *Watcher) stream(ctx context.Context, sinceNano int64, tr *translator, q
 				w.dropped.Add(1)
 				w.log.Warn("task event queue full; dropping event (the reconciler repairs state)",
 					"task_arn", e.Detail.TaskArn, "last_status", e.Detail.LastStatus, "version", e.Detail.Version)
+				if w.onDrop != nil {
+					w.onDrop()
+				}
 			}
 		case err := <-errs:
 			if err == nil {
