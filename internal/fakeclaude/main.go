@@ -20,10 +20,11 @@
 //	sleep:<dur>      start a child process that sleeps too, write both PIDs
 //	                 (parent first, one per line) to $FAKECLAUDE_PIDFILE or
 //	                 /tmp/fakeclaude.pids (or the pidfile: directive's path),
-//	                 then sleep <dur> (a Go duration); for process-group kill
-//	                 tests
-//	pidfile:<path>   where sleep: writes the PIDs (the agent passes no
-//	                 environment of its own, so tests use this)
+//	                 print "fakeclaude: sleeping ..." on stderr, then sleep
+//	                 <dur> (a Go duration); for process-group kill tests
+//	pidfile:<path>   where sleep: writes the PIDs, wherever it stands in the
+//	                 prompt (the agent passes no environment of its own, so
+//	                 tests use this)
 //	exit:<n>         exit with code n after the result line
 //	bigline:<bytes>  print one assistant line exactly <bytes> long
 //	stderr:<text>    print text on stderr
@@ -201,13 +202,16 @@ func run(f flags) int {
 		reply += " [system: " + f.systemPrompt + "]"
 	}
 	for _, word := range strings.Fields(f.prompt) {
+		if val, ok := strings.CutPrefix(word, "pidfile:"); ok {
+			pidfile = val
+		}
+	}
+	for _, word := range strings.Fields(f.prompt) {
 		name, val, ok := strings.Cut(word, ":")
 		if !ok {
 			continue
 		}
 		switch name {
-		case "pidfile":
-			pidfile = val
 		case "sleep":
 			d, err := time.ParseDuration(val)
 			if err != nil {
@@ -357,6 +361,8 @@ func sleepWithChild(d time.Duration, pidfile string) error {
 	if err := os.WriteFile(pidfile, []byte(pids), 0o644); err != nil {
 		return err
 	}
+	// Tests wait for this line (stderr is free-form in Claude Code too).
+	fmt.Fprintf(os.Stderr, "fakeclaude: sleeping %s (pids %d %d)\n", d, os.Getpid(), child.Process.Pid)
 	time.Sleep(d)
 	_ = child.Wait()
 	return nil

@@ -1,0 +1,209 @@
+// Package client is the backend's client for the workspace agent's HTTP API
+// (package agent): health, execute (a stream of SSE events), and the
+// workspace file tar in and out.
+//
+// A Client is safe for concurrent use. It sets no overall timeout: a run
+// streams for as long as it lasts; bound calls with their context.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/sse"
+)
+
+// DefaultBaseURL is the base URL used with Unix-socket transports, where
+// the host part is ignored.
+const DefaultBaseURL = "http://agent"
+
+// ErrBusy is returned when the agent is already running something (409).
+var ErrBusy = errors.New("agent busy")
+
+// APIError is a non-2xx answer other than 409.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("agent: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Client talks to one agent.
+type Client struct {
+	hc   *http.Client
+	base string
+}
+
+// New returns a client that sends requests through rt (UnixTransport for a
+// Docker workspace, TCPTransport for ECS) to DefaultBaseURL.
+func New(rt http.RoundTripper) *Client { return NewWithBaseURL(rt, DefaultBaseURL) }
+
+// NewWithBaseURL is New with another base URL ("http://10.0.1.5:9000").
+func NewWithBaseURL(rt http.RoundTripper, baseURL string) *Client {
+	return &Client{hc: &http.Client{Transport: rt}, base: strings.TrimSuffix(baseURL, "/")}
+}
+
+// UnixTransport returns a transport that dials the agent's Unix socket,
+// whatever the request's host.
+func UnixTransport(socketPath string) http.RoundTripper {
+	t := baseTransport()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, "unix", socketPath)
+	}
+	return t
+}
+
+// TCPTransport returns a transport for agents reached over TCP (ECS). It
+// uses no proxy.
+func TCPTransport() http.RoundTripper {
+	t := baseTransport()
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	t.DialContext = d.DialContext
+	return t
+}
+
+func baseTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		ForceAttemptHTTP2:     false,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       60 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // tar and SSE stream as they are
+	}
+}
+
+// Health returns the agent's health.
+func (c *Client) Health(ctx context.Context) (agent.Health, error) {
+	var h agent.Health
+	resp, err := c.do(ctx, http.MethodGet, "/health", nil, "")
+	if err != nil {
+		return h, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&h); err != nil {
+		return h, fmt.Errorf("decode health: %w", err)
+	}
+	return h, nil
+}
+
+// Execute starts a run. The returned Stream must be closed; cancelling ctx
+// (or closing the stream) makes the agent kill the run.
+func (c *Client) Execute(ctx context.Context, req agent.ExecuteRequest) (*Stream, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode execute request: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/execute", bytes.NewReader(body), "application/json")
+	if err != nil {
+		return nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, sse.ContentType) {
+		resp.Body.Close()
+		return nil, fmt.Errorf("execute: unexpected content type %q", ct)
+	}
+	r := sse.NewReader(resp.Body)
+	return &Stream{body: resp.Body, r: r}, nil
+}
+
+// GetFiles returns the workspace as a tar stream; the caller closes it. A
+// transfer that fails midway ends in a read error, never in a short
+// archive that looks complete.
+func (c *Client) GetFiles(ctx context.Context) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/files", nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// PutFiles replaces the workspace's contents with the tar stream r.
+// A refused archive (agent.ErrRefused cases, too large) is an *APIError
+// with status 400 or 413 and leaves the workspace unchanged.
+func (c *Client) PutFiles(ctx context.Context, r io.Reader) error {
+	resp, err := c.do(ctx, http.MethodPut, "/files", r, "application/x-tar")
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.Body.Close()
+}
+
+// do sends a request and turns non-2xx answers into ErrBusy or *APIError.
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var e agent.Error
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	if resp.StatusCode == http.StatusConflict {
+		return nil, fmt.Errorf("%s %s: %w: %s", method, path, ErrBusy, msg)
+	}
+	return nil, &APIError{Status: resp.StatusCode, Message: msg}
+}
+
+// Stream is a run's event stream. Not safe for concurrent use.
+type Stream struct {
+	body io.ReadCloser
+	r    *sse.Reader
+	done *agent.Done
+}
+
+// Next returns the next event; io.EOF after the stream ended. When it
+// returns the EventDone event, Done reports its payload.
+func (s *Stream) Next() (sse.Event, error) {
+	ev, err := s.r.Next()
+	if err != nil {
+		return ev, err
+	}
+	if ev.Event == agent.EventDone {
+		var d agent.Done
+		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
+			return ev, fmt.Errorf("decode done event: %w", err)
+		}
+		s.done = &d
+	}
+	return ev, nil
+}
+
+// Done is the final event's payload once Next returned it, nil before. A
+// stream that ends without one was cut (the agent died or the connection
+// broke).
+func (s *Stream) Done() *agent.Done { return s.done }
+
+// Body is the raw event stream, for relays that pass bytes on unparsed.
+// Do not mix reading it with Next.
+func (s *Stream) Body() io.Reader { return s.body }
+
+// Close ends the stream; an unfinished run is killed by the agent.
+func (s *Stream) Close() error { return s.body.Close() }

@@ -1,0 +1,103 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/client"
+)
+
+// sleepPrompt makes fakeclaude start a sleeping child, record both PIDs in
+// a file and sleep (far longer than any test).
+func sleepPrompt(t *testing.T) (prompt, pidfile string) {
+	pidfile = filepath.Join(t.TempDir(), "pids")
+	return "sleep:10m pidfile:" + pidfile, pidfile
+}
+
+func TestDisconnectKillsProcessGroup(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	prompt, pidfile := sleepPrompt(t)
+	ctx, cancel := context.WithCancel(testContext(t))
+	st, err := ta.client.Execute(ctx, agent.ExecuteRequest{Prompt: prompt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, st, isSleeping)
+	pids := readPIDs(t, pidfile)
+	cancel() // the client goes away
+	_ = st.Close()
+	waitIdle(t, ta)
+	assertGone(t, pids)
+}
+
+func TestTimeoutKillsProcessGroup(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	prompt, pidfile := sleepPrompt(t)
+	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: prompt, TimeoutS: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := collect(t, st)
+	d := doneOf(t, evs)
+	if d.Reason != "timeout" || d.ExitCode != -1 || d.Signal != "SIGTERM" {
+		t.Errorf("done = %+v, want killed by SIGTERM on timeout", d)
+	}
+	waitIdle(t, ta)
+	assertGone(t, readPIDs(t, pidfile))
+}
+
+func TestKillEscalatesToSIGKILL(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, func(o *agent.Options) { o.KillGrace = 200e6 })
+	// The shell ignores SIGTERM and so does its sleeping child.
+	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{
+		Kind:     agent.KindCommand,
+		Argv:     []string{"sh", "-c", `trap '' TERM; sleep 600 & echo "$$ $!"; wait`},
+		TimeoutS: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := collect(t, st)
+	d := doneOf(t, evs)
+	if d.Reason != "timeout" || d.Signal != "SIGKILL" {
+		t.Errorf("done = %+v, want SIGKILL after the grace period", d)
+	}
+	if evs[0].Event != agent.EventStdout {
+		t.Fatalf("first event %+v, want the PIDs", evs[0])
+	}
+	assertGone(t, parsePIDs(t, evs[0].Data))
+}
+
+func TestSecondExecuteIsBusy(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	prompt, pidfile := sleepPrompt(t)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	st, err := ta.client.Execute(ctx, agent.ExecuteRequest{Prompt: prompt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	waitFor(t, st, isSleeping)
+	if h, err := ta.client.Health(testContext(t)); err != nil || !h.Busy {
+		t.Errorf("Health = %+v, %v; want busy", h, err)
+	}
+	_, err = ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: "second"})
+	if !errors.Is(err, client.ErrBusy) {
+		t.Fatalf("second Execute error = %v, want ErrBusy", err)
+	}
+	status, body := postRaw(t, ta, "/execute", `{"prompt":"third"}`)
+	if status != 409 || body == "" {
+		t.Fatalf("raw second execute = %d %q, want 409 with a JSON error", status, body)
+	}
+	cancel()
+	waitIdle(t, ta)
+	assertGone(t, readPIDs(t, pidfile))
+}
