@@ -13,11 +13,6 @@ variable "vpc_id" {
   type        = string
 }
 
-variable "vpc_cidr_block" {
-  description = "IPv4 CIDR of the VPC (vpc module)."
-  type        = string
-}
-
 variable "s3_prefix_list_id" {
   description = "Prefix list of the S3 gateway endpoint (vpc module), for egress to S3 (image layers, workspace files)."
   type        = string

@@ -1,0 +1,36 @@
+terraform {
+  # 1.10: S3 native state locking (use_lockfile), no DynamoDB table needed.
+  required_version = ">= 1.10.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.80"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
+  }
+
+  # Partial configuration: bucket and region come from backend.hcl
+  # (terraform init -backend-config=backend.hcl), created by
+  # terraform/bootstrap. See docs/deploy.md, step 2.
+  backend "s3" {
+    key          = "workspaced/production/terraform.tfstate"
+    encrypt      = true
+    use_lockfile = true
+  }
+}
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = {
+      Project     = "workspaced"
+      Environment = var.environment
+      ManagedBy   = "terraform"
+    }
+  }
+}
