@@ -1,14 +1,11 @@
 package docker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -19,9 +16,10 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
+	"github.com/workspaced/workspaced/agent"
+	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/runtime/runtimetest"
-	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -127,26 +125,15 @@ func (e *env) run(t testing.TB, info workspace.Info, argv ...string) result {
 	if err != nil {
 		t.Fatalf("Transport: %v", err)
 	}
-	defer tr.(*http.Transport).CloseIdleConnections()
-	body, _ := json.Marshal(map[string]any{"kind": "command", "argv": argv})
-	req, err := http.NewRequestWithContext(testCtx(t, time.Minute), http.MethodPost, "http://workspace/execute", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	defer tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+	stream, err := agentclient.New(tr).Execute(testCtx(t, time.Minute), agent.ExecuteRequest{Kind: agent.KindCommand, Argv: argv})
 	if err != nil {
 		t.Fatalf("execute %q: %v", argv, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("execute %q: %s %s", argv, resp.Status, b)
-	}
+	defer stream.Close()
 	var out strings.Builder
-	r := sse.NewReader(resp.Body)
 	for {
-		ev, err := r.Next()
+		ev, err := stream.Next()
 		if errors.Is(err, io.EOF) {
 			t.Fatalf("execute %q: stream ended without a done event; output so far:\n%s", argv, out.String())
 		}
@@ -154,21 +141,19 @@ func (e *env) run(t testing.TB, info workspace.Info, argv ...string) result {
 			t.Fatalf("execute %q: read events: %v", argv, err)
 		}
 		switch ev.Event {
-		case "stdout", "stderr", "stdout_part", "stderr_part":
+		case agent.EventStdout, agent.EventStderr:
+			out.WriteString(ev.Data + "\n")
+		case agent.EventStdoutPart, agent.EventStderrPart:
 			out.WriteString(ev.Data)
-			if !strings.HasSuffix(ev.Event, "_part") {
-				out.WriteString("\n")
-			}
-		case "done":
-			var done struct {
-				ExitCode int    `json:"exit_code"`
-				Error    string `json:"error"`
-			}
-			if err := json.Unmarshal([]byte(ev.Data), &done); err != nil {
-				t.Fatalf("execute %q: done event %q: %v", argv, ev.Data, err)
-			}
+		case agent.EventDone:
+			done := stream.Done()
 			if done.Error != "" {
 				out.WriteString(fmt.Sprintf("[agent: %s]\n", done.Error))
+			}
+			// Read to the end: the agent takes the next run only after
+			// its handler returned, which ends the response.
+			if _, err := io.Copy(io.Discard, stream.Body()); err != nil {
+				t.Fatalf("execute %q: drain: %v", argv, err)
 			}
 			return result{Output: out.String(), ExitCode: done.ExitCode}
 		}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
+	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -24,7 +23,7 @@ func (r *Runtime) Transport(endpoint string) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return UnixTransport(path), nil
+	return agentclient.UnixTransport(path), nil
 }
 
 func (r *Runtime) socketPath(endpoint string) (string, error) {
@@ -41,39 +40,26 @@ func (r *Runtime) socketPath(endpoint string) (string, error) {
 	return path, nil
 }
 
-// UnixTransport returns an HTTP transport that dials socketPath for every
-// request, whatever the URL's host.
-func UnixTransport(socketPath string) *http.Transport {
-	var d net.Dialer
-	return &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", socketPath)
-		},
-		MaxIdleConns:          4,
-		IdleConnTimeout:       30 * time.Second,
-		ResponseHeaderTimeout: 0, // /execute streams; callers bound requests by context
-		DisableCompression:    true,
-	}
-}
-
 // readyPoll is how often WaitReady retries /health.
 const readyPoll = 50 * time.Millisecond
 
-// WaitReady blocks until the agent of info answers GET /health with 200, ctx
-// ends, or the workspace stops (then it returns an error without waiting
-// for ctx). Give ctx a deadline.
+// WaitReady blocks until the agent of info reports itself healthy on GET
+// /health, ctx ends, or the workspace stops (then it returns an error at
+// once rather than waiting for ctx). Give ctx a deadline.
 func (r *Runtime) WaitReady(ctx context.Context, info workspace.Info) error {
 	rt, err := r.Transport(info.Endpoint)
 	if err != nil {
 		return err
 	}
-	defer rt.(*http.Transport).CloseIdleConnections()
-	hc := &http.Client{Transport: rt}
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		defer c.CloseIdleConnections()
+	}
+	agent := agentclient.New(rt)
 	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
-	var last error
 	for {
-		if last = probeHealth(ctx, hc); last == nil {
+		last := probe(ctx, agent)
+		if last == nil {
 			return nil
 		}
 		cur, err := r.Inspect(ctx, info.ID)
@@ -85,27 +71,22 @@ func (r *Runtime) WaitReady(ctx context.Context, info workspace.Info) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for workspace %s: %w (last: %v)", info.ID, ctx.Err(), last)
+			return fmt.Errorf("wait for workspace %s: %w (last probe: %v)", info.ID, ctx.Err(), last)
 		case <-tick.C:
 		}
 	}
 }
 
-func probeHealth(ctx context.Context, hc *http.Client) error {
+// probe asks the agent for its health once.
+func probe(ctx context.Context, agent *agentclient.Client) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "http://workspace/health", nil)
+	h, err := agent.Health(pctx)
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: %s", resp.Status)
+	if h.Status != "ok" {
+		return fmt.Errorf("agent status %q", h.Status)
 	}
 	return nil
 }

@@ -3,12 +3,11 @@ package runtimetest
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -147,25 +146,19 @@ func (s *suite) testTransport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Transport(%s): %v", ready.Endpoint, err)
 	}
-	base := "http://workspace"
+	base := agentclient.DefaultBaseURL // ignored by Unix-socket transports
 	if s.h.Features.HasIP {
 		base = ready.Endpoint
 	}
-	req, err := http.NewRequestWithContext(ctx(t, s.h.Features.ReadyTimeout), http.MethodGet, base+"/health", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatalf("GET /health: %v", err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	_ = resp.Body.Close()
+	h, err := agentclient.NewWithBaseURL(tr, base).Health(ctx(t, s.h.Features.ReadyTimeout))
 	if c, ok := tr.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /health: %s %s", resp.Status, body)
+	if err != nil {
+		t.Fatalf("GET /health through Transport(%s): %v", ready.Endpoint, err)
+	}
+	if h.Status != "ok" {
+		t.Fatalf("agent health %+v, want status ok", h)
 	}
 }
 
