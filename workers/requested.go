@@ -1,0 +1,195 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// DefaultLockTTL bounds how long one provisioning attempt holds a
+// conversation's lock; it must exceed a slow Start (ECS RunTask with
+// throttling retries). If it expires mid-start, a second attempt starts
+// with the same token and gets the same workspace.
+const DefaultLockTTL = 2 * time.Minute
+
+// ProvisionerOptions configure a Provisioner. Zero values take defaults.
+type ProvisionerOptions struct {
+	// LockTTL is the provisioning lock's lifetime (default DefaultLockTTL).
+	LockTTL time.Duration
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock for latency metrics (default time.Now).
+	Now func() time.Time
+}
+
+// Provisioner consumes workspace.requested: it makes sure the conversation
+// has a live workspace. Safe for concurrent use.
+//
+// Idempotency: a conversation that is already live is left alone; one
+// attempt at a time holds the conversation's provisioning lock (others
+// drop their duplicate: the holder completes, fails the conversation, or
+// its message is redelivered); the start token derives from the
+// conversation's generation, so even attempts that overlap (lock expiry,
+// replicas) start one workspace.
+type Provisioner struct {
+	rt      Runtime
+	st      ProvisionStore
+	m       *Metrics
+	log     *slog.Logger
+	now     func() time.Time
+	lockTTL time.Duration
+}
+
+// NewProvisioner returns the workspace.requested consumer. m may be nil.
+func NewProvisioner(rt Runtime, st ProvisionStore, m *Metrics, opts ProvisionerOptions) *Provisioner {
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = DefaultLockTTL
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Provisioner{rt: rt, st: st, m: m, log: opts.Logger.With("component", "provisioner"),
+		now: opts.Now, lockTTL: opts.LockTTL}
+}
+
+// Handle is the message.NoPublishHandlerFunc for events.TopicWorkspaceRequested.
+// It returns nil when the conversation is live, provisioning elsewhere, or
+// failed for good (terminal errors also return a workspace.Terminal error
+// so the message is poisoned for the record); a plain error to retry.
+// Malformed messages return a workspace.Terminal error wrapping
+// events.ErrMalformed.
+func (p *Provisioner) Handle(msg *message.Message) error {
+	cmd, err := events.DecodeRequested(msg.Payload)
+	if err != nil {
+		return workspace.Terminal(fmt.Errorf("handle workspace.requested %s: %w", msg.UUID, err))
+	}
+	return p.Provision(msg.Context(), cmd)
+}
+
+// Provision is Handle after decoding.
+func (p *Provisioner) Provision(ctx context.Context, cmd events.WorkspaceRequested) error {
+	cid := cmd.ConversationID
+	log := p.log.With("conversation", cid, "request_id", cmd.RequestID)
+	conv, err := p.conversation(ctx, cid)
+	if err != nil {
+		return err
+	}
+	if conv.Live() {
+		log.Debug("conversation already live", "workspace", conv.Workspace, "state", conv.State)
+		return nil
+	}
+	holder := uuid.NewString()
+	ok, err := p.st.AcquireProvisionLock(ctx, cid, holder, p.lockTTL)
+	if err != nil {
+		return fmt.Errorf("provision conversation %s: %w", cid, err)
+	}
+	if !ok {
+		log.Debug("conversation provisioning elsewhere")
+		return nil
+	}
+	defer p.unlock(ctx, cid, holder, log)
+
+	// Re-read under the lock: the previous holder may have just bound it.
+	if conv, err = p.conversation(ctx, cid); err != nil {
+		return err
+	}
+	if conv.Live() {
+		return nil
+	}
+	return p.start(ctx, cmd, conv, log)
+}
+
+func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, conv store.Conversation, log *slog.Logger) error {
+	cid, gen := cmd.ConversationID, conv.Generation
+	tenant := conv.Tenant
+	if tenant == "" {
+		tenant = cmd.Tenant
+	}
+	spec := workspace.StartSpec{Token: WorkspaceToken(cid, gen), Conversation: cid, Tenant: tenant}
+	info, err := p.rt.Start(ctx, spec)
+	if err != nil {
+		return p.startFailed(ctx, cid, err, log)
+	}
+	log = log.With("workspace", info.ID, "generation", gen)
+	c, err := p.st.BindProvisioning(ctx, store.Binding{Conversation: cid, Generation: gen, Workspace: info, RequestedAt: cmd.RequestedAt})
+	switch {
+	case err == nil:
+		log.Info("workspace provisioning", "token", spec.Token, "state", c.State)
+		if c.State == store.StateReady { // events overtook the bind
+			p.m.provisioned(StartCold, p.now().Sub(cmd.RequestedAt).Seconds())
+		}
+		return nil
+	case errors.Is(err, store.ErrWorkspaceStopped):
+		// It died before we bound it; the conversation is lost with a new
+		// generation: a retry starts a fresh workspace.
+		p.m.failure(FailStopped)
+		return fmt.Errorf("provision conversation %s: %w", cid, err)
+	case errors.Is(err, store.ErrConflict):
+		if c.Workspace == info.ID {
+			return nil
+		}
+		// The conversation moved on without this workspace (bound to
+		// another, or failed meanwhile): do not leave ours running.
+		log.Warn("started workspace superseded; stopping it", "bound", c.Workspace, "state", c.State, "err", err)
+		if err := p.rt.Stop(ctx, info.ID, "superseded"); err != nil {
+			return fmt.Errorf("stop superseded workspace %s: %w", info.ID, err)
+		}
+		return nil
+	default:
+		p.m.failure(FailError)
+		return err
+	}
+}
+
+// startFailed classifies a Start error: terminal ones fail the
+// conversation (waiters get the reason); others are retried.
+func (p *Provisioner) startFailed(ctx context.Context, cid string, err error, log *slog.Logger) error {
+	if !workspace.IsTerminal(err) {
+		kind := FailError
+		if errors.Is(err, workspace.ErrCapacity) {
+			kind = FailCapacity
+		}
+		p.m.failure(kind)
+		log.Warn("workspace start failed; will retry", "kind", kind, "err", err)
+		return fmt.Errorf("provision conversation %s: %w", cid, err)
+	}
+	p.m.failure(FailTerminal)
+	log.Error("workspace start failed for good", "err", err)
+	if _, ferr := p.st.MarkFailed(ctx, cid, err.Error()); ferr != nil && !errors.Is(ferr, store.ErrConflict) {
+		// Retry: the conversation must not be left waiting.
+		return fmt.Errorf("mark conversation %s failed after %v: %w", cid, err, ferr)
+	}
+	return fmt.Errorf("provision conversation %s: %w", cid, err)
+}
+
+func (p *Provisioner) conversation(ctx context.Context, cid string) (store.Conversation, error) {
+	c, err := p.st.Conversation(ctx, cid)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not claimed through the API (or Redis was lost): provision anyway.
+		return store.Conversation{ID: cid, State: store.StateNone}, nil
+	}
+	if err != nil {
+		return store.Conversation{}, fmt.Errorf("provision conversation %s: %w", cid, err)
+	}
+	return c, nil
+}
+
+func (p *Provisioner) unlock(ctx context.Context, cid, holder string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := p.st.ReleaseProvisionLock(ctx, cid, holder); err != nil {
+		log.Warn("release provision lock failed; it expires", "err", err)
+	}
+}

@@ -1,0 +1,210 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workspace"
+)
+
+var errNotReady = errors.New("agent did not become healthy")
+
+// Readiness defaults.
+const (
+	DefaultReadyTimeout     = 60 * time.Second
+	DefaultHealthTryTimeout = 2 * time.Second
+	DefaultHealthMinBackoff = 25 * time.Millisecond
+	DefaultHealthMaxBackoff = time.Second
+)
+
+// StateOptions configure a StateSubscriber. Zero values take defaults.
+type StateOptions struct {
+	// Health checks the agent (default AgentHealth).
+	Health HealthChecker
+	// ReadyTimeout bounds the wait for a RUNNING workspace's agent to
+	// answer (default DefaultReadyTimeout). Keep it well below the SQS
+	// visibility timeout: the event is handled synchronously.
+	ReadyTimeout time.Duration
+	// HealthTryTimeout bounds one health request (default
+	// DefaultHealthTryTimeout).
+	HealthTryTimeout time.Duration
+	// HealthMinBackoff and HealthMaxBackoff bound the pause between health
+	// requests (defaults DefaultHealthMinBackoff, DefaultHealthMaxBackoff).
+	HealthMinBackoff, HealthMaxBackoff time.Duration
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock for latency metrics (default time.Now).
+	Now func() time.Time
+}
+
+// StateSubscriber consumes task-state events (Docker or ECS: it never
+// knows which) and turns them into store state. Safe for concurrent use.
+//
+// RUNNING: once applied, the workspace is inspected through the runtime
+// for its endpoint (Docker events carry none, and one code path serves
+// both runtimes), its agent's /health is polled with backoff up to
+// ReadyTimeout, then MarkReady makes the bound conversation ready and
+// notifies waiters. An agent that never answers fails the conversation and
+// the workspace is stopped.
+//
+// STOPPED (and other stopping statuses): the store ends the binding (lost,
+// generation++) and notifies waiters; the subscriber then asks the runtime
+// to stop and remove what is left (a dead Docker container, its socket).
+//
+// Side effects also run for an exact duplicate of the stored version, so a
+// redelivery after a failed side effect completes it.
+type StateSubscriber struct {
+	rt    Runtime
+	st    StateStore
+	m     *Metrics
+	log   *slog.Logger
+	now   func() time.Time
+	ready readiness
+}
+
+// NewStateSubscriber returns the task-state consumer. m may be nil.
+func NewStateSubscriber(rt Runtime, st StateStore, m *Metrics, opts StateOptions) *StateSubscriber {
+	if opts.Health == nil {
+		opts.Health = AgentHealth
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if opts.HealthTryTimeout <= 0 {
+		opts.HealthTryTimeout = DefaultHealthTryTimeout
+	}
+	if opts.HealthMinBackoff <= 0 {
+		opts.HealthMinBackoff = DefaultHealthMinBackoff
+	}
+	if opts.HealthMaxBackoff < opts.HealthMinBackoff {
+		opts.HealthMaxBackoff = max(DefaultHealthMaxBackoff, opts.HealthMinBackoff)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &StateSubscriber{
+		rt: rt, st: st, m: m, now: opts.Now,
+		log: opts.Logger.With("component", "state_subscriber"),
+		ready: readiness{check: opts.Health, timeout: opts.ReadyTimeout, perTry: opts.HealthTryTimeout,
+			minBackoff: opts.HealthMinBackoff, maxBackoff: opts.HealthMaxBackoff},
+	}
+}
+
+// Handle is the message.NoPublishHandlerFunc for events.TopicTaskEvents.
+// A malformed envelope returns a workspace.Terminal error wrapping
+// events.ErrMalformed (poison); store or runtime failures a plain error
+// (retry).
+func (s *StateSubscriber) Handle(msg *message.Message) error {
+	ev, err := events.DecodeTaskStateChange(msg.Payload)
+	if err != nil {
+		return workspace.Terminal(fmt.Errorf("handle task state %s: %w", msg.UUID, err))
+	}
+	return s.Apply(msg.Context(), ev)
+}
+
+// Apply is Handle after decoding.
+func (s *StateSubscriber) Apply(ctx context.Context, ev events.TaskStateChange) error {
+	d := ev.Detail
+	status := workspace.Status(d.LastStatus)
+	res, err := s.st.ApplyTaskState(ctx, store.TaskState{
+		Workspace: d.TaskArn, Status: status, Version: d.Version, StoppedReason: d.StoppedReason,
+	})
+	if err != nil {
+		return fmt.Errorf("apply task state: %w", err)
+	}
+	s.m.event(d.LastStatus, string(res.Outcome))
+	log := s.log.With("workspace", d.TaskArn, "status", d.LastStatus, "version", d.Version, "source", ev.Source)
+	log.Debug("task state", "outcome", res.Outcome, "previous", res.Previous, "state", res.Workspace.State)
+	if res.Outcome == store.OutcomeIgnored {
+		log.Warn("newer event for a stopped workspace ignored")
+	}
+	if res.Outcome != store.OutcomeApplied && !res.Duplicate {
+		return nil
+	}
+	switch {
+	case status == workspace.StatusRunning && res.Workspace.State == store.WorkspaceRunning:
+		return s.becomeReady(ctx, res.Workspace, log)
+	case status.Stopping() && (res.Previous != store.WorkspaceStopped || res.Duplicate):
+		if res.Ended != nil {
+			log.Info("conversation's workspace stopped", "conversation", res.Ended.ID, "state", res.Ended.State, "reason", d.StoppedReason)
+		}
+		// Remove what is left (container, socket directory, proxy).
+		if err := s.rt.Stop(ctx, d.TaskArn, "stopped: "+d.StoppedReason); err != nil {
+			return fmt.Errorf("clean up stopped workspace %s: %w", d.TaskArn, err)
+		}
+	}
+	return nil
+}
+
+// becomeReady waits for the agent of a running workspace and marks it
+// ready.
+func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, log *slog.Logger) error {
+	info, err := s.rt.Inspect(ctx, w.ID)
+	switch {
+	case errors.Is(err, workspace.ErrNotFound):
+		log.Info("running workspace vanished; its STOPPED event will follow")
+		return nil
+	case err != nil:
+		return fmt.Errorf("inspect running workspace %s: %w", w.ID, err)
+	case info.Status.Stopping():
+		return nil
+	case info.Endpoint == "":
+		return fmt.Errorf("running workspace %s has no endpoint yet", w.ID)
+	}
+	rt, err := s.rt.Transport(info.Endpoint)
+	if err != nil {
+		return s.unhealthy(ctx, w, fmt.Errorf("transport to %s: %w", info.Endpoint, err), log)
+	}
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		defer c.CloseIdleConnections()
+	}
+	if err := s.ready.wait(ctx, rt, info.Endpoint); err != nil {
+		if errors.Is(err, errNotReady) {
+			return s.unhealthy(ctx, w, err, log)
+		}
+		return fmt.Errorf("wait for workspace %s: %w", w.ID, err)
+	}
+	r, err := s.st.MarkReady(ctx, w.ID, info.Endpoint)
+	switch {
+	case errors.Is(err, store.ErrWorkspaceStopped), errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	if r.Changed {
+		log.Info("workspace ready", "endpoint", info.Endpoint, "conversation", w.Conversation)
+	}
+	if r.Changed && r.Conversation != nil && !r.Conversation.RequestedAt.IsZero() {
+		start := StartCold
+		if r.Workspace.Pool {
+			start = StartWarm
+		}
+		s.m.provisioned(start, s.now().Sub(r.Conversation.RequestedAt).Seconds())
+	}
+	return nil
+}
+
+// unhealthy fails the conversation bound to w (if any) and stops w.
+func (s *StateSubscriber) unhealthy(ctx context.Context, w store.Workspace, cause error, log *slog.Logger) error {
+	s.m.failure(FailUnhealthy)
+	log.Error("workspace unhealthy; stopping it", "err", cause)
+	if w.Conversation != "" {
+		if _, err := s.st.FailWorkspace(ctx, w.Conversation, w.ID, cause.Error()); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("fail unhealthy workspace %s: %w", w.ID, err)
+		}
+	}
+	if err := s.rt.Stop(ctx, w.ID, "unhealthy"); err != nil {
+		return fmt.Errorf("stop unhealthy workspace %s: %w", w.ID, err)
+	}
+	return nil
+}
