@@ -286,3 +286,7 @@ func parsePIDs(t *testing.T, s string) []int {
 	}
 	return pids
 }
+
+func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	return context.WithCancel(testContext(t))
+}
