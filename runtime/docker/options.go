@@ -33,10 +33,11 @@ type Engine interface {
 // Implementations are safe for concurrent use.
 type ProxyHost interface {
 	// Open starts serving the workspace keyed by key (its start token) on
-	// socketPath. Opening a key that is already open is a no-op returning
-	// nil: Start calls Open again when it finds the workspace already
-	// running (a restarted backend re-attaches its proxies that way). The
-	// socket must be connectable by uid 1000 (the agent).
+	// socketPath, replacing a stale socket file there. The socket must be
+	// connectable by uid 1000 (the agent). A Runtime opens each key once
+	// (before the container starts) until it closes it; a new Runtime (a
+	// restarted backend) re-opens the keys of workspaces that Start finds
+	// already running.
 	Open(ctx context.Context, key, socketPath string) error
 	// Close stops serving key and removes its socket. Closing an unknown
 	// key returns nil.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -28,6 +29,9 @@ type Runtime struct {
 	opts   Options
 	log    *slog.Logger
 	starts singleflight.Group
+
+	mu     sync.Mutex
+	opened map[string]bool // tokens whose proxy listener this Runtime opened
 }
 
 // New returns a Runtime that drives engine. It validates opts (Image is
@@ -40,7 +44,7 @@ func New(engine Engine, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{engine: engine, opts: opts, log: opts.Logger.With("component", "runtime_docker")}, nil
+	return &Runtime{engine: engine, opts: opts, log: opts.Logger.With("component", "runtime_docker"), opened: map[string]bool{}}, nil
 }
 
 // Start starts the workspace for spec, idempotently by spec.Token: the token
@@ -184,17 +188,37 @@ func (r *Runtime) prepare(ctx context.Context, token string) error {
 	if err := os.Lchown(dir, r.opts.UID, r.opts.GID); err != nil {
 		return fmt.Errorf("start workspace %s: socket dir owner: %w", token, err)
 	}
-	if r.opts.Proxy != nil {
-		if err := r.opts.Proxy.Open(ctx, token, filepath.Join(dir, proxySocketName)); err != nil {
-			return fmt.Errorf("start workspace %s: open proxy: %w", token, err)
-		}
+	return r.openProxy(ctx, token)
+}
+
+// openProxy opens token's proxy listener unless this Runtime already has.
+// Starts of one token are serialized (singleflight), so no two calls race
+// on one token.
+func (r *Runtime) openProxy(ctx context.Context, token string) error {
+	if r.opts.Proxy == nil {
+		return nil
 	}
+	r.mu.Lock()
+	open := r.opened[token]
+	r.mu.Unlock()
+	if open {
+		return nil
+	}
+	if err := r.opts.Proxy.Open(ctx, token, filepath.Join(r.socketDir(token), proxySocketName)); err != nil {
+		return fmt.Errorf("start workspace %s: open proxy: %w", token, err)
+	}
+	r.mu.Lock()
+	r.opened[token] = true
+	r.mu.Unlock()
 	return nil
 }
 
 // release undoes prepare: closes the proxy and removes the socket directory.
 func (r *Runtime) release(token string) {
 	if r.opts.Proxy != nil {
+		r.mu.Lock()
+		delete(r.opened, token)
+		r.mu.Unlock()
 		if err := r.opts.Proxy.Close(token); err != nil {
 			r.log.Warn("close proxy failed", "token", token, "error", err)
 		}
