@@ -140,4 +140,3 @@ func TestRunRejectsUnknownListenMode(t *testing.T) {
 		t.Fatal("Run with an unknown listen mode succeeded")
 	}
 }
-
