@@ -161,6 +161,10 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 	case info.Endpoint == "":
 		return fmt.Errorf("running workspace %s has no endpoint yet", w.ID)
 	}
+	if w.Conversation == "" {
+		// RUNNING overtook the bind; the runtime knows whose it is.
+		w.Conversation = info.Conversation
+	}
 	rt, err := s.rt.Transport(info.Endpoint)
 	if err != nil {
 		return s.unhealthy(ctx, w, fmt.Errorf("transport to %s: %w", info.Endpoint, err), log)
@@ -194,7 +198,8 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 	return nil
 }
 
-// unhealthy fails the conversation bound to w (if any) and stops w.
+// unhealthy fails the conversation bound to w (compare-and-set: only if
+// still bound to w) and stops w.
 func (s *StateSubscriber) unhealthy(ctx context.Context, w store.Workspace, cause error, log *slog.Logger) error {
 	s.m.failure(FailUnhealthy)
 	log.Error("workspace unhealthy; stopping it", "err", cause)
