@@ -67,6 +67,7 @@ type Server struct {
 	opts   Options
 	srv    *httptest.Server
 	pool   *x509.CertPool
+	cert   *x509.Certificate
 
 	conns    atomic.Int64
 	requests atomic.Int64
@@ -99,6 +100,7 @@ func New(t testing.TB, creds aws.Credentials, region string, opts ...Options) *S
 		t.Fatalf("fakebedrock: certificate: %v", err)
 	}
 	s.pool = pool
+	s.cert = cert.Leaf
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -112,6 +114,10 @@ func New(t testing.TB, creds aws.Credentials, region string, opts ...Options) *S
 	t.Cleanup(s.srv.Close)
 	return s
 }
+
+// Certificate is the server's self-signed certificate (add it to a pool
+// that also trusts other test upstreams).
+func (s *Server) Certificate() *x509.Certificate { return s.cert }
 
 // CertPool trusts the server's certificate.
 func (s *Server) CertPool() *x509.CertPool { return s.pool }

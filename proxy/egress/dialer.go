@@ -71,6 +71,14 @@ type Conn struct {
 	Addr netip.AddrPort
 }
 
+// CloseWrite half-closes when the underlying connection can.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("half-close not supported")
+}
+
 // Resolve returns the checked addresses for t, or an error wrapping
 // ErrResolve or a *DeniedError.
 func (d *Dialer) Resolve(ctx context.Context, t Target) ([]netip.Addr, error) {
