@@ -57,7 +57,7 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("kind", req.Kind)
 	sse.SetHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
-	ew := &eventWriter{w: sse.NewWriter(w)}
+	ew := &eventWriter{w: sse.NewWriter(w), rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
 	_ = ew.comment("run") // flush headers at once: the client sees the stream start
 	began := time.Now()
 	done := s.run(r.Context(), req, spec, ew, log)
@@ -314,15 +314,26 @@ func isJSONLine(s string) bool {
 	return strings.HasPrefix(t, "{") && json.Valid([]byte(t))
 }
 
-// eventWriter numbers events: ids increase by one from 1.
+// eventWriter numbers events (ids increase by one from 1) and bounds each
+// write, so a client that stops reading cannot hold the run slot forever.
 type eventWriter struct {
-	w  *sse.Writer
-	id int
+	w       *sse.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+	id      int
 }
 
 func (e *eventWriter) event(name, data string) error {
+	e.deadline()
 	e.id++
 	return e.w.WriteEvent(sse.Event{ID: strconv.Itoa(e.id), Event: name, Data: data})
 }
 
-func (e *eventWriter) comment(text string) error { return e.w.WriteComment(text) }
+func (e *eventWriter) comment(text string) error {
+	e.deadline()
+	return e.w.WriteComment(text)
+}
+
+func (e *eventWriter) deadline() {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(e.timeout)) // unsupported: no bound
+}

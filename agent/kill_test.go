@@ -1,9 +1,13 @@
 package agent_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/workspaced/workspaced/agent"
@@ -100,4 +104,28 @@ func TestSecondExecuteIsBusy(t *testing.T) {
 	cancel()
 	waitIdle(t, ta)
 	assertGone(t, readPIDs(t, pidfile))
+}
+
+func TestStalledClientIsDropped(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, func(o *agent.Options) { o.WriteTimeout = 300e6 })
+	c, err := net.Dial("unix", ta.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := `{"prompt":"bigline:50000000"}`
+	// Send the request, then never read: the agent's writes block.
+	if _, err := fmt.Fprintf(c, "POST /execute HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	// The status line proves the run started (the slot is taken).
+	line, err := bufio.NewReaderSize(c, 16).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("status line %q, %v", line, err)
+	}
+	waitIdle(t, ta)
+	if h, err := ta.client.Health(testContext(t)); err != nil || h.Busy {
+		t.Fatalf("Health = %+v, %v; want idle", h, err)
+	}
 }

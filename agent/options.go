@@ -22,6 +22,7 @@ const (
 	DefaultMaxTarBytes   = 1 << 30
 	DefaultMaxLineBytes  = 1 << 20
 	DefaultHeartbeat     = 15 * time.Second
+	DefaultWriteTimeout  = 30 * time.Second
 	DefaultHome          = "/home/appuser"
 	DefaultPath          = "/usr/local/bin:/usr/bin:/bin"
 	DefaultMaxRequest    = 8 << 20
@@ -60,6 +61,10 @@ type Options struct {
 	// Heartbeat is the interval of SSE comments on a quiet run
 	// (DefaultHeartbeat); negative disables them.
 	Heartbeat time.Duration
+	// WriteTimeout bounds writing one event to a client; a client that
+	// reads nothing for that long is dropped and its run killed
+	// (DefaultWriteTimeout).
+	WriteTimeout time.Duration
 	// ShutdownTimeout bounds the drain on shutdown (KillGrace + 10s).
 	ShutdownTimeout time.Duration
 	// Subreaper makes the agent process a child subreaper
@@ -110,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = o.KillGrace + 10*time.Second
