@@ -133,7 +133,9 @@ func trackDeletes(t *tracker) func(*middleware.Stack) error {
 // receiptUnmarshaler is watermill-aws's default unmarshaler (raw bodies
 // welcome: UUID falls back to the SQS MessageId, metadata empty) that also
 // keeps the receipt handle for releasing undelivered messages.
-type receiptUnmarshaler struct{ wsqs.DefaultMarshalerUnmarshaler }
+type receiptUnmarshaler struct {
+	wsqs.DefaultMarshalerUnmarshaler
+}
 
 func (u receiptUnmarshaler) Unmarshal(m *types.Message) (*message.Message, error) {
 	msg, err := u.DefaultMarshalerUnmarshaler.Unmarshal(m)
