@@ -120,7 +120,8 @@ func TestProxyCases(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.id+"/"+tc.name, func(t *testing.T) {
 			w.net.reset()
-			before := w.upstreamConns()
+			w.drainAccepts()
+			before := w.bedrock.Conns()
 			resp, body := w.raw(tc.req)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d; want %d (body %s)", resp.StatusCode, tc.status, body)
@@ -132,13 +133,13 @@ func TestProxyCases(t *testing.T) {
 				t.Errorf("error body %q lacks the reason", body)
 			}
 			dials, strays, _ := w.net.snapshot()
-			got := w.upstreamConns() - before
 			if !tc.upstream {
+				got := w.drainAccepts() + int(w.bedrock.Conns()-before)
 				if got != 0 || len(dials) != 0 {
 					t.Fatalf("denied request reached the network: %d upstream connections, dials %v", got, dials)
 				}
-			} else if len(dials) == 0 {
-				t.Fatalf("allowed request dialed nothing")
+			} else if len(dials) == 0 || !w.awaitAccept() {
+				t.Fatalf("allowed request reached no upstream (dials %v)", dials)
 			}
 			if len(strays) > 0 {
 				t.Fatalf("dialed unmapped addresses %v", strays)

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -108,8 +109,9 @@ func (n *testNet) reset() {
 // upstream is a test server that records what it saw and counts accepted
 // connections.
 type upstream struct {
-	srv   *httptest.Server
-	conns atomic.Int64
+	srv     *httptest.Server
+	conns   atomic.Int64
+	accepts chan struct{} // one value per accepted connection
 	mu    sync.Mutex
 	reqs  []seen
 }
@@ -122,7 +124,7 @@ type seen struct {
 
 func newUpstream(t *testing.T, useTLS bool, names []string, h http.HandlerFunc) *upstream {
 	t.Helper()
-	u := &upstream{}
+	u := &upstream{accepts: make(chan struct{}, 1024)}
 	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.reqs = append(u.reqs, seen{r.Method, r.Host, r.RequestURI, r.Header.Clone(), r.TLS != nil})
@@ -134,9 +136,11 @@ func newUpstream(t *testing.T, useTLS bool, names []string, h http.HandlerFunc) 
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = w.Write([]byte("upstream ok"))
 	}))
+	u.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	u.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			u.conns.Add(1)
+			u.accepts <- struct{}{}
 		}
 	}
 	if useTLS {
@@ -309,6 +313,39 @@ func (w *world) rootPool() *x509.CertPool {
 // upstreamConns is the total number of connections every upstream saw.
 func (w *world) upstreamConns() int64 {
 	return w.plain.conns.Load() + w.tls.conns.Load() + w.mcp.conns.Load() + w.bedrock.Conns()
+}
+
+// drainAccepts reports how many upstream connections were accepted since
+// the last call without waiting.
+func (w *world) drainAccepts() int {
+	n := 0
+	for _, u := range []*upstream{w.plain, w.tls, w.mcp} {
+		for {
+			select {
+			case <-u.accepts:
+				n++
+				continue
+			default:
+			}
+			break
+		}
+	}
+	return n
+}
+
+// awaitAccept waits (with a deadline) until some upstream accepted a
+// connection.
+func (w *world) awaitAccept() bool {
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	select {
+	case <-w.plain.accepts:
+	case <-w.tls.accepts:
+	case <-w.mcp.accepts:
+	case <-timeout.C:
+		return false
+	}
+	return true
 }
 
 // raw sends a request verbatim on a new connection and reads the response.
