@@ -112,8 +112,8 @@ type upstream struct {
 	srv     *httptest.Server
 	conns   atomic.Int64
 	accepts chan struct{} // one value per accepted connection
-	mu    sync.Mutex
-	reqs  []seen
+	mu      sync.Mutex
+	reqs    []seen
 }
 
 type seen struct {
