@@ -35,6 +35,20 @@ func (s *Store) Conversation(ctx context.Context, cid string) (Conversation, err
 	return parseConversation(cid, m), nil
 }
 
+// ConversationOf returns cid's record if owner owns it: ErrNotFound if it
+// was never used, ErrNotOwner if another owner does (the API answers both
+// with 404). Read-only: unlike ClaimConversation it creates nothing.
+func (s *Store) ConversationOf(ctx context.Context, cid, owner string) (Conversation, error) {
+	c, err := s.Conversation(ctx, cid)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if c.Owner != owner {
+		return Conversation{}, fmt.Errorf("read conversation %s: %w", cid, ErrNotOwner)
+	}
+	return c, nil
+}
+
 // MarkQueued records that a workspace was requested for cid (request
 // requestID at requestedAt) and notifies watchers, unless the conversation
 // is live (then it is returned unchanged) or already queued (the first

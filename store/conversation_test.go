@@ -35,6 +35,22 @@ func TestClaimConversation(t *testing.T) {
 	}
 }
 
+func TestConversationOf(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	if _, err := e.s.ConversationOf(ctx, "c", "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown: %v, want ErrNotFound", err)
+	}
+	must(e.s.ClaimConversation(ctx, "c", "a", "")).get(t)
+	if c, err := e.s.ConversationOf(ctx, "c", "a"); err != nil || c.Owner != "a" {
+		t.Fatalf("owner: %+v, %v", c, err)
+	}
+	if _, err := e.s.ConversationOf(ctx, "c", "b"); !errors.Is(err, store.ErrNotOwner) {
+		t.Fatalf("other owner: %v, want ErrNotOwner", err)
+	}
+}
+
 func TestClaimConversationConcurrentOneOwner(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
