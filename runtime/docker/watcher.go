@@ -116,6 +116,7 @@ func NewWatcher(src EventSource, opts WatcherOptions, sink Sink) *Watcher {
 }
 
 // Stats returns the watcher's counters. Safe to call concurrently with Run.
+// The Watcher is also a prometheus.Collector of them (metrics.go).
 func (w *Watcher) Stats() WatcherStats {
 	return WatcherStats{Published: w.published.Load(), Dropped: w.dropped.Load(), Reconnects: w.reconnects.Load()}
 }
