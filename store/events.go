@@ -62,8 +62,8 @@ type ApplyResult struct {
 // notified. Events for a workspace not yet bound are recorded so the later
 // BindProvisioning sees their state. Atomic (one script).
 func (s *Store) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, error) {
-	if ev.Workspace == "" {
-		return ApplyResult{}, fmt.Errorf("apply task state: empty workspace id")
+	if ev.Workspace == "" || ev.Version < 0 {
+		return ApplyResult{}, fmt.Errorf("apply task state: workspace %q version %d: invalid", ev.Workspace, ev.Version)
 	}
 	kind := "other"
 	switch {

@@ -83,6 +83,22 @@ func TestApplyTaskState(t *testing.T) {
 			wantState: store.WorkspaceStopped, wantVersion: 3, wantConv: store.StateLost,
 		},
 		{
+			name:  "nanosecond versions one apart are told apart",
+			bound: true,
+			events: []ev{
+				{running, 1764337863123456789}, {stopped, 1764337863123456790},
+				{running, 1764337863123456789}, {stopped, 1764337863123456790},
+			},
+			outcomes:  []store.Outcome{store.OutcomeApplied, store.OutcomeApplied, store.OutcomeStale, store.OutcomeStale},
+			wantState: store.WorkspaceStopped, wantVersion: 1764337863123456790, wantConv: store.StateLost,
+		},
+		{
+			name:      "shorter version is older",
+			events:    []ev{{running, 10}, {stopped, 9}},
+			outcomes:  []store.Outcome{store.OutcomeApplied, store.OutcomeStale},
+			wantState: store.WorkspaceRunning, wantVersion: 10,
+		},
+		{
 			name:      "version zero applies to an unknown workspace",
 			events:    []ev{{running, 0}},
 			outcomes:  []store.Outcome{store.OutcomeApplied},

@@ -2,17 +2,25 @@
 -- ARGV: prefix, now, wid, version, last_status, kind (running|stopped|other),
 --       stopped_reason, tombstone_ms.
 -- Compare-and-set on the event version; STOPPED is absorbing.
+-- Versions are compared as decimal strings: Docker's are nanosecond
+-- timestamps (~1.7e18), beyond the 2^53 a Lua number holds exactly.
 local wk = KEYS[1]
 local wid, ver, status, kind, reason, ttl =
-  ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+  ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+
+-- newer reports whether a > b for non-negative integers written without
+-- leading zeros (as Go's strconv writes them).
+local function newer(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
 
 local cur = redis.call('HMGET', wk, 'version', 'state')
-local stored = tonumber(cur[1] or '-1')
 local prev = cur[2] or ''
-if ver <= stored then return {'stale', prev, encode(wk), ''} end
+if cur[1] and not newer(ver, cur[1]) then return {'stale', prev, encode(wk), ''} end
 if prev == 'stopped' and kind ~= 'stopped' then return {'ignored', prev, encode(wk), ''} end
 
-redis.call('HSET', wk, 'version', ARGV[4], 'last_status', status, 'updated_at', NOW)
+redis.call('HSET', wk, 'version', ver, 'last_status', status, 'updated_at', NOW)
 if prev == '' then
   redis.call('HSET', wk, 'created_at', NOW)
   redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
