@@ -106,7 +106,10 @@ func TestReadyAfterHealth(t *testing.T) {
 		seen = append(seen, c.State)
 	}
 	want := []store.ConversationState{store.StateQueued, store.StateProvisioning, store.StateReady}
-	if !slices.Equal(seen, want) {
+	// If the workspace's RUNNING and health check beat the bind, the bind
+	// makes the conversation ready at once.
+	raced := []store.ConversationState{store.StateQueued, store.StateReady}
+	if !slices.Equal(seen, want) && !slices.Equal(seen, raced) {
 		t.Fatalf("states = %v, want %v", seen, want)
 	}
 	ws, err := h.st.Workspace(ctx, c.Workspace)
