@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,6 +34,11 @@ type Config struct {
 	Redis   Redis
 	Bus     Bus
 	Runtime string `env:"CONTAINER_MANAGER_TYPE" envDefault:"docker"`
+	// Deployment names this installation; every workspace it starts is
+	// labelled with it, and List, the event watcher and the orphan reaper
+	// only see workspaces carrying it, so several deployments (or test
+	// runs) can share one Docker host or ECS cluster.
+	Deployment string `env:"WORKSPACED_DEPLOYMENT" envDefault:"default"`
 	Docker  Docker
 	ECS     ECS
 	AWS     AWS
@@ -178,6 +184,9 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("CONTAINER_MANAGER_TYPE %q: want docker or ecs", c.Runtime))
 	}
+	if !deploymentRE.MatchString(c.Deployment) {
+		errs = append(errs, fmt.Errorf("WORKSPACED_DEPLOYMENT %q: want 1-32 of [a-z0-9-]", c.Deployment))
+	}
 	switch c.Bus.Kind {
 	case BusGoChannel, BusSQS:
 	default:
@@ -194,6 +203,8 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var deploymentRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // ParseLevel maps LOG_LEVEL to a slog level.
 func ParseLevel(s string) (slog.Level, error) {

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/workspaced/workspaced/config"
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/handlers"
+	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workers"
+)
+
+// App is one workspaced process: the parts its roles need, built in
+// dependency order and closed in reverse.
+type App struct {
+	cfg   config.Config
+	roles Roles
+	log   *slog.Logger
+	reg   *prometheus.Registry
+
+	store   *store.Store
+	bus     *bus.Bus
+	runtime *runtimeParts
+
+	api     *handlers.Server
+	http    *http.Server
+	ln      net.Listener
+	routers []*bus.Router
+
+	closers []func() error // in creation order; Close runs them backwards
+}
+
+// NewApp builds every part the roles need. On error, what was built is
+// closed again.
+func NewApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger) (app *App, err error) {
+	a := &App{cfg: cfg, roles: roles, log: log, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	rdb, err := newRedis(ctx, cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, rdb.Close)
+	a.store = store.New(rdb, store.Options{Prefix: cfg.Redis.KeyPrefix})
+
+	awsCfg, err := loadAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.bus, err = newBus(ctx, cfg, roles, awsCfg, log); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.bus.Close)
+
+	var watchBus *bus.Bus
+	if roles.Events {
+		watchBus = a.bus // the Docker watcher feeds task events to this process's subscriber
+	}
+	if a.runtime, err = newRuntime(ctx, cfg, awsCfg, a.reg, log, watchBus); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.runtime.close)
+
+	busMetrics, err := bus.NewMetrics(a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("register bus metrics: %w", err)
+	}
+	workerMetrics, err := workers.NewMetrics(a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("register worker metrics: %w", err)
+	}
+	if roles.Worker {
+		if err := a.addWorkers(workerMetrics, busMetrics); err != nil {
+			return nil, err
+		}
+	}
+	if roles.Events {
+		if err := a.addStateSubscriber(workerMetrics, busMetrics); err != nil {
+			return nil, err
+		}
+	}
+	if roles.API {
+		if err := a.addAPI(); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *App) routerOptions(m *bus.Metrics) bus.RouterOptions {
+	return bus.RouterOptions{Retry: bus.RetryOptions{MaxRetries: a.cfg.Bus.MaxRetries}, Metrics: m, Logger: a.log}
+}
+
+func (a *App) addWorkers(wm *workers.Metrics, bm *bus.Metrics) error {
+	r, err := bus.NewRouter(a.bus, a.routerOptions(bm))
+	if err != nil {
+		return fmt.Errorf("build worker router: %w", err)
+	}
+	prov := workers.NewProvisioner(a.runtime.rt, a.store, wm, workers.ProvisionerOptions{Logger: a.log})
+	rel := workers.NewReleaser(a.runtime.rt, a.store, workers.ReleaserOptions{Logger: a.log})
+	r.AddConsumerHandler("workspace-requested", events.TopicWorkspaceRequested, prov.Handle)
+	r.AddConsumerHandler("workspace-released", events.TopicWorkspaceReleased, rel.Handle)
+	a.routers = append(a.routers, r)
+	return nil
+}
+
+func (a *App) addStateSubscriber(wm *workers.Metrics, bm *bus.Metrics) error {
+	r, err := bus.NewRouter(a.bus, a.routerOptions(bm))
+	if err != nil {
+		return fmt.Errorf("build events router: %w", err)
+	}
+	sub := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log})
+	r.AddConsumerHandler("task-state", events.TopicTaskEvents, sub.Handle)
+	a.routers = append(a.routers, r)
+	return nil
+}
+
+func (a *App) addAPI() error {
+	keys, err := loadKeys(a.cfg.Auth)
+	if err != nil {
+		return err
+	}
+	if keys.Len() == 0 {
+		a.log.Warn("no API keys configured: every /v1 request will get 401 (set API_KEYS or API_KEYS_FILE)")
+	}
+	api, err := handlers.New(handlers.Options{
+		Store:      a.store,
+		Publisher:  a.bus.Publisher(),
+		Transports: a.runtime.rt,
+		Keys:       keys,
+		Checks: map[string]handlers.Check{
+			"redis":   a.store.Ping,
+			"runtime": a.runtime.ping,
+			"bus":     a.busReady,
+		},
+		ProvisionTimeout: a.cfg.HTTP.ProvisionTimeout,
+		Heartbeat:        a.cfg.HTTP.Heartbeat,
+		MaxBodyBytes:     a.cfg.HTTP.MaxBodyBytes,
+		Logger:           a.log,
+		Registry:         a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("build api: %w", err)
+	}
+	a.api = api
+	ln, err := net.Listen("tcp", a.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.HTTP.Addr, err)
+	}
+	a.ln = ln
+	a.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// busReady reports whether every router of this process is running.
+func (a *App) busReady(context.Context) error {
+	for _, r := range a.routers {
+		select {
+		case <-r.Running():
+		default:
+			return errors.New("consumers not running yet")
+		}
+	}
+	return nil
+}
+
+// Addr is the API's listen address (useful with HTTP_ADDR=127.0.0.1:0).
+func (a *App) Addr() net.Addr {
+	if a.ln == nil {
+		return nil
+	}
+	return a.ln.Addr()
+}
+
+// Run serves until ctx ends, then shuts down: mark not ready, stop taking
+// requests, let open streams finish until SHUTDOWN_TIMEOUT (then end them
+// with a final event), drain the consumers, close dependencies in reverse
+// order. It returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	// Consumers outlive the API during shutdown: streams still waiting for
+	// a workspace need the state subscriber until they end.
+	consumeCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsumers()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range a.routers {
+		g.Go(func() error {
+			err := r.Run(consumeCtx)
+			if gctx.Err() == nil && err != nil {
+				return err
+			}
+			return nil
+		})
+	}
+	for _, bg := range a.runtime.background {
+		g.Go(func() error { return bg(consumeCtx) })
+	}
+	if a.http != nil {
+		g.Go(func() error {
+			if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve http: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		var err error
+		if a.http != nil {
+			err = a.shutdownHTTP()
+		}
+		a.log.Info("stopping consumers")
+		stopConsumers()
+		return err
+	})
+	a.log.Info("workspaced started", "addr", a.Addr(), "runtime", a.cfg.Runtime, "bus", a.cfg.Bus.Kind,
+		"api", a.roles.API, "worker", a.roles.Worker, "events", a.roles.Events)
+	err := g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// shutdownHTTP drains the API within SHUTDOWN_TIMEOUT. Streams still open
+// shortly before the deadline are ended with a final "error" event so
+// clients learn why, and their runs are cancelled.
+func (a *App) shutdownHTTP() error {
+	a.log.Info("shutting down api", "timeout", a.cfg.HTTP.ShutdownTimeout)
+	a.api.Drain()
+	timeout := a.cfg.HTTP.ShutdownTimeout
+	margin := min(timeout/5, 2*time.Second)
+	abort := time.AfterFunc(timeout-margin, a.api.Abort)
+	defer abort.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.http.Shutdown(ctx); err != nil {
+		_ = a.http.Close()
+		return fmt.Errorf("drain http: %w", err)
+	}
+	return nil
+}
+
+// close releases dependencies in reverse order of creation.
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Warn("close failed", "err", err)
+		}
+	}
+	a.closers = nil
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/docker/docker/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/workspaced/workspaced/config"
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/handlers"
+	"github.com/workspaced/workspaced/proxy"
+	"github.com/workspaced/workspaced/proxy/egress"
+	"github.com/workspaced/workspaced/runtime/docker"
+	"github.com/workspaced/workspaced/runtime/ecs"
+	"github.com/workspaced/workspaced/workers"
+)
+
+// newRedis connects to REDIS_URL (redis://, rediss://, unix://) and checks
+// the connection.
+func newRedis(ctx context.Context, c config.Redis) (*redis.Client, error) {
+	opts, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	if p := c.Password.Reveal(); p != "" {
+		opts.Password = p
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("connect to redis %s: %w", redactURL(c.URL), err)
+	}
+	return rdb, nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
+
+// loadAWS loads the SDK's default configuration (credentials chain) when
+// the process talks to AWS (ECS runtime or SQS bus).
+func loadAWS(ctx context.Context, cfg config.Config) (aws.Config, error) {
+	if cfg.Runtime != config.RuntimeECS && cfg.Bus.Kind != config.BusSQS {
+		return aws.Config{}, nil
+	}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.AWS.Region)}
+	if cfg.AWS.EndpointURL != "" {
+		opts = append(opts, awsconfig.WithBaseEndpoint(cfg.AWS.EndpointURL))
+	}
+	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
+	}
+	return c, nil
+}
+
+// newBus builds the bus and checks (on SQS) that every queue this process
+// uses exists.
+func newBus(ctx context.Context, cfg config.Config, roles Roles, awsCfg aws.Config, log *slog.Logger) (*bus.Bus, error) {
+	var pub, sub []string
+	if roles.API || roles.Worker {
+		pub = append(pub, events.TopicWorkspaceRequested, events.TopicWorkspaceReleased)
+	}
+	if roles.Worker {
+		sub = append(sub, events.TopicWorkspaceRequested, events.TopicWorkspaceReleased)
+	}
+	if roles.Events {
+		sub = append(sub, events.TopicTaskEvents)
+		if cfg.Runtime == config.RuntimeDocker {
+			pub = append(pub, events.TopicTaskEvents)
+		}
+	}
+	b, err := bus.New(ctx, bus.Options{
+		Kind:            bus.Kind(cfg.Bus.Kind),
+		PublishTopics:   pub,
+		SubscribeTopics: sub,
+		DrainTimeout:    cfg.HTTP.ShutdownTimeout,
+		Logger:          log,
+		SQS: bus.SQSOptions{
+			AWSConfig:         awsCfg,
+			Endpoint:          cfg.AWS.EndpointURL,
+			QueuePrefix:       cfg.Bus.QueuePrefix,
+			VisibilityTimeout: cfg.Bus.VisibilityTimeout,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build %s bus: %w", cfg.Bus.Kind, err)
+	}
+	return b, nil
+}
+
+// runtimeParts is the chosen runtime plus what the process must run and
+// close for it.
+type runtimeParts struct {
+	rt         workers.Runtime
+	ping       func(context.Context) error
+	background []func(context.Context) error
+	close      func() error
+}
+
+// newRuntime is the one switch between Docker and ECS
+// (CONTAINER_MANAGER_TYPE).
+func newRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger, b *bus.Bus) (*runtimeParts, error) {
+	switch cfg.Runtime {
+	case config.RuntimeECS:
+		return newECSRuntime(cfg, awsCfg, reg, log)
+	default:
+		return newDockerRuntime(ctx, cfg, awsCfg, reg, log, b)
+	}
+}
+
+func newECSRuntime(cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger) (*runtimeParts, error) {
+	opts := ecs.Options{
+		Cluster:        cfg.ECS.Cluster,
+		TaskDefinition: cfg.ECS.TaskDefinition,
+		Subnets:        cfg.ECS.Subnets,
+		SecurityGroups: cfg.ECS.SecurityGroups,
+		LaunchType:     cfg.ECS.LaunchType,
+		StartedBy:      cfg.ECS.StartedBy,
+		ProxyAdminKey:  []byte(cfg.ECS.ProxyAdminKey.Reveal()),
+		Registerer:     reg,
+		Logger:         log,
+	}
+	if cfg.ECS.CapacityProvider != "" {
+		opts.CapacityProviders = []ecs.CapacityProvider{{Name: cfg.ECS.CapacityProvider, Weight: 1}}
+	}
+	rt, err := ecs.New(awsCfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("build ecs runtime: %w", err)
+	}
+	ping := func(ctx context.Context) error {
+		_, err := rt.List(ctx)
+		return err
+	}
+	return &runtimeParts{rt: rt, ping: ping, close: func() error { return nil }}, nil
+}
+
+// newDockerRuntime builds the Docker runtime with the in-process
+// credential proxy (one Unix socket per workspace) and the engine event
+// watcher that feeds the task-events topic.
+func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger, b *bus.Bus) (*runtimeParts, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	px, err := newHostProxy(ctx, cfg, reg, log)
+	if err != nil {
+		_ = cli.Close()
+		return nil, err
+	}
+	var seccomp []byte
+	if cfg.Docker.SeccompProfile != "" {
+		if seccomp, err = os.ReadFile(cfg.Docker.SeccompProfile); err != nil {
+			_ = cli.Close()
+			return nil, fmt.Errorf("WORKSPACE_SECCOMP_PROFILE: %w", err)
+		}
+	}
+	rt, err := docker.New(cli, docker.Options{
+		Image:           cfg.Docker.Image,
+		SocketBasePath:  cfg.Docker.SocketBasePath,
+		SeccompProfile:  seccomp,
+		AppArmorProfile: cfg.Docker.AppArmorProfile,
+		NanoCPUs:        int64(cfg.Docker.CPUs * 1e9),
+		MemoryBytes:     cfg.Docker.MemoryMiB << 20,
+		PidsLimit:       cfg.Docker.PidsLimit,
+		StopGrace:       cfg.Docker.StopGrace,
+		Proxy:           px,
+		Labels:          map[string]string{deploymentLabel: cfg.Deployment},
+		Logger:          log,
+	})
+	if err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("build docker runtime: %w", err)
+	}
+	parts := &runtimeParts{
+		rt:   rt,
+		ping: func(ctx context.Context) error { _, err := cli.Ping(ctx); return err },
+		close: func() error {
+			return cli.Close()
+		},
+		background: []func(context.Context) error{px.Run},
+	}
+	if b != nil {
+		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, busSink{b})
+		parts.background = append(parts.background, w.Run)
+	}
+	return parts, nil
+}
+
+// deploymentLabel scopes a Docker host's workspaces to one deployment
+// (WORKSPACED_DEPLOYMENT).
+const deploymentLabel = "workspaced.deployment"
+
+// busSink publishes the Docker watcher's envelopes on the task-events
+// topic.
+type busSink struct{ b *bus.Bus }
+
+func (s busSink) Publish(ctx context.Context, e events.TaskStateChange) error {
+	return bus.PublishTaskStateChange(ctx, s.b.Publisher(), e)
+}
+
+// newHostProxy builds the in-process credential proxy of Docker mode.
+func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*proxy.Proxy, error) {
+	allow, err := egress.NewAllowlist(cfg.Proxy.DomainAllowlist)
+	if err != nil {
+		return nil, fmt.Errorf("PROXY_DOMAIN_WHITELIST: %w", err)
+	}
+	region := cfg.Proxy.BedrockRegion
+	if region == "" {
+		region = cfg.AWS.Region
+	}
+	bedrock := proxy.BedrockOptions{Region: region}
+	if cfg.Proxy.BedrockUpstream != "" {
+		if bedrock.Upstream, err = url.Parse(cfg.Proxy.BedrockUpstream); err != nil {
+			return nil, fmt.Errorf("BEDROCK_UPSTREAM_URL: %w", err)
+		}
+	}
+	// The proxy signs with workspaced's own AWS credentials; without any,
+	// Bedrock requests get 503 (fail closed) and everything else works.
+	if awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region)); err == nil && awsCfg.Credentials != nil {
+		bedrock.Credentials = awsCfg.Credentials
+	}
+	return proxy.New(proxy.Options{
+		Logger:    log.With("component", "proxy"),
+		Metrics:   proxy.NewMetrics(reg),
+		Allowlist: allow,
+		Bedrock:   bedrock,
+	})
+}
+
+// loadKeys reads API_KEYS and API_KEYS_FILE.
+func loadKeys(c config.Auth) (*handlers.Keys, error) {
+	list := c.APIKeys.Reveal()
+	if c.APIKeysFile == "" {
+		k, err := handlers.ParseKeys(list, nil)
+		if err != nil {
+			return nil, fmt.Errorf("API_KEYS: %w", err)
+		}
+		return k, nil
+	}
+	f, err := os.Open(c.APIKeysFile)
+	if err != nil {
+		return nil, fmt.Errorf("API_KEYS_FILE: %w", err)
+	}
+	defer f.Close()
+	k, err := handlers.ParseKeys(list, f)
+	if err != nil {
+		return nil, fmt.Errorf("API keys: %w", err)
+	}
+	return k, nil
+}

@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/store"
+)
+
+// execute handles POST /v1/conversations/{id}/execute: validate, claim the
+// conversation, then stream. Everything that can be refused is refused
+// before the first byte of the stream; afterwards failures are SSE events.
+func (s *Server) execute(c echo.Context) error {
+	ctx := c.Request().Context()
+	cid, err := conversationID(c)
+	if err != nil {
+		return err
+	}
+	req, err := s.decodeExecute(c)
+	if err != nil {
+		return err
+	}
+	p := principal(c)
+	conv, err := s.opts.Store.ClaimConversation(ctx, cid, p.Owner, p.Tenant)
+	if errors.Is(err, store.ErrNotOwner) {
+		return errNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("claim conversation: %w", err)
+	}
+
+	st := s.openStream(c)
+	defer st.close()
+	outcome := s.serveStream(ctx, st, conv, req)
+	s.metrics.outcomes.WithLabelValues(outcome).Inc()
+	return nil
+}
+
+// conversationID returns the validated {id} path parameter.
+func conversationID(c echo.Context) (string, error) {
+	cid := c.Param("id")
+	if !events.ValidConversationID(cid) {
+		return "", badRequest("conversation id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+	}
+	return cid, nil
+}
+
+// decodeExecute reads and validates the body: at most MaxBodyBytes, one
+// JSON object, the agent's request fields, prompt or argv present.
+func (s *Server) decodeExecute(c echo.Context) (agent.ExecuteRequest, error) {
+	var req agent.ExecuteRequest
+	r := c.Request()
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return req, errTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, s.opts.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return req, errTooLarge
+	}
+	if err != nil {
+		return req, badRequest("read body: " + err.Error())
+	}
+	dec := json.NewDecoder(bytesReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest("body must be a JSON object with the execute fields: " + err.Error())
+	}
+	if dec.More() {
+		return req, badRequest("body has data after the JSON object")
+	}
+	if err := req.Validate(); err != nil {
+		return req, badRequest(err.Error())
+	}
+	return req, nil
+}
+
+// serveStream waits for a ready workspace, then relays the run. It returns
+// the outcome label: "done" or the final error's code.
+func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Conversation, req agent.ExecuteRequest) string {
+	conv, fail := s.awaitReady(ctx, st, conv)
+	if fail != nil {
+		return st.fail(fail)
+	}
+	if fail := s.relay(ctx, st, conv, req); fail != nil {
+		return st.fail(fail)
+	}
+	return "done"
+}

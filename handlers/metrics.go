@@ -1,0 +1,80 @@
+package handlers
+
+import (
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the API's Prometheus collectors.
+type metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	streams     prometheus.Gauge
+	relayBytes  prometheus.Counter
+	relayEvents *prometheus.CounterVec
+	wait        *prometheus.HistogramVec
+	outcomes    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "workspaced_http_requests_total",
+			Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "workspaced_http_request_duration_seconds",
+			Help:    "Time to the end of the response (streams included) by route.",
+			Buckets: []float64{.005, .025, .1, .5, 1, 5, 15, 60, 300, 1800},
+		}, []string{"route", "method"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "workspaced_execute_streams_open",
+			Help: "Execute streams currently open.",
+		}),
+		relayBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "workspaced_relay_bytes_total",
+			Help: "Bytes of agent event data relayed to clients.",
+		}),
+		relayEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "workspaced_relay_events_total",
+			Help: "Agent events relayed to clients, by event type.",
+		}, []string{"event"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "workspaced_execute_workspace_wait_seconds",
+			Help:    "Time from an execute request to a ready workspace: start=bound (already ready), cold (provisioned for this request).",
+			Buckets: []float64{.01, .05, .25, 1, 2.5, 5, 10, 20, 40, 90},
+		}, []string{"start"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "workspaced_execute_outcomes_total",
+			Help: "How execute streams ended: done, or the code of the final error event.",
+		}, []string{"outcome"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.relayBytes, m.relayEvents, m.wait, m.outcomes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe is the request-metrics middleware. It labels by route pattern,
+// never by raw path, so conversation IDs do not explode cardinality.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := s.opts.Now()
+		err := next(c)
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		code := c.Response().Status
+		if err != nil && !c.Response().Committed {
+			code, _ = classify(err)
+		}
+		s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Inc()
+		s.metrics.duration.WithLabelValues(route, c.Request().Method).Observe(s.opts.Now().Sub(start).Seconds())
+		return err
+	}
+}

@@ -1,0 +1,171 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/workspaced/workspaced/store"
+)
+
+// Store is the slice of the state store the API uses; *store.Store
+// satisfies it.
+type Store interface {
+	ClaimConversation(ctx context.Context, cid, owner, tenant string) (store.Conversation, error)
+	Conversation(ctx context.Context, cid string) (store.Conversation, error)
+	MarkQueued(ctx context.Context, cid, requestID string, requestedAt time.Time) (store.Conversation, error)
+	Watch(ctx context.Context, cid string) (*store.Watch, error)
+	StreamStarted(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error)
+	StreamEnded(ctx context.Context, wid, streamID string) error
+}
+
+// Transports gives an HTTP transport to a workspace's agent endpoint; the
+// runtime (Docker or ECS) satisfies it.
+type Transports interface {
+	Transport(endpoint string) (http.RoundTripper, error)
+}
+
+// PoolInventory reports the warm pool for GET /v1/pool. Optional.
+type PoolInventory interface {
+	Inventory(ctx context.Context) (any, error)
+}
+
+// Check is one readiness dependency (Redis, bus, runtime).
+type Check func(ctx context.Context) error
+
+// Options configure a Server. Store, Publisher, Transports and Keys are
+// required.
+type Options struct {
+	Store      Store
+	Publisher  message.Publisher
+	Transports Transports
+	Keys       *Keys
+	Pool       PoolInventory
+	// Checks are run by GET /health/ready, each with CheckTimeout.
+	Checks       map[string]Check
+	CheckTimeout time.Duration
+	// ProvisionTimeout bounds the wait for a ready workspace (default 90s).
+	ProvisionTimeout time.Duration
+	// Heartbeat is the interval of ": ping" comments (default 15s).
+	Heartbeat time.Duration
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// StreamLease is how long an open stream counts as activity without a
+	// renewal; renewed every heartbeat (default 4 heartbeats).
+	StreamLease time.Duration
+	Logger      *slog.Logger
+	// Registry receives the API's metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// Now and NewID are the clock and ID source (defaults time.Now, UUIDv4).
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Server is the HTTP API. Create it with New; serve Handler(). Safe for
+// concurrent use.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	echo    *echo.Echo
+	metrics *metrics
+
+	mu       sync.Mutex
+	draining bool
+	abort    chan struct{} // closed by Abort: open streams end now
+	aborted  bool
+}
+
+// New builds the API.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Publisher == nil || opts.Transports == nil || opts.Keys == nil {
+		return nil, errors.New("handlers: Store, Publisher, Transports and Keys are required")
+	}
+	if opts.ProvisionTimeout <= 0 {
+		opts.ProvisionTimeout = 90 * time.Second
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.StreamLease <= 0 {
+		opts.StreamLease = 4 * opts.Heartbeat
+	}
+	if opts.CheckTimeout <= 0 {
+		opts.CheckTimeout = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = uuid.NewString
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), metrics: m, abort: make(chan struct{})}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler is the API's http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Use(s.observe)
+	e.GET("/health/live", s.live)
+	e.GET("/health/ready", s.ready)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
+	v1 := e.Group("/v1", requireKey(s.opts.Keys))
+	v1.POST("/conversations/:id/execute", s.execute)
+	v1.GET("/conversations/:id", s.getConversation)
+	v1.DELETE("/conversations/:id", s.deleteConversation)
+	v1.GET("/pool", s.pool)
+	return e
+}
+
+// Drain marks the server not ready (GET /health/ready answers 503) so load
+// balancers stop sending new requests; open streams continue.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+}
+
+// Abort ends every open stream now with a final "error" event
+// (shutting_down) and cancels their upstream runs. Idempotent.
+func (s *Server) Abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	if !s.aborted {
+		s.aborted = true
+		close(s.abort)
+	}
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
