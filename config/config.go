@@ -39,14 +39,14 @@ type Config struct {
 	// only see workspaces carrying it, so several deployments (or test
 	// runs) can share one Docker host or ECS cluster.
 	Deployment string `env:"WORKSPACED_DEPLOYMENT" envDefault:"default"`
-	Docker  Docker
-	ECS     ECS
-	AWS     AWS
-	Proxy   Proxy
-	Pool    Pool
-	GC      GC
-	Files   Files
-	Log     Log
+	Docker     Docker
+	ECS        ECS
+	AWS        AWS
+	Proxy      Proxy
+	Pool       Pool
+	GC         GC
+	Files      Files
+	Log        Log
 }
 
 // HTTP is the API listener and its timeouts.
