@@ -368,3 +368,54 @@ func TestUnhealthyWorkspaceFailsConversation(t *testing.T) {
 	// The failure is recorded before the stop: wait for the stop's event.
 	h.waitRemoved(t, ctx, c.PreviousWorkspace)
 }
+
+// saverFunc adapts a function to workers.Saver.
+type saverFunc func(context.Context, workers.SaveTarget) error
+
+func (f saverFunc) Save(ctx context.Context, t workers.SaveTarget) error { return f(ctx, t) }
+
+// TestReleaseSavesBeforeStop: the Saver sees the running workspace; when
+// it fails, the workspace is neither stopped nor unbound (the release is
+// retried).
+func TestReleaseSavesBeforeStop(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	ctx := testCtx(t, 2*time.Minute)
+	h.claim(t, "conv-save")
+	if err := h.prov.Handle(requested(t, "conv-save")); err != nil {
+		t.Fatal(err)
+	}
+	c := h.waitFor(t, "conv-save", done)
+	var saved []workers.SaveTarget
+	fail := true
+	saver := saverFunc(func(ctx context.Context, tg workers.SaveTarget) error {
+		info, err := h.rt.Inspect(ctx, tg.Workspace)
+		if err != nil || info.Status != workspace.StatusRunning {
+			t.Errorf("at save time the workspace is %+v, %v; want running", info, err)
+		}
+		saved = append(saved, tg)
+		if fail {
+			return errors.New("bucket unavailable")
+		}
+		return nil
+	})
+	rel := workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Saver: saver, Logger: testLogger(t)})
+	msg := released(t, "conv-save", "")
+	if err := rel.Handle(msg); err == nil {
+		t.Fatal("release with a failing saver succeeded")
+	}
+	if got, _ := h.st.Conversation(ctx, "conv-save"); got.State != store.StateReady || got.Workspace != c.Workspace {
+		t.Fatalf("after a failed save: %+v, want still ready and bound", got)
+	}
+	fail = false
+	if err := rel.Handle(copyMsg(t, msg)); err != nil {
+		t.Fatal(err)
+	}
+	want := workers.SaveTarget{Conversation: "conv-save", Workspace: c.Workspace, Endpoint: c.Endpoint, Reason: events.ReasonClient}
+	if len(saved) != 2 || saved[1] != want {
+		t.Fatalf("saves = %+v, want two of %+v", saved, want)
+	}
+	if _, err := h.rt.Inspect(ctx, c.Workspace); !errors.Is(err, workspace.ErrNotFound) {
+		t.Fatalf("released workspace still there: %v", err)
+	}
+}
