@@ -32,7 +32,8 @@ type Bus struct {
 	closeErr  error
 
 	mu      sync.Mutex
-	closed  bool
+	closing bool // no new subscribers
+	closed  bool // no publishing
 	drained []*drainingSubscriber
 }
 
@@ -87,7 +88,9 @@ func (b *Bus) Publisher() message.Publisher { return publisher{b} }
 // Subscriber returns a new subscriber for one consumer (a Router). Closing
 // it, or cancelling a subscription's context, drains that consumer's
 // subscriptions (see the package doc, "Shutdown"); the bus stays open.
-func (b *Bus) Subscriber() message.Subscriber {
+func (b *Bus) Subscriber() message.Subscriber { return b.newSubscriber() }
+
+func (b *Bus) newSubscriber() *drainingSubscriber {
 	d := &drainingSubscriber{
 		under:   b.sub,
 		track:   b.track,
@@ -99,7 +102,7 @@ func (b *Bus) Subscriber() message.Subscriber {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closing {
 		d.closed = true
 		close(d.closing)
 	}
@@ -125,18 +128,22 @@ func (b *Bus) Queues() Queues {
 	return b.sqs.resolver.queues
 }
 
-// Close drains every subscriber (in-flight handlers get DrainTimeout), then
-// closes the underlying subscriber and publisher. Idempotent.
+// Close drains every subscriber (in-flight handlers get DrainTimeout and
+// may still publish, to the poison destination for instance), then closes
+// the underlying subscriber and publisher. Idempotent.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
-		b.closed = true
+		b.closing = true
 		drained := b.drained
 		b.mu.Unlock()
 		var errs []error
 		for _, d := range drained {
 			errs = append(errs, d.Close())
 		}
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
 		b.track.close()
 		for _, f := range b.closeFns {
 			errs = append(errs, f())

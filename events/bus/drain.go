@@ -218,12 +218,18 @@ wait:
 // and waits until they have ended. The underlying subscriber stays open
 // (the Bus owns it). Safe to call more than once and concurrently.
 func (d *drainingSubscriber) Close() error {
+	d.stop()
+	d.subs.Wait()
+	return nil
+}
+
+// stop stops delivery on every subscription made through d and starts
+// draining them, without waiting.
+func (d *drainingSubscriber) stop() {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if !d.closed {
 		d.closed = true
 		close(d.closing)
 	}
-	d.mu.Unlock()
-	d.subs.Wait()
-	return nil
 }

@@ -28,7 +28,7 @@ type RouterOptions struct {
 type Router struct {
 	bus   *Bus
 	r     *message.Router
-	sub   message.Subscriber
+	sub   *drainingSubscriber
 	chain *chain
 
 	mu      sync.Mutex
@@ -65,7 +65,7 @@ func NewRouter(b *Bus, opts RouterOptions) (*Router, error) {
 	c := &chain{bus: b, pub: b.Publisher(), retry: retry, metrics: opts.Metrics, logger: logger}
 	// First added is outermost.
 	r.AddMiddleware(c.poison, c.correlation, c.budget, c.retrying, middleware.Recoverer)
-	return &Router{bus: b, r: r, sub: b.Subscriber(), chain: c, closing: make(chan struct{})}, nil
+	return &Router{bus: b, r: r, sub: b.newSubscriber(), chain: c, closing: make(chan struct{})}, nil
 }
 
 // AddConsumerHandler handles messages of topic with h. name must be unique
@@ -124,8 +124,8 @@ func (r *Router) Run(ctx context.Context) error {
 // after the router stops).
 func (r *Router) Running() <-chan struct{} { return r.r.Running() }
 
-// Closing is closed as soon as Close is called (a readiness probe can
-// report unhealthy from then on).
+// Closing is closed as soon as Close is called; from then on no new message
+// reaches a handler (a readiness probe can report unhealthy).
 func (r *Router) Closing() <-chan struct{} { return r.closing }
 
 // Close stops the router: no new messages are delivered, in-flight handlers
@@ -135,6 +135,9 @@ func (r *Router) Close() error {
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true
+		// Stop delivery before anything else: from Closing on, no new
+		// message reaches a handler.
+		r.sub.stop()
 		close(r.closing)
 	}
 	started := r.started

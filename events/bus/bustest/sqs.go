@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,8 +32,8 @@ const (
 	MaxReceiveCount = 5
 )
 
-// Emulator is an in-process AWS emulator (kumo) with a client config for
-// it. Every emulator in one process shares state and nothing resets it: use
+// Emulator is the in-process AWS emulator (kumo) with a client config for
+// it. State is shared by the whole process and nothing resets it: use
 // UniquePrefix for queue names.
 type Emulator struct {
 	// URL is the endpoint to pass as bus.SQSOptions.Endpoint.
@@ -44,14 +45,36 @@ type Emulator struct {
 	SQS *sqs.Client
 }
 
-// StartEmulator starts kumo and stops it when the test ends.
+// shared is the process's one kumo server. kumo wires its services through
+// package-level state: creating a server while another is created or
+// serving is a data race, and every server sees the same queues anyway.
+var shared struct {
+	mu   sync.Mutex
+	srv  *kumo.Server
+	refs int
+}
+
+// StartEmulator returns the process's in-process emulator, starting it if
+// needed; it stops when the last test using it ends. Safe for parallel
+// tests.
 func StartEmulator(t testing.TB) *Emulator {
 	t.Helper()
-	srv := kumo.NewServer()
+	shared.mu.Lock()
+	if shared.refs == 0 {
+		shared.srv = kumo.NewServer()
+	}
+	shared.refs++
+	srv := shared.srv
+	shared.mu.Unlock()
 	transport := &http.Transport{}
 	t.Cleanup(func() {
 		transport.CloseIdleConnections()
-		srv.Close()
+		shared.mu.Lock()
+		defer shared.mu.Unlock()
+		if shared.refs--; shared.refs == 0 {
+			shared.srv.Close()
+			shared.srv = nil
+		}
 	})
 	cfg := aws.Config{
 		Region:      "us-east-1",
