@@ -217,6 +217,10 @@ type unlinkListener struct {
 	once sync.Once
 }
 
+// Addr reports the socket's final path, not the temporary one it was
+// created under.
+func (l *unlinkListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
 func (l *unlinkListener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() { _ = os.Remove(l.path) })

@@ -71,7 +71,10 @@ tar --numeric-owner --owner=0 --group=0 -C "$fs" -cf "$ctx/root.tar" .
 
 ufs=$ctx/userfs
 mkdir -p "$ufs/workspace" "$ufs/home/appuser/.cache" "$ufs/var/run/ws"
-chmod 0755 "$ufs/workspace" "$ufs/home/appuser" "$ufs/home/appuser/.cache"
+# 1777: a tmpfs mounted without uid/gid/mode options (ECS task definitions
+# cannot give them) takes the mode of the image's directory; appuser must be
+# able to write there. The Docker runtime's own mount options override it.
+chmod 1777 "$ufs/workspace" "$ufs/home/appuser" "$ufs/home/appuser/.cache"
 chmod 0770 "$ufs/var/run/ws"
 tar --numeric-owner --owner=1000 --group=1000 -C "$ufs" -cf "$ctx/user.tar" \
   ./workspace ./home/appuser ./var/run/ws
