@@ -388,3 +388,5 @@ func parseRules(js string) ([]proxy.MCPRule, error) {
 	}
 	return set.Rules(), nil
 }
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
