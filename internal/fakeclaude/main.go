@@ -47,10 +47,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,16 +182,16 @@ func run(f flags) int {
 	if session == "" {
 		session = newUUID()
 	}
-	init := map[string]any{
-		"type": "system", "subtype": "init", "cwd": wd(), "session_id": session,
-		"tools":          tools(f.allowedTools),
-		"mcp_servers":    mcpServers(f.mcpConfig),
-		"model":          model,
-		"permissionMode": "default",
-		"slash_commands": []string{"compact", "context", "cost", "init", "review"},
-		"apiKeySource":   "none",
-		"output_style":   "default",
-		"uuid":           newUUID(),
+	init := initLine{
+		Type: "system", Subtype: "init", CWD: wd(), SessionID: session,
+		Tools:          tools(f.allowedTools),
+		MCPServers:     mcpServers(f.mcpConfig),
+		Model:          model,
+		PermissionMode: "default",
+		SlashCommands:  []string{"compact", "context", "cost", "init", "review"},
+		APIKeySource:   "none",
+		OutputStyle:    "default",
+		UUID:           newUUID(),
 	}
 	o.line(init)
 
@@ -253,7 +255,7 @@ func run(f flags) int {
 	if !isError {
 		o.line(assistant(session, reply))
 	}
-	o.line(result(session, reply, isError, time.Since(start), max(1, min(f.maxTurns, 1))))
+	o.line(result(session, reply, isError, time.Since(start), 1))
 	return exitCode
 }
 
@@ -272,42 +274,48 @@ func tools(allowed []string) []string {
 	return t
 }
 
+// mcpServer is an init line's mcp_servers entry; Config (not in the real
+// CLI's output) echoes the server's configuration from --mcp-config.
+type mcpServer struct {
+	Name   string          `json:"name"`
+	Status string          `json:"status"`
+	Config json.RawMessage `json:"config,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
 // mcpServers reads an --mcp-config file ({"mcpServers": {name: config}}).
-func mcpServers(file string) []map[string]any {
-	servers := []map[string]any{}
+func mcpServers(file string) []mcpServer {
+	servers := []mcpServer{}
 	if file == "" {
 		return servers
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return append(servers, map[string]any{"name": file, "status": "failed", "error": err.Error()})
+		return append(servers, mcpServer{Name: file, Status: "failed", Error: err.Error()})
 	}
 	var cfg struct {
 		MCPServers map[string]json.RawMessage `json:"mcpServers"`
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return append(servers, map[string]any{"name": file, "status": "failed", "error": err.Error()})
+		return append(servers, mcpServer{Name: file, Status: "failed", Error: err.Error()})
 	}
-	for name, c := range cfg.MCPServers {
-		servers = append(servers, map[string]any{"name": name, "status": "connected", "config": c})
+	for _, name := range slices.Sorted(maps.Keys(cfg.MCPServers)) {
+		servers = append(servers, mcpServer{Name: name, Status: "connected", Config: cfg.MCPServers[name]})
 	}
 	return servers
 }
 
-func assistant(session, text string) map[string]any {
-	return map[string]any{
-		"type": "assistant",
-		"message": map[string]any{
-			"id": "msg_" + strings.ReplaceAll(newUUID(), "-", "")[:24], "type": "message", "role": "assistant",
-			"model":         model,
-			"content":       []map[string]any{{"type": "text", "text": text}},
-			"stop_reason":   nil,
-			"stop_sequence": nil,
-			"usage":         usage(),
+func assistant(session, text string) assistantLine {
+	return assistantLine{
+		Type: "assistant",
+		Message: message{
+			ID: "msg_" + strings.ReplaceAll(newUUID(), "-", "")[:24], Type: "message", Role: "assistant",
+			Model:   model,
+			Content: []content{{Type: "text", Text: text}},
+			Usage:   newUsage(),
 		},
-		"parent_tool_use_id": nil,
-		"session_id":         session,
-		"uuid":               newUUID(),
+		SessionID: session,
+		UUID:      newUUID(),
 	}
 }
 
@@ -323,27 +331,23 @@ func bigLine(session string, n int) []byte {
 	return b
 }
 
-func usage() map[string]any {
-	return map[string]any{
-		"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-		"output_tokens": 8, "service_tier": "standard",
-	}
+func newUsage() usage {
+	return usage{InputTokens: 12, OutputTokens: 8, ServiceTier: "standard"}
 }
 
-func result(session, text string, isError bool, d time.Duration, turns int) map[string]any {
-	subtype := "success"
+func result(session, text string, isError bool, d time.Duration, turns int) resultLine {
+	r := resultLine{
+		Type: "result", Subtype: "success", IsError: isError,
+		DurationMS: d.Milliseconds(), DurationAPIMS: d.Milliseconds(),
+		NumTurns: turns, Result: text, SessionID: session,
+		TotalCostUSD: 0.000123, Usage: newUsage(), PermissionDenials: []any{},
+		UUID: newUUID(),
+	}
+	r.Usage.ServerToolUse = &serverToolUse{}
 	if isError {
-		subtype = "error_during_execution"
+		r.Subtype = "error_during_execution"
 	}
-	u := usage()
-	u["server_tool_use"] = map[string]any{"web_search_requests": 0}
-	return map[string]any{
-		"type": "result", "subtype": subtype, "is_error": isError,
-		"duration_ms": d.Milliseconds(), "duration_api_ms": d.Milliseconds(),
-		"num_turns": turns, "result": text, "session_id": session,
-		"total_cost_usd": 0.000123, "usage": u, "permission_denials": []any{},
-		"uuid": newUUID(),
-	}
+	return r
 }
 
 // sleepWithChild starts a child that sleeps for d (in this process group),
@@ -434,4 +438,72 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// The stream-json lines, with the real CLI's field names and order.
+type initLine struct {
+	Type           string      `json:"type"`
+	Subtype        string      `json:"subtype"`
+	CWD            string      `json:"cwd"`
+	SessionID      string      `json:"session_id"`
+	Tools          []string    `json:"tools"`
+	MCPServers     []mcpServer `json:"mcp_servers"`
+	Model          string      `json:"model"`
+	PermissionMode string      `json:"permissionMode"`
+	SlashCommands  []string    `json:"slash_commands"`
+	APIKeySource   string      `json:"apiKeySource"`
+	OutputStyle    string      `json:"output_style"`
+	UUID           string      `json:"uuid"`
+}
+
+type assistantLine struct {
+	Type            string  `json:"type"`
+	Message         message `json:"message"`
+	ParentToolUseID *string `json:"parent_tool_use_id"`
+	SessionID       string  `json:"session_id"`
+	UUID            string  `json:"uuid"`
+}
+
+type message struct {
+	ID           string    `json:"id"`
+	Type         string    `json:"type"`
+	Role         string    `json:"role"`
+	Model        string    `json:"model"`
+	Content      []content `json:"content"`
+	StopReason   *string   `json:"stop_reason"`
+	StopSequence *string   `json:"stop_sequence"`
+	Usage        usage     `json:"usage"`
+}
+
+type content struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type usage struct {
+	InputTokens              int            `json:"input_tokens"`
+	CacheCreationInputTokens int            `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int            `json:"cache_read_input_tokens"`
+	OutputTokens             int            `json:"output_tokens"`
+	ServerToolUse            *serverToolUse `json:"server_tool_use,omitempty"`
+	ServiceTier              string         `json:"service_tier"`
+}
+
+type serverToolUse struct {
+	WebSearchRequests int `json:"web_search_requests"`
+}
+
+type resultLine struct {
+	Type              string  `json:"type"`
+	Subtype           string  `json:"subtype"`
+	IsError           bool    `json:"is_error"`
+	DurationMS        int64   `json:"duration_ms"`
+	DurationAPIMS     int64   `json:"duration_api_ms"`
+	NumTurns          int     `json:"num_turns"`
+	Result            string  `json:"result"`
+	SessionID         string  `json:"session_id"`
+	TotalCostUSD      float64 `json:"total_cost_usd"`
+	Usage             usage   `json:"usage"`
+	PermissionDenials []any   `json:"permission_denials"`
+	UUID              string  `json:"uuid"`
 }
