@@ -65,7 +65,8 @@ type Options struct {
 	ProxyContainer string
 	AgentPort      int
 	// ProxyAdminKey derives each task's proxy admin token
-	// (DeriveAdminToken). Required: every replica needs the same key.
+	// (proxy/admin.DeriveAdminToken of the clientToken). Required: every
+	// replica needs the same key.
 	ProxyAdminKey []byte
 	// Endpoint overrides the ECS endpoint (LocalStack, the test double).
 	// Leave empty to use the aws.Config's (AWS_ENDPOINT_URL[_ECS]).

@@ -18,6 +18,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/workspaced/workspaced/proxy/admin"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -99,7 +100,7 @@ func (r *Runtime) runTaskInput(spec workspace.StartSpec) (*awsecs.RunTaskInput, 
 			Name: aws.String(r.opts.ProxyContainer),
 			Environment: []ecstypes.KeyValuePair{{
 				Name:  aws.String(ProxyAdminTokenEnv),
-				Value: aws.String(DeriveAdminToken(r.opts.ProxyAdminKey, spec.Token)),
+				Value: aws.String(admin.DeriveAdminToken(r.opts.ProxyAdminKey, spec.Token)),
 			}},
 		}}},
 	}
