@@ -51,10 +51,10 @@ func Run(t *testing.T, h Harness) {
 		{"run_returns_when_context_cancelled", false, testRunCancelled},
 	}
 	for _, tt := range tests {
+		if tt.skip {
+			continue // a feature this bus does not have (not a missing dependency)
+		}
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.skip {
-				t.Skip("feature not supported by this bus")
-			}
 			t.Parallel()
 			tt.fn(t, h)
 		})
