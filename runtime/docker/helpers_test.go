@@ -85,7 +85,7 @@ func (e *env) removeAll(t testing.TB) {
 		return
 	}
 	for _, c := range cs {
-		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 			t.Errorf("cleanup: remove %s: %v", c.ID, err)
 		}
 	}

@@ -34,14 +34,28 @@ func (r *Runtime) Stop(ctx context.Context, id, reason string) error {
 		return fmt.Errorf("stop workspace %s: %w", id, err)
 	}
 	err = r.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	// A conflict means another Stop is already removing it.
-	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+	if cerrdefs.IsConflict(err) {
+		// Another Stop is removing it: return once it is gone.
+		err = r.waitRemoved(ctx, c.ID)
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop workspace %s: remove: %w", id, err)
 	}
 	if workspace.ValidToken(token) == nil { // never join an unchecked label into a path
 		r.release(token)
 	}
 	return nil
+}
+
+// waitRemoved blocks until container id no longer exists.
+func (r *Runtime) waitRemoved(ctx context.Context, id string) error {
+	res, errs := r.engine.ContainerWait(ctx, id, container.WaitConditionRemoved)
+	select {
+	case <-res:
+		return nil
+	case err := <-errs:
+		return err
+	}
 }
 
 // Inspect reports the workspace's state, or workspace.ErrNotFound when no

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
@@ -198,5 +199,28 @@ func (e *env) waitExited(t *testing.T, id string) {
 	case <-res:
 	case err := <-errs:
 		t.Fatalf("wait for %s: %v", id, err)
+	}
+}
+
+func TestConcurrentStopsAllWaitForRemoval(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	info := e.startReady(t, workspace.StartSpec{Token: runtimetest.Token(t)})
+	ctx := testCtx(t, time.Minute)
+	const n = 5
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = e.rt.Stop(ctx, info.ID, "test") }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Stop %d: %v", i, err)
+		}
+	}
+	if _, err := e.cli.ContainerInspect(ctx, info.ID); !cerrdefs.IsNotFound(err) {
+		t.Errorf("container after concurrent Stops: %v, want not found", err)
 	}
 }
