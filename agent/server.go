@@ -72,7 +72,7 @@ func (s *Server) acquire() (func(), error) {
 	}
 	select {
 	case <-s.stopping:
-		return nil, fmt.Errorf("%w: shutting down", ErrBusy)
+		return nil, ErrShuttingDown
 	default:
 	}
 	s.busy = true
@@ -258,6 +258,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrBusy):
 		status = http.StatusConflict
+	case errors.Is(err, ErrShuttingDown):
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, ErrTooLarge), errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge
 	}

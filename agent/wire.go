@@ -155,6 +155,8 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrBusy: a run or a file replacement is in progress (409).
 	ErrBusy = errors.New("agent busy")
+	// ErrShuttingDown: the agent is stopping and takes no new work (503).
+	ErrShuttingDown = errors.New("agent shutting down")
 	// ErrTooLarge: the archive exceeds the size limit (413).
 	ErrTooLarge = errors.New("archive too large")
 	// ErrRefused: an archive entry is not allowed (400).

@@ -14,12 +14,15 @@
 //	WORKSPACE_DIR            work directory (/workspace)
 //	WORKSPACE_CLAUDE_PATH    Claude Code CLI (claude, looked up in PATH)
 //	WORKSPACE_RUN_PATH       PATH of runs (/usr/local/bin:/usr/bin:/bin)
+//	WORKSPACE_AWS_REGION     when set, passed to runs as AWS_REGION (Claude
+//	                         Code on Bedrock needs a region; not a secret)
 //	WORKSPACE_KILL_GRACE     SIGTERM→SIGKILL grace, Go duration (5s)
 //	WORKSPACE_RUN_TIMEOUT    default run timeout, Go duration (0: none)
 //	WORKSPACE_MAX_TAR_BYTES  PUT /files size limit in bytes (1 GiB)
 //	WORKSPACE_LOG_LEVEL      debug, info (default), warn, error
 //
-// None of this environment reaches a run: runs get a fixed environment.
+// None of this environment reaches a run: runs get a fixed environment
+// (package agent), plus AWS_REGION when WORKSPACE_AWS_REGION is set.
 // SIGTERM or SIGINT shuts the agent down (the running process group is
 // killed) and it exits 0.
 package main
@@ -84,6 +87,9 @@ func optionsFromEnv(getenv func(string) string) (agent.Options, error) {
 			return o, fmt.Errorf("parse WORKSPACE_LISTEN_PORT %q: not a port", port)
 		}
 		o.TCPAddr = getenv("WORKSPACE_LISTEN_HOST") + ":" + port
+	}
+	if region := getenv("WORKSPACE_AWS_REGION"); region != "" {
+		o.ExtraEnv = append(o.ExtraEnv, "AWS_REGION="+region)
 	}
 	var err error
 	if o.KillGrace, err = duration(getenv, "WORKSPACE_KILL_GRACE"); err != nil {

@@ -40,10 +40,11 @@ func TestOptionsFromEnv(t *testing.T) {
 		}, false},
 		{"docker", map[string]string{
 			"WORKSPACE_SOCKET_PATH": "/var/run/ws/agent.sock", "WORKSPACE_PROXY_SOCKET": "/var/run/ws/proxy.sock",
-			"WORKSPACE_KILL_GRACE": "3s", "WORKSPACE_MAX_TAR_BYTES": "1024",
+			"WORKSPACE_KILL_GRACE": "3s", "WORKSPACE_MAX_TAR_BYTES": "1024", "WORKSPACE_AWS_REGION": "eu-west-1",
 		}, func(o agent.Options) bool {
 			return o.SocketPath == "/var/run/ws/agent.sock" && o.ProxySocket == "/var/run/ws/proxy.sock" &&
-				o.KillGrace == 3*time.Second && o.MaxTarBytes == 1024
+				o.KillGrace == 3*time.Second && o.MaxTarBytes == 1024 &&
+				len(o.ExtraEnv) == 1 && o.ExtraEnv[0] == "AWS_REGION=eu-west-1"
 		}, false},
 		{"bad port", map[string]string{"WORKSPACE_LISTEN_PORT": "http"}, nil, true},
 		{"bad grace", map[string]string{"WORKSPACE_KILL_GRACE": "soon"}, nil, true},
