@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/store"
@@ -288,5 +289,20 @@ func TestPrefixIsolation(t *testing.T) {
 		if k[:2] != "a:" && k[:2] != "b:" {
 			t.Fatalf("key %q has no deployment prefix", k)
 		}
+	}
+}
+
+// TestRunningAtIsFirstRunning: the readiness deadline counts from the
+// first RUNNING; later RUNNING versions do not move it.
+func TestRunningAtIsFirstRunning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.bind(t, "c", "w")
+	at := e.clock.Now()
+	e.apply(t, "w", running, 1)
+	e.clock.Advance(time.Minute)
+	e.apply(t, "w", running, 2)
+	if w := e.ws(t, "w"); !w.RunningAt.Equal(at) {
+		t.Fatalf("RunningAt = %v, want %v", w.RunningAt, at)
 	}
 }

@@ -102,6 +102,9 @@ type Workspace struct {
 	Releasing string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// RunningAt is when its RUNNING event was applied: the readiness
+	// deadline counts from it, across retries and replicas.
+	RunningAt time.Time
 	ReadyAt   time.Time
 	StoppedAt time.Time
 }
@@ -148,6 +151,7 @@ func parseWorkspace(wid string, m map[string]string) Workspace {
 		Releasing:     m["releasing"],
 		CreatedAt:     fromMS(m["created_at"]),
 		UpdatedAt:     fromMS(m["updated_at"]),
+		RunningAt:     fromMS(m["running_at"]),
 		ReadyAt:       fromMS(m["ready_at"]),
 		StoppedAt:     fromMS(m["stopped_at"]),
 	}

@@ -54,10 +54,11 @@ type readiness struct {
 }
 
 // wait calls the health check until it passes, backing off between tries,
-// for at most r.timeout. It returns errNotReady (wrapped) when the
-// deadline passed, or ctx's error if ctx ended first.
-func (r readiness) wait(ctx context.Context, rt http.RoundTripper, endpoint string) error {
-	wctx, cancel := context.WithTimeout(ctx, r.timeout)
+// until deadline. It returns errNotReady (wrapped) when the deadline
+// passed, or ctx's error if ctx ended first (a retry resumes waiting
+// towards the same deadline).
+func (r readiness) wait(ctx context.Context, rt http.RoundTripper, endpoint string, deadline time.Time) error {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	backoff := r.minBackoff
 	var last error
@@ -73,7 +74,7 @@ func (r readiness) wait(ctx context.Context, rt http.RoundTripper, endpoint stri
 		case <-wctx.Done():
 			t.Stop()
 			if err := ctx.Err(); err != nil {
-				return err
+				return fmt.Errorf("%w (last: %v)", err, last)
 			}
 			return fmt.Errorf("%w within %s: %v", errNotReady, r.timeout, last)
 		case <-t.C:

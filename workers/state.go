@@ -29,8 +29,13 @@ type StateOptions struct {
 	// Health checks the agent (default AgentHealth).
 	Health HealthChecker
 	// ReadyTimeout bounds the wait for a RUNNING workspace's agent to
-	// answer (default DefaultReadyTimeout). Keep it well below the SQS
-	// visibility timeout: the event is handled synchronously.
+	// answer, counted from when its RUNNING event was applied (default
+	// DefaultReadyTimeout); past it the conversation fails and the
+	// workspace is stopped. The wait runs inside the event's handler: an
+	// attempt whose context ends first returns an error, and the retried
+	// delivery (a duplicate) resumes waiting towards the same deadline. So
+	// the bus's retries must outlast ReadyTimeout, or the event is
+	// poisoned before the workspace is declared unhealthy.
 	ReadyTimeout time.Duration
 	// HealthTryTimeout bounds one health request (default
 	// DefaultHealthTryTimeout).
@@ -172,7 +177,11 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 		defer c.CloseIdleConnections()
 	}
-	if err := s.ready.wait(ctx, rt, info.Endpoint); err != nil {
+	since := w.RunningAt
+	if since.IsZero() {
+		since = s.now()
+	}
+	if err := s.ready.wait(ctx, rt, info.Endpoint, since.Add(s.ready.timeout)); err != nil {
 		if errors.Is(err, errNotReady) {
 			return s.unhealthy(ctx, w, err, log)
 		}

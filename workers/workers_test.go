@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -417,5 +418,51 @@ func TestReleaseSavesBeforeStop(t *testing.T) {
 	}
 	if _, err := h.rt.Inspect(ctx, c.Workspace); !errors.Is(err, workspace.ErrNotFound) {
 		t.Fatalf("released workspace still there: %v", err)
+	}
+}
+
+// TestReadinessResumesOnRedelivery: an attempt that runs out of time before
+// the agent answers is retried (not declared unhealthy); the redelivered
+// event, a duplicate, resumes the wait and makes the conversation ready.
+func TestReadinessResumesOnRedelivery(t *testing.T) {
+	t.Parallel()
+	var healthy atomic.Bool
+	gate := workers.HealthCheckFunc(func(ctx context.Context, rt http.RoundTripper, ep string) error {
+		if !healthy.Load() {
+			return errors.New("not yet")
+		}
+		return workers.AgentHealth.Healthy(ctx, rt, ep)
+	})
+	h := newHarness(t, harnessOptions{noWatch: true, state: workers.StateOptions{Health: gate, ReadyTimeout: time.Minute}})
+	ctx := testCtx(t, 2*time.Minute)
+	h.claim(t, "conv-resume")
+	if err := h.prov.Handle(requested(t, "conv-resume")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.st.Conversation(ctx, "conv-resume")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events.TaskStateChange{
+		Version: "0", ID: "e1", DetailType: events.DetailTypeTaskStateChange, Source: "test", Time: time.Now(),
+		Detail: events.TaskDetail{TaskArn: c.Workspace, LastStatus: string(workspace.StatusRunning), Version: 1},
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := h.sub.Apply(short, ev); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first attempt = %v, want its deadline", err)
+	}
+	if got, _ := h.st.Conversation(ctx, "conv-resume"); got.State != store.StateProvisioning {
+		t.Fatalf("after the cut-short attempt: %+v, want still provisioning", got)
+	}
+	healthy.Store(true)
+	if err := h.sub.Apply(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.st.Conversation(ctx, "conv-resume"); got.State != store.StateReady {
+		t.Fatalf("after redelivery: %+v, want ready", got)
+	}
+	if got := h.metric(t, "workspaced_task_events_total", "outcome", string(store.OutcomeStale)); got != 1 {
+		t.Fatalf("stale events = %v, want 1 (the redelivery)", got)
 	}
 }

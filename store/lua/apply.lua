@@ -28,7 +28,7 @@ end
 
 local cj = ''
 if kind == 'running' then
-  if prev == '' or prev == 'provisioning' then redis.call('HSET', wk, 'state', 'running') end
+  if prev == '' or prev == 'provisioning' then redis.call('HSET', wk, 'state', 'running', 'running_at', NOW) end
 elseif kind == 'stopped' then
   if reason ~= '' then redis.call('HSET', wk, 'stopped_reason', reason) end
   if prev ~= 'stopped' then
