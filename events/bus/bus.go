@@ -24,7 +24,7 @@ type Bus struct {
 
 	pub       message.Publisher  // the underlying publisher
 	sub       message.Subscriber // the underlying subscriber
-	prepare   func(string, *message.Message)
+	prepare   func(string, *message.Message) func()
 	release   func(string, *message.Message)
 	closeFns  []func() error // in order
 	sqs       *sqsBus        // nil on gochannel
@@ -53,7 +53,7 @@ func New(ctx context.Context, opts Options) (*Bus, error) {
 		logger:  logger,
 		wlog:    NewWatermillLogger(logger),
 		track:   newTracker(opts.Kind == KindSQS),
-		prepare: func(string, *message.Message) {},
+		prepare: func(string, *message.Message) func() { return func() {} },
 		release: func(string, *message.Message) {},
 	}
 	switch opts.Kind {

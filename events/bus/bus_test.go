@@ -9,8 +9,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// kumo starts a DynamoDB TTL reaper in its package init; it is not ours.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper"))
+	goleak.VerifyTestMain(m, bustest.GoleakOptions()...)
 }
 
 func TestConformanceGoChannel(t *testing.T) {

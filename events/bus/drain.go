@@ -108,9 +108,10 @@ type drainingSubscriber struct {
 	track   *tracker
 	timeout time.Duration
 	logger  *slog.Logger
-	// prepare is called on each message before delivery, release on each
-	// message received while draining (never delivered).
-	prepare func(topic string, msg *message.Message)
+	// prepare is called on each message before delivery and returns a
+	// function undoing it; release is called on each message received but
+	// never delivered (draining).
+	prepare func(topic string, msg *message.Message) (undo func())
 	release func(topic string, msg *message.Message)
 
 	mu      sync.Mutex
@@ -156,13 +157,15 @@ func (d *drainingSubscriber) forward(ctx context.Context, topic string, in <-cha
 				d.release(topic, msg)
 				continue
 			}
-			d.prepare(topic, msg)
+			undo := d.prepare(topic, msg)
 			select {
 			case out <- msg:
 				d.track.delivered(msg)
 			case <-ctx.Done():
+				undo()
 				d.release(topic, msg)
 			case <-d.closing:
+				undo()
 				d.release(topic, msg)
 			}
 		case <-ctx.Done():

@@ -149,8 +149,17 @@ func (u receiptUnmarshaler) Unmarshal(m *types.Message) (*message.Message, error
 	return msg, nil
 }
 
-// prepare strips the receipt handle before a handler sees the message.
-func (b *sqsBus) prepare(_ string, msg *message.Message) { delete(msg.Metadata, receiptHandleKey) }
+// prepare strips the receipt handle before a handler sees the message; the
+// returned function puts it back if the message is not delivered after all.
+func (b *sqsBus) prepare(_ string, msg *message.Message) func() {
+	handle, ok := msg.Metadata[receiptHandleKey]
+	delete(msg.Metadata, receiptHandleKey)
+	return func() {
+		if ok {
+			msg.Metadata.Set(receiptHandleKey, handle)
+		}
+	}
+}
 
 // release makes a message received while draining visible again at once,
 // so another consumer takes it instead of waiting out the visibility

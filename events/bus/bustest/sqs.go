@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
+	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
@@ -43,6 +44,14 @@ type Emulator struct {
 	Config aws.Config
 	// SQS is a client for the emulator.
 	SQS *sqs.Client
+}
+
+// GoleakOptions are the goleak options a package using the emulator needs:
+// kumo starts a DynamoDB TTL reaper in its package init that never ends.
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(m, bustest.GoleakOptions()...) }
+func GoleakOptions() []goleak.Option {
+	return []goleak.Option{goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")}
 }
 
 // shared is the process's one kumo server. kumo wires its services through
