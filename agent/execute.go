@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -69,7 +70,11 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 
 func decodeExecute(w http.ResponseWriter, r *http.Request) (ExecuteRequest, error) {
 	var req ExecuteRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, DefaultMaxRequest))
+	body := http.MaxBytesReader(w, r.Body, DefaultMaxRequest)
+	// Read the body to its end: only then does the server watch the
+	// connection, so that a client going away cancels the run at once.
+	defer func() { _, _ = io.Copy(io.Discard, body) }()
+	dec := json.NewDecoder(body)
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

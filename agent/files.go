@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -18,6 +19,8 @@ import (
 const agentDirPrefix = ".workspace-agent-"
 
 func (s *Server) handleGetFiles(w http.ResponseWriter, r *http.Request) {
+	s.files.RLock()
+	defer s.files.RUnlock()
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
 	if err := writeTar(r.Context(), w, s.opts.WorkDir); err != nil {
@@ -36,7 +39,7 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxTarBytes)
-	if err := replaceDir(s.opts.WorkDir, body, s.opts.MaxTarBytes); err != nil {
+	if err := replaceDir(s.opts.WorkDir, body, s.opts.MaxTarBytes, &s.files); err != nil {
 		s.log.Warn("replace files refused", "err", err)
 		writeError(w, err)
 		return
@@ -133,9 +136,9 @@ func copyFile(w io.Writer, path string, size int64) error {
 
 // replaceDir replaces the contents of dir with the archive on r. The archive
 // is extracted into a staging directory inside dir (same filesystem, so the
-// swap is renames), validated in full, and only then swapped in: a refused
-// archive leaves dir as it was.
-func replaceDir(dir string, r io.Reader, maxBytes int64) error {
+// swap is renames), validated in full, and only then swapped in while
+// holding swap: a refused archive leaves dir as it was.
+func replaceDir(dir string, r io.Reader, maxBytes int64, swap sync.Locker) error {
 	staging, err := os.MkdirTemp(dir, agentDirPrefix+"staging-")
 	if err != nil {
 		return fmt.Errorf("create staging dir: %w", err)
@@ -148,6 +151,8 @@ func replaceDir(dir string, r io.Reader, maxBytes int64) error {
 	if err := checkLinks(staging, dir); err != nil {
 		return err
 	}
+	swap.Lock()
+	defer swap.Unlock()
 	return swapContents(dir, staging)
 }
 

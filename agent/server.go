@@ -25,6 +25,10 @@ type Server struct {
 	started time.Time
 	mux     *http.ServeMux
 
+	// files is held shared while GET /files streams and exclusively while
+	// PUT /files swaps the directory's contents.
+	files sync.RWMutex
+
 	mu       sync.Mutex
 	busy     bool
 	idle     chan struct{} // closed while not busy
@@ -118,6 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
