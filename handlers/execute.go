@@ -86,7 +86,16 @@ func (s *Server) decodeExecute(c echo.Context) (agent.ExecuteRequest, error) {
 // serveStream waits for a ready workspace, then relays the run. It returns
 // the outcome label: "done" or the final error's code.
 func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Conversation, req agent.ExecuteRequest) string {
-	conv, fail := s.awaitReady(ctx, st, conv)
+	release, fail := s.waitTurn(ctx, st, conv.ID)
+	if fail != nil {
+		return st.fail(fail)
+	}
+	defer release()
+	// Read the binding again: it may have changed while this request waited.
+	if fresh, err := s.opts.Store.Conversation(ctx, conv.ID); err == nil {
+		conv = fresh
+	}
+	conv, fail = s.awaitReady(ctx, st, conv)
 	if fail != nil {
 		return st.fail(fail)
 	}
@@ -94,4 +103,19 @@ func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Convers
 		return st.fail(fail)
 	}
 	return "done"
+}
+
+// waitTurn queues the request behind other executes of the same
+// conversation on this replica; a "status" event (state "waiting") tells
+// the client when it has to wait.
+func (s *Server) waitTurn(ctx context.Context, st *stream, cid string) (func(), *streamError) {
+	ctx, cancel := s.withAbort(ctx)
+	defer cancel(nil)
+	release, err := s.runs.acquire(ctx, cid, func() {
+		_ = st.sendJSON("status", statusEvent{State: "waiting"})
+	})
+	if err != nil {
+		return nil, s.ended(ctx, err)
+	}
+	return release, nil
 }

@@ -29,7 +29,7 @@ func (s *Server) relay(ctx context.Context, st *stream, conv store.Conversation,
 	s.holdLease(ctx, st, conv.Workspace, lease)
 	defer s.dropLease(conv.Workspace, lease)
 
-	up, err := client.New(rt).Execute(ctx, req)
+	up, err := s.startRun(ctx, st, client.New(rt), req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return s.ended(ctx, err)
@@ -81,5 +81,40 @@ func (s *Server) dropLease(wid, lease string) {
 	defer cancel()
 	if err := s.opts.Store.StreamEnded(ctx, wid, lease); err != nil {
 		s.log.Warn("stream lease not dropped; it expires", "workspace", wid, "err", err)
+	}
+}
+
+// busyRetry bounds how long a request waits for an agent that is busy with
+// a run this replica does not know about (another replica's, or one being
+// killed after its client left).
+const (
+	busyRetryFor = 30 * time.Second
+	busyMinWait  = 50 * time.Millisecond
+	busyMaxWait  = 2 * time.Second
+)
+
+// startRun starts the run, waiting with backoff while the agent answers 409
+// (busy). The waits are on the agent, an external server with no change
+// notification; they are bounded by busyRetryFor.
+func (s *Server) startRun(ctx context.Context, st *stream, cl *client.Client, req agent.ExecuteRequest) (*client.Stream, error) {
+	deadline := s.opts.Now().Add(busyRetryFor)
+	wait := busyMinWait
+	for told := false; ; {
+		up, err := cl.Execute(ctx, req)
+		if !errors.Is(err, client.ErrBusy) || s.opts.Now().After(deadline) {
+			return up, err
+		}
+		if !told {
+			told = true
+			_ = st.sendJSON("status", statusEvent{State: "waiting"})
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, busyMaxWait)
 	}
 }

@@ -77,6 +77,7 @@ type Server struct {
 	log     *slog.Logger
 	echo    *echo.Echo
 	metrics *metrics
+	runs    runQueue
 
 	mu       sync.Mutex
 	draining bool

@@ -1,0 +1,315 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.uber.org/goleak"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/handlers"
+	"github.com/workspaced/workspaced/internal/redistest"
+	"github.com/workspaced/workspaced/sse"
+	"github.com/workspaced/workspaced/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	keyA = "tenant-a:key-a-0123456789abcdef"
+	keyB = "key-b-0123456789abcdef"
+)
+
+// noTransports fails every dial: these tests never reach a workspace.
+type noTransports struct{}
+
+func (noTransports) Transport(string) (http.RoundTripper, error) {
+	return nil, errors.New("no workspaces in this test")
+}
+
+type env struct {
+	srv       *handlers.Server
+	http      *httptest.Server
+	requested <-chan *message.Message
+	store     *store.Store
+}
+
+// newEnv runs the API on a real Redis and the gochannel bus, with no
+// workers: requests can be made, provisioning never completes.
+func newEnv(t *testing.T, provision time.Duration) *env {
+	t.Helper()
+	rdb := redistest.NewClient(t)
+	st := store.New(rdb, store.Options{Prefix: "test:"})
+	b, err := bus.New(context.Background(), bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	subCtx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	requested, err := b.Subscriber().Subscribe(subCtx, events.TopicWorkspaceRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := handlers.ParseKeys(keyA+","+keyB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := handlers.New(handlers.Options{
+		Store: st, Publisher: b.Publisher(), Transports: noTransports{}, Keys: keys,
+		Checks:           map[string]handlers.Check{"redis": st.Ping},
+		ProvisionTimeout: provision,
+		Heartbeat:        time.Hour,
+		MaxBodyBytes:     1 << 10,
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &env{srv: srv, http: hs, requested: requested, store: st}
+}
+
+func (e *env) do(t *testing.T, method, path, key string, body io.Reader) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.http.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := e.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func secret(entry string) string {
+	_, k, ok := strings.Cut(entry, ":")
+	if ok {
+		return k
+	}
+	return entry
+}
+
+// errorCode reads a JSON error body.
+func errorCode(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("error response content type %q, want JSON", ct)
+	}
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("decode error body: %v", err)
+	}
+	if body.Error.Message == "" {
+		t.Errorf("error body has no message")
+	}
+	return body.Error.Code
+}
+
+func TestRefusals(t *testing.T) {
+	e := newEnv(t, time.Second)
+	// keyA owns "owned".
+	if _, err := e.store.ClaimConversation(context.Background(), "owned", "k_placeholder", "x"); err != nil {
+		t.Fatal(err)
+	}
+	execOwned := e.do(t, http.MethodGet, "/v1/conversations/mine", secret(keyA), nil)
+	if execOwned.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown conversation: %d", execOwned.StatusCode)
+	}
+	big := `{"kind":"command","argv":["echo","` + strings.Repeat("x", 2<<10) + `"]}`
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		key        string
+		body       string
+		chunked    bool
+		wantStatus int
+		wantCode   string
+	}{
+		{"no key", http.MethodGet, "/v1/pool", "", "", false, 401, "unauthorized"},
+		{"wrong key", http.MethodGet, "/v1/pool", "nope-0123456789abcdef", "", false, 401, "unauthorized"},
+		{"key with tenant prefix is not the key", http.MethodGet, "/v1/pool", keyA, "", false, 401, "unauthorized"},
+		{"bad id", http.MethodPost, "/v1/conversations/-bad/execute", secret(keyA), `{"prompt":"hi"}`, false, 400, "bad_request"},
+		{"id too long", http.MethodGet, "/v1/conversations/" + strings.Repeat("a", 129), secret(keyA), "", false, 400, "bad_request"},
+		{"id with dot", http.MethodDelete, "/v1/conversations/a.b", secret(keyA), "", false, 400, "bad_request"},
+		{"malformed json", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), `{"prompt":`, false, 400, "bad_request"},
+		{"trailing data", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), `{"prompt":"a"} {}`, false, 400, "bad_request"},
+		{"unknown field", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), `{"prompt":"a","promt":"b"}`, false, 400, "bad_request"},
+		{"no prompt", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), `{}`, false, 400, "bad_request"},
+		{"command without argv", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), `{"kind":"command"}`, false, 400, "bad_request"},
+		{"unknown kind", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), `{"kind":"shell","prompt":"x"}`, false, 400, "bad_request"},
+		{"oversized body", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), big, false, 413, "request_too_large"},
+		{"oversized chunked body", http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), big, true, 413, "request_too_large"},
+		{"another key's conversation: get", http.MethodGet, "/v1/conversations/owned", secret(keyA), "", false, 404, "not_found"},
+		{"another key's conversation: delete", http.MethodDelete, "/v1/conversations/owned", secret(keyA), "", false, 404, "not_found"},
+		{"another key's conversation: execute", http.MethodPost, "/v1/conversations/owned/execute", secret(keyB), `{"prompt":"hi"}`, false, 404, "not_found"},
+		{"unknown route", http.MethodGet, "/v1/nothing", secret(keyA), "", false, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+				if tt.chunked {
+					body = io.MultiReader(strings.NewReader(tt.body)) // unknown length: sent chunked
+				}
+			}
+			resp := e.do(t, tt.method, tt.path, tt.key, body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if code := errorCode(t, resp); code != tt.wantCode {
+				t.Errorf("code %q, want %q", code, tt.wantCode)
+			}
+		})
+	}
+	select {
+	case msg := <-e.requested:
+		t.Fatalf("a refused request published %s", msg.Payload)
+	default:
+	}
+}
+
+// readStream collects events until the stream ends.
+func readStream(t *testing.T, r io.Reader) []sse.Event {
+	t.Helper()
+	var evs []sse.Event
+	rd := sse.NewReader(r)
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return evs
+		}
+		if err != nil {
+			t.Fatalf("read stream: %v", err)
+		}
+		evs = append(evs, ev)
+	}
+}
+
+func TestExecuteWithoutWorkersTimesOut(t *testing.T) {
+	e := newEnv(t, 300*time.Millisecond)
+	resp := e.do(t, http.MethodPost, "/v1/conversations/c1/execute", secret(keyA), strings.NewReader(`{"kind":"command","argv":["true"]}`))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != sse.ContentType {
+		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	evs := readStream(t, resp.Body)
+	if len(evs) != 2 || evs[0].Event != "status" || evs[1].Event != "error" {
+		t.Fatalf("events %+v, want status then error", evs)
+	}
+	if !strings.Contains(evs[0].Data, `"queued"`) || !strings.Contains(evs[1].Data, `"provisioning_timeout"`) {
+		t.Errorf("events %+v", evs)
+	}
+	if evs[0].ID != "1" || evs[1].ID != "2" {
+		t.Errorf("ids %q %q, want 1 2", evs[0].ID, evs[1].ID)
+	}
+	select {
+	case msg := <-e.requested:
+		msg.Ack()
+		cmd, err := events.DecodeRequested(msg.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmd.ConversationID != "c1" || cmd.Tenant != "tenant-a" || msg.Metadata.Get(events.MetadataType) != events.TypeWorkspaceRequested {
+			t.Errorf("published %+v %v", cmd, msg.Metadata)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("workspace.requested was not published")
+	}
+	conv, err := e.store.Conversation(context.Background(), "c1")
+	if err != nil || conv.State != store.StateQueued {
+		t.Fatalf("conversation %+v, %v; want queued", conv, err)
+	}
+	// The conversation is keyA's now.
+	if resp := e.do(t, http.MethodGet, "/v1/conversations/c1", secret(keyB), nil); resp.StatusCode != 404 {
+		t.Errorf("other key sees it: %d", resp.StatusCode)
+	}
+	resp = e.do(t, http.MethodGet, "/v1/conversations/c1", secret(keyA), nil)
+	var view map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil || view["state"] != "queued" {
+		t.Errorf("view %v, %v", view, err)
+	}
+}
+
+func TestAbortEndsWaitingStreams(t *testing.T) {
+	e := newEnv(t, time.Minute)
+	resp := e.do(t, http.MethodPost, "/v1/conversations/c2/execute", secret(keyA), strings.NewReader(`{"prompt":"hi"}`))
+	rd := sse.NewReader(resp.Body)
+	first, err := rd.Next()
+	if err != nil || first.Event != "status" {
+		t.Fatalf("first event %+v, %v", first, err)
+	}
+	e.srv.Abort()
+	last, err := rd.Next()
+	if err != nil || last.Event != "error" || !strings.Contains(last.Data, "shutting_down") {
+		t.Fatalf("last event %+v, %v", last, err)
+	}
+	if _, err := rd.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("stream did not end: %v", err)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t, time.Second)
+	if resp := e.do(t, http.MethodGet, "/health/live", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("live %d", resp.StatusCode)
+	}
+	if resp := e.do(t, http.MethodGet, "/health/ready", "", nil); resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("ready %d %s", resp.StatusCode, b)
+	}
+	e.srv.Drain()
+	resp := e.do(t, http.MethodGet, "/health/ready", "", nil)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !bytes.Contains(b, []byte("draining")) {
+		t.Fatalf("ready while draining: %d %s", resp.StatusCode, b)
+	}
+	resp = e.do(t, http.MethodGet, "/metrics", "", nil)
+	b, _ = io.ReadAll(resp.Body)
+	for _, want := range []string{`workspaced_http_requests_total{code="200",method="GET",route="/health/live"}`, "workspaced_execute_streams_open"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestKeysNeverLogged(t *testing.T) {
+	keys, err := handlers.ParseKeys(keyA, strings.NewReader("# comment\n\nt2:another-key-0123456789\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("keys", "keys", keys)
+	if strings.Contains(buf.String(), "key-a") || strings.Contains(buf.String(), "another-key") {
+		t.Fatalf("keys logged: %s", buf.String())
+	}
+	p, ok := keys.Lookup("another-key-0123456789")
+	if !ok || p.Tenant != "t2" || !strings.HasPrefix(p.Owner, "k_") {
+		t.Fatalf("lookup %+v %v", p, ok)
+	}
+	for _, bad := range []string{"short", "t:short", ":key-without-tenant-0123"} {
+		if _, err := handlers.ParseKeys(bad, nil); err == nil || strings.Contains(err.Error(), "short") {
+			t.Errorf("ParseKeys(%q) = %v; want an error that does not echo the key", bad, err)
+		}
+	}
+}
