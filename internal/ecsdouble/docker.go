@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -155,7 +156,8 @@ func hostConfig(def ContainerDefinition, networkMode string) *container.HostConf
 		hc.CPUShares = max(def.Cpu, 2)
 	}
 	for _, u := range def.Ulimits {
-		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: u.SoftLimit, Hard: u.HardLimit})
+		soft, hard := clampUlimit(u.Name, u.SoftLimit, u.HardLimit)
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: u.Name, Soft: soft, Hard: hard})
 	}
 	if lp := def.LinuxParameters; lp != nil {
 		if lp.Capabilities != nil {
@@ -174,6 +176,22 @@ func hostConfig(def ContainerDefinition, networkMode string) *container.HostConf
 		}
 	}
 	return hc
+}
+
+// clampUlimit lowers a nofile limit to this host's hard limit: the daemon
+// cannot raise it (an EC2 container instance allows the template's 65536;
+// a developer machine or CI runner may not), and failing every task for it
+// would test nothing. Other limits pass unchanged.
+func clampUlimit(name string, soft, hard int64) (int64, int64) {
+	if name != "nofile" {
+		return soft, hard
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max >= uint64(hard) {
+		return soft, hard
+	}
+	hostMax := int64(lim.Max)
+	return min(soft, hostMax), hostMax
 }
 
 func (r *dockerRunner) run(ctx context.Context, t *task) (<-chan exitInfo, error) {

@@ -48,7 +48,7 @@ func TestEventBridgeToSQS(t *testing.T) {
 		if _, err := x.d.WaitStatus(ctx, x.arn, "RUNNING"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client(x.d).StopTask(ctx, &awsecs.StopTaskInput{Cluster: aws.String(x.d.ClusterName), Task: aws.String(x.arn), Reason: aws.String("test")}); err != nil {
+		if _, err := ecsClient(x.d).StopTask(ctx, &awsecs.StopTaskInput{Cluster: aws.String(x.d.ClusterName), Task: aws.String(x.arn), Reason: aws.String("test")}); err != nil {
 			t.Fatalf("StopTask: %v", err)
 		}
 		if _, err := x.d.WaitStatus(ctx, x.arn, "STOPPED"); err != nil {

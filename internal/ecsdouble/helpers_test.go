@@ -19,7 +19,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // client returns an SDK ECS client for the double.
-func client(d *ecsdouble.Double) *awsecs.Client {
+func ecsClient(d *ecsdouble.Double) *awsecs.Client {
 	return awsecs.NewFromConfig(d.AWSConfig(), func(o *awsecs.Options) { o.BaseEndpoint = aws.String(d.URL) })
 }
 
@@ -44,7 +44,7 @@ func runTask(d *ecsdouble.Double, token, startedBy string) *awsecs.RunTaskInput 
 // startTask runs a task and returns its ARN.
 func startTask(t *testing.T, d *ecsdouble.Double, token, startedBy string) string {
 	t.Helper()
-	out, err := client(d).RunTask(testCtx(t), runTask(d, token, startedBy))
+	out, err := ecsClient(d).RunTask(testCtx(t), runTask(d, token, startedBy))
 	if err != nil {
 		t.Fatalf("RunTask: %v", err)
 	}
