@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	dockerevents "github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 
@@ -151,6 +152,9 @@ func (w *Watcher) read(ctx context.Context, queue chan<- events.TaskStateChange)
 		got, err := w.stream(ctx, last, tr, queue, &last)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if cerrdefs.IsInvalidArgument(err) { // bad filters: retrying cannot help
+			return fmt.Errorf("watch docker events: %w", err)
 		}
 		if got {
 			backoff = w.opts.MinBackoff
