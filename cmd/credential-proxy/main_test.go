@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(innerEnv) == "1" {
+		os.Exit(blackboxInner())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
