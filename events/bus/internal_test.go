@@ -266,6 +266,9 @@ func TestCommandMessages(t *testing.T) {
 	if CorrelationID(a) == "" || CorrelationID(a) == CorrelationID(b) {
 		t.Errorf("empty correlation IDs are not replaced by fresh ones: %q %q", CorrelationID(a), CorrelationID(b))
 	}
+	if c := CorrelationID(NewCommandMessage("t", nil, "req\x00"+strings.Repeat("x", 300))); len(c) != maxCorrelationLen || strings.ContainsRune(c, 0) {
+		t.Errorf("client-supplied correlation ID not made safe: %q", c)
+	}
 	if a.UUID == "" || a.UUID == b.UUID {
 		t.Error("UUIDs are not unique")
 	}

@@ -12,6 +12,9 @@ import (
 
 type correlationKey struct{}
 
+// maxCorrelationLen bounds correlation IDs carried in metadata.
+const maxCorrelationLen = 128
+
 // WithCorrelationID returns ctx carrying id; the publish helpers stamp it on
 // messages published with an empty correlation ID. The Router puts each
 // handled message's ID in its context.
@@ -31,10 +34,13 @@ func CorrelationID(msg *message.Message) string {
 }
 
 // NewCommandMessage returns a message with payload and the metadata every
-// command carries: type and correlation_id. An empty correlationID gets a
-// new one (metadata values must not be empty: SQS rejects empty
-// attributes).
+// command carries: type and correlation_id. correlationID is cut to 128
+// bytes with characters SQS refuses replaced; an empty one gets a new ID
+// (SQS rejects empty attributes).
 func NewCommandMessage(typ string, payload []byte, correlationID string) *message.Message {
+	// Correlation IDs often come from clients (a request ID header): keep
+	// them to what an SQS attribute accepts.
+	correlationID = sqsSafe(correlationID, maxCorrelationLen)
 	if correlationID == "" {
 		correlationID = watermill.NewUUID()
 	}
