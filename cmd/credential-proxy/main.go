@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for the FROM scratch image (used only when the system has none)
 	"golang.org/x/sync/errgroup"
 
 	"github.com/workspaced/workspaced/proxy"
