@@ -451,3 +451,23 @@ func testRunCancelled(t *testing.T, h Harness) {
 		t.Errorf("Close after Run returned: %v", err)
 	}
 }
+
+func testBusCloseStopsRouter(t *testing.T, h Harness) {
+	e := newEnv(t, h, fastRetry)
+	e.router.AddConsumerHandler("noop", events.TopicWorkspaceReleased, func(*message.Message) error { return nil })
+	e.run()
+	if err := e.bus.Close(); err != nil {
+		t.Fatalf("close bus: %v", err)
+	}
+	if err := recv(t, e.runDone, "Run to return after the bus closed"); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	e.runDone = nil
+	msg := bus.NewCommandMessage(events.TypeWorkspaceReleased, []byte("{}"), "c")
+	if err := e.bus.Publisher().Publish(events.TopicWorkspaceReleased, msg); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("publish after Close: %v, want ErrClosed", err)
+	}
+	if _, err := e.bus.Subscriber().Subscribe(context.Background(), events.TopicWorkspaceReleased); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("subscribe after Close: %v, want ErrClosed", err)
+	}
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 		{"missing_queue_fails_at_startup", !h.Features.StartupChecks, testMissingQueue},
 		{"close_waits_for_in_flight_handler", false, testGracefulClose},
 		{"run_returns_when_context_cancelled", false, testRunCancelled},
+		{"bus_close_stops_router_and_refuses_use", false, testBusCloseStopsRouter},
 	}
 	for _, tt := range tests {
 		if tt.skip {
