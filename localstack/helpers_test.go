@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -120,6 +121,26 @@ func runInitScript(t testing.TB) deployment {
 	d.clusterARN = "arn:aws:ecs:us-east-1:000000000000:cluster/" + d.namePrefix
 	d.output = runInitScript2(t, d)
 	return d
+}
+
+var (
+	sharedOnce sync.Once
+	shared     deployment
+	sharedOK   bool
+)
+
+// sharedDeployment runs the init script once per test process (each run
+// costs ~40 s of AWS CLI start-ups) and returns it to every test.
+func sharedDeployment(t testing.TB) deployment {
+	t.Helper()
+	sharedOnce.Do(func() {
+		shared = runInitScript(t)
+		sharedOK = true
+	})
+	if !sharedOK {
+		testenv.Unavailable(t, "the shared init-script deployment", errors.New("it failed or was skipped in another test; see that test's output"))
+	}
+	return shared
 }
 
 // runInitScript2 runs the script for an existing deployment's prefixes and

@@ -49,9 +49,10 @@ func atoi(t testing.TB, what, s string) int {
 // idempotent) and checks queues, dead-letter queues, redrive policies, the
 // rule and the bucket against deploy/names.json and the Terraform module.
 func TestInitScriptCreatesTerraformResources(t *testing.T) {
+	t.Parallel()
 	n := loadNames(t)
 	tf := terraformMessaging(t)
-	d := runInitScript(t)
+	d := sharedDeployment(t)
 	again := runInitScript2(t, d)
 	if !strings.Contains(again, "workspaced resources ready") {
 		t.Fatalf("second run did not finish:\n%s", again)

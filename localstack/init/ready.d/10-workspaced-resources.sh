@@ -49,7 +49,7 @@ cluster_arn=${WORKSPACED_CLUSTER_ARN:-arn:aws:ecs:$region:$account_id:cluster/$n
 
 # Mirrors of terraform/modules/messaging (variables.tf defaults, queues.tf locals).
 command_visibility_timeout=120
-task_events_visibility_timeout=60
+task_events_visibility_timeout=120
 max_receive_count=5
 queue_retention=345600 # 4 days
 dlq_retention=1209600  # 14 days

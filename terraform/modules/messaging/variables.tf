@@ -35,9 +35,9 @@ variable "command_visibility_timeout_seconds" {
 }
 
 variable "task_events_visibility_timeout_seconds" {
-  description = "SQS visibility timeout of the task-events queue. The state subscriber only writes to Redis, so 60 s is ample."
+  description = "SQS visibility timeout of the task-events queue. Same as the command queues: the backend's bus checks every queue it consumes against one SQS_VISIBILITY_TIMEOUT (120 s)."
   type        = number
-  default     = 60
+  default     = 120
 
   validation {
     condition     = var.task_events_visibility_timeout_seconds >= 10 && var.task_events_visibility_timeout_seconds <= 43200
