@@ -108,11 +108,15 @@ func (a *App) routerOptions(m *bus.Metrics) bus.RouterOptions {
 }
 
 func (a *App) addWorkers(wm *workers.Metrics, bm *bus.Metrics) error {
-	r, err := bus.NewRouter(a.bus, a.routerOptions(bm))
+	prov := workers.NewProvisioner(a.runtime.rt, a.store, wm, workers.ProvisionerOptions{Logger: a.log})
+	opts := a.routerOptions(bm)
+	// When the router gives up on a workspace.requested, its waiters are
+	// told at once instead of timing out.
+	opts.OnGiveUp = prov.GaveUp
+	r, err := bus.NewRouter(a.bus, opts)
 	if err != nil {
 		return fmt.Errorf("build worker router: %w", err)
 	}
-	prov := workers.NewProvisioner(a.runtime.rt, a.store, wm, workers.ProvisionerOptions{Logger: a.log})
 	rel := workers.NewReleaser(a.runtime.rt, a.store, workers.ReleaserOptions{Logger: a.log})
 	r.AddConsumerHandler("workspace-requested", events.TopicWorkspaceRequested, prov.Handle)
 	r.AddConsumerHandler("workspace-released", events.TopicWorkspaceReleased, rel.Handle)

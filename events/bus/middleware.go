@@ -23,6 +23,8 @@ type chain struct {
 	retry   RetryOptions // defaults applied
 	metrics *Metrics
 	logger  *slog.Logger
+	// onGiveUp is RouterOptions.OnGiveUp.
+	onGiveUp func(*message.Message, error)
 }
 
 // poison is the outermost middleware: when the chain gives up it publishes
@@ -49,6 +51,9 @@ func (c *chain) poison(h message.HandlerFunc) message.HandlerFunc {
 		cause := CauseExhausted
 		if IsPermanent(err) {
 			cause = CausePermanent
+		}
+		if c.onGiveUp != nil {
+			c.onGiveUp(msg, err)
 		}
 		dest := c.bus.PoisonTopic(topic)
 		if perr := c.pub.Publish(dest, poisonCopy(msg, err, topic, message.HandlerNameFromCtx(delivery))); perr != nil {

@@ -21,6 +21,12 @@ type RouterOptions struct {
 	Metrics *Metrics
 	// Logger defaults to the bus's logger.
 	Logger *slog.Logger
+	// OnGiveUp, if set, is called with a message and its last error when
+	// the router gives up on it (retries exhausted or a permanent error),
+	// just before the message goes to the poison destination; not when a
+	// delivery is abandoned at shutdown. It runs on the handler's
+	// goroutine and must return promptly.
+	OnGiveUp func(msg *message.Message, err error)
 }
 
 // Router is a Watermill router on a Bus with workspaced's middleware (see
@@ -62,7 +68,7 @@ func NewRouter(b *Bus, opts RouterOptions) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
-	c := &chain{bus: b, pub: b.Publisher(), retry: retry, metrics: opts.Metrics, logger: logger}
+	c := &chain{bus: b, pub: b.Publisher(), retry: retry, metrics: opts.Metrics, logger: logger, onGiveUp: opts.OnGiveUp}
 	// First added is outermost.
 	r.AddMiddleware(c.poison, c.correlation, c.budget, c.retrying, middleware.Recoverer)
 	return &Router{bus: b, r: r, sub: b.newSubscriber(), chain: c, closing: make(chan struct{})}, nil

@@ -33,6 +33,12 @@ func (r *Runtime) Stop(ctx context.Context, id, reason string) error {
 	if err := r.engine.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &grace}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop workspace %s: %w", id, err)
 	}
+	// The agent is dead: release its host side (proxy listener, socket
+	// directory) before removing the container, so the engine's destroy
+	// event means everything is gone.
+	if workspace.ValidToken(token) == nil { // never join an unchecked label into a path
+		r.release(token)
+	}
 	err = r.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if cerrdefs.IsConflict(err) {
 		// Another Stop is removing it: return once it is gone.
@@ -40,9 +46,6 @@ func (r *Runtime) Stop(ctx context.Context, id, reason string) error {
 	}
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop workspace %s: remove: %w", id, err)
-	}
-	if workspace.ValidToken(token) == nil { // never join an unchecked label into a path
-		r.release(token)
 	}
 	return nil
 }
