@@ -121,6 +121,8 @@ func classifyUpstreamError(err error) (int, string) {
 		return se.status, se.reason
 	case errors.As(err, &de):
 		return http.StatusForbidden, "address_denied_" + de.Reason
+	case errors.Is(err, egress.ErrResolveTimeout):
+		return http.StatusGatewayTimeout, "dns_timeout"
 	case errors.Is(err, egress.ErrResolve):
 		return http.StatusBadGateway, "dns_error"
 	case errors.Is(err, egress.ErrDialTimeout):

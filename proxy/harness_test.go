@@ -59,7 +59,11 @@ func (n *testNet) route(fake, real string) {
 	n.routes[fake] = real
 }
 
-func (n *testNet) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+func (n *testNet) LookupNetIP(ctx context.Context, _, host string) ([]netip.Addr, error) {
+	if host == "slowdns.allowed.example." {
+		<-ctx.Done() // a resolver that never answers
+		return nil, ctx.Err()
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	i := n.lookups[host]
@@ -245,6 +249,7 @@ func newWorld(t *testing.T, mutate func(*proxy.Options), fbOpts ...fakebedrock.O
 	n.mu.Lock()
 	n.blocking["93.184.216.99:443"] = true
 	n.mu.Unlock()
+	n.addName("silent.allowed.example", addrs("93.184.216.41"))
 	n.addName("mcp.example.com", addrs("93.184.216.40"))
 	n.route("93.184.216.40:443", w.mcp.addr())
 	n.addName("bedrock-runtime.us-east-1.amazonaws.com", addrs("93.184.216.50"))

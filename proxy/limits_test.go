@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -252,4 +254,78 @@ func metricValue(c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return -1
+}
+
+// DNS timeout → 504 dns_timeout; nothing dialed.
+func TestDNSTimeout(t *testing.T) {
+	w := newWorld(t, func(o *proxy.Options) { o.Limits.DNSTimeout = 100 * time.Millisecond })
+	resp, _ := w.raw(connect("slowdns.allowed.example:443"))
+	if resp.StatusCode != http.StatusGatewayTimeout || resp.Header.Get("X-Proxy-Error") != "dns_timeout" {
+		t.Fatalf("status %d %q", resp.StatusCode, resp.Header.Get("X-Proxy-Error"))
+	}
+	if dials, _, _ := w.net.snapshot(); len(dials) != 0 {
+		t.Fatalf("dialed %v", dials)
+	}
+}
+
+// An upstream that accepts but never answers → 504 at the response-header
+// timeout; a streaming upstream that already answered is not cut by it.
+func TestResponseHeaderTimeout(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	w := newWorld(t, func(o *proxy.Options) { o.Limits.ResponseHeaderTimeout = 200 * time.Millisecond })
+	silent := newUpstream(t, false, nil, func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	})
+	w.net.route("93.184.216.41:80", silent.addr())
+	resp, _ := w.raw(get("http://silent.allowed.example/"))
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d %q", resp.StatusCode, resp.Header.Get("X-Proxy-Error"))
+	}
+}
+
+type blockingProvider struct{}
+
+func (blockingProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	<-ctx.Done()
+	return aws.Credentials{}, ctx.Err()
+}
+
+// Credential retrieval that hangs → 503 at the credential timeout, never
+// an unsigned request.
+func TestCredentialTimeout(t *testing.T) {
+	w := newWorld(t, func(o *proxy.Options) {
+		o.Bedrock.Credentials = blockingProvider{}
+		o.Limits.CredentialTimeout = 100 * time.Millisecond
+	})
+	resp, _ := w.raw(originReq("POST", "/model/m/invoke", "127.0.0.1"))
+	if resp.StatusCode != http.StatusServiceUnavailable || w.bedrock.Conns() != 0 {
+		t.Fatalf("status %d, upstream conns %d", resp.StatusCode, w.bedrock.Conns())
+	}
+}
+
+// The client keep-alive idle timeout closes an idle client connection.
+func TestClientIdleTimeout(t *testing.T) {
+	w := newWorld(t, func(o *proxy.Options) { o.Limits.IdleTimeout = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", w.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("unexpected data")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("idle keep-alive connection not closed")
+	}
 }

@@ -18,6 +18,9 @@ var (
 	// ErrResolve: the name did not resolve (NXDOMAIN, no addresses, DNS
 	// failure). Maps to 502.
 	ErrResolve = errors.New("resolve destination")
+	// ErrResolveTimeout: the lookup did not finish within DNSTimeout.
+	// Maps to 504.
+	ErrResolveTimeout = errors.New("resolve destination timed out")
 	// ErrDialTimeout: no checked address answered in time. Maps to 504.
 	ErrDialTimeout = errors.New("dial destination timed out")
 	// ErrDial: the checked addresses refused or failed. Maps to 502.
@@ -94,6 +97,9 @@ func (d *Dialer) Resolve(ctx context.Context, t Target) ([]netip.Addr, error) {
 		defer cancel()
 		// The trailing dot makes the name fully qualified: no search domains.
 		res, err := d.Resolver.LookupNetIP(lctx, "ip", t.Host.Name()+".")
+		if err != nil && lctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrResolveTimeout, t.Host.Name(), err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w %s: %v", ErrResolve, t.Host.Name(), err)
 		}
