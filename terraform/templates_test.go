@@ -154,8 +154,8 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 
 	t.Run("both", func(t *testing.T) {
 		for _, c := range defs {
-			if c.User != "1000:1000" {
-				t.Errorf("%s: user %q, want 1000:1000", c.Name, c.User)
+			if c.User == "" || strings.HasPrefix(c.User, "0") || strings.HasPrefix(c.User, "root") {
+				t.Errorf("%s: user %q, want a non-root uid:gid", c.Name, c.User)
 			}
 			if c.ReadonlyRootFilesystem == nil || !*c.ReadonlyRootFilesystem {
 				t.Errorf("%s: readonlyRootFilesystem not true", c.Name)
@@ -191,6 +191,9 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 	})
 
 	t.Run("agent", func(t *testing.T) {
+		if agent.User != "1000:1000" {
+			t.Errorf("agent user %q, want 1000:1000 (DESIGN §6)", agent.User)
+		}
 		if got := agent.LinuxParameters.Capabilities.Add; !sameSet(got, []string{"CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE"}) {
 			t.Errorf("capabilities add %v", got)
 		}
@@ -271,6 +274,12 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 	})
 
 	t.Run("proxy", func(t *testing.T) {
+		// Not the workspace's uid: the agent must not signal, trace or read
+		// the /proc of the process holding the Bedrock keys, and RLIMIT_NPROC
+		// (counted per uid on the host) stays separate.
+		if proxy.User == agent.User {
+			t.Errorf("proxy runs as the agent's user %q", proxy.User)
+		}
 		if len(proxy.LinuxParameters.Capabilities.Add) != 0 {
 			t.Errorf("proxy adds capabilities %v", proxy.LinuxParameters.Capabilities.Add)
 		}
@@ -295,7 +304,7 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 		if got, want := proxy.secretNames(), []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PROXY_DOMAIN_WHITELIST"}; !slices.Equal(got, want) {
 			t.Errorf("proxy secrets %v, want %v", got, want)
 		}
-		if proxy.HealthCheck == nil || !slices.Equal(proxy.HealthCheck.Command, []string{"CMD", "/usr/local/bin/credential-proxy", "healthcheck"}) {
+		if proxy.HealthCheck == nil || !slices.Equal(proxy.HealthCheck.Command, []string{"CMD", "/credential-proxy", "healthcheck"}) {
 			t.Errorf("proxy health check %+v", proxy.HealthCheck)
 		}
 		for _, pm := range proxy.PortMappings {

@@ -14,7 +14,14 @@ locals {
   workspace_task_definition_arn = "arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:task-definition/${var.workspace_task_family}:*"
   cluster_name                  = element(split("/", var.cluster_arn), 1)
   cluster_task_arns             = "arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:task/${local.cluster_name}/*"
-  ssm_parameters_arn            = "arn:${local.partition}:ssm:${var.aws_region}:${local.account_id}:parameter${var.ssm_parameter_prefix}/*"
+  # The tasks' SSM parameters, exactly: the proxy's three here, and the Redis
+  # AUTH token the database module writes under the same prefix.
+  task_ssm_parameter_arns = [
+    aws_ssm_parameter.bedrock_access_key_id.arn,
+    aws_ssm_parameter.bedrock_secret_access_key.arn,
+    aws_ssm_parameter.proxy_domain_whitelist.arn,
+    "arn:${local.partition}:ssm:${var.aws_region}:${local.account_id}:parameter${var.ssm_parameter_prefix}/redis-password",
+  ]
 }
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -57,15 +64,16 @@ data "aws_iam_policy_document" "execution" {
   }
 
   statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    sid     = "Logs"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards stream names are chosen by ECS at task start; the groups are exact.
     resources = [for arn in var.log_group_arns : "${arn}:log-stream:*"]
   }
 
   statement {
     sid       = "TaskSecretsSsm"
     actions   = ["ssm:GetParameters"]
-    resources = [local.ssm_parameters_arn]
+    resources = local.task_ssm_parameter_arns
   }
 
   statement {
@@ -97,8 +105,9 @@ resource "aws_iam_role" "backend" {
 
 data "aws_iam_policy_document" "backend" {
   statement {
-    sid       = "RunWorkspaceTasks"
-    actions   = ["ecs:RunTask"]
+    sid     = "RunWorkspaceTasks"
+    actions = ["ecs:RunTask"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards any revision of the one workspace family; the backend runs the latest ACTIVE one, and ecs:cluster pins the cluster.
     resources = [local.workspace_task_definition_arn]
 
     condition {
@@ -109,8 +118,9 @@ data "aws_iam_policy_document" "backend" {
   }
 
   statement {
-    sid       = "ManageClusterTasks"
-    actions   = ["ecs:StopTask", "ecs:DescribeTasks"]
+    sid     = "ManageClusterTasks"
+    actions = ["ecs:StopTask", "ecs:DescribeTasks"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards task IDs are unknown until RunTask; only tasks of this cluster, and ecs:cluster pins it.
     resources = [local.cluster_task_arns]
 
     condition {
@@ -121,9 +131,9 @@ data "aws_iam_policy_document" "backend" {
   }
 
   statement {
-    sid = "ListClusterTasks"
-    # ListTasks is authorised on container instances; the condition pins the cluster.
-    actions   = ["ecs:ListTasks"]
+    sid     = "ListClusterTasks"
+    actions = ["ecs:ListTasks"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards ListTasks is authorised on container instances, not tasks; the ecs:cluster condition pins the cluster.
     resources = ["*"]
 
     condition {
@@ -134,8 +144,9 @@ data "aws_iam_policy_document" "backend" {
   }
 
   statement {
-    sid       = "TagTasksAtLaunch"
-    actions   = ["ecs:TagResource"]
+    sid     = "TagTasksAtLaunch"
+    actions = ["ecs:TagResource"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards task IDs are unknown until RunTask; allowed only as part of RunTask (ecs:CreateAction).
     resources = [local.cluster_task_arns]
 
     condition {
@@ -173,8 +184,9 @@ data "aws_iam_policy_document" "backend" {
   }
 
   statement {
-    sid       = "WorkspaceFilesObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    sid     = "WorkspaceFilesObjects"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards objects are keyed per conversation; access is limited to this one bucket.
     resources = ["${var.workspace_files_bucket_arn}/*"]
   }
 
@@ -292,6 +304,7 @@ resource "aws_iam_instance_profile" "instance" {
 # `aws iam create-access-key` and stores it in the SSM parameters below
 # (docs/deploy.md).
 
+#tfsec:ignore:aws-iam-enforce-mfa the group holds only the credential proxy's programmatic user (access key, no console password): MFA cannot apply.
 resource "aws_iam_group" "bedrock_invokers" {
   name = "${var.name_prefix}-bedrock-invokers"
 }
