@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Static checks of the deployment files (no AWS account, no terraform CLI):
+#   1. tfsec v1.26.0 on terraform/ (installed with `go install` on first use,
+#      ~1-7 min depending on the machine; cached in $(go env GOPATH)/bin).
+#      Findings fail the run; accepted ones are ignored in place with a
+#      reason (#tfsec:ignore:<rule> ...).
+#   2. docker-compose config -q (every profile).
+#   3. sh -n of the LocalStack init scripts.
+#   4. The fast Terraform tests: fmt, parse, module interfaces, templates.
+# The slower LocalStack tests (AWS CLI against the in-process emulator, the
+# SQS bus on the created queues) run with the rest: go test ./localstack.
+# Under CI=true a missing tool is a failure, elsewhere a warning.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TFSEC_VERSION=v1.26.0
+status=0
+missing() { # missing <what>
+  if [ "${CI:-}" = true ]; then
+    echo "check-deploy: $1 unavailable under CI=true" >&2
+    status=1
+  else
+    echo "check-deploy: skipping: $1 unavailable (set CI=true to make this a failure)" >&2
+  fi
+}
+
+echo "== tfsec $TFSEC_VERSION"
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+tfsec="$gobin/tfsec"
+stamp="$gobin/.tfsec-$TFSEC_VERSION"
+if [ ! -x "$tfsec" ] || [ ! -e "$stamp" ]; then
+  echo "installing github.com/aquasecurity/tfsec/cmd/tfsec@$TFSEC_VERSION"
+  go install "github.com/aquasecurity/tfsec/cmd/tfsec@$TFSEC_VERSION"
+  touch "$stamp"
+fi
+if ! "$tfsec" terraform --no-color --concise-output --exclude-downloaded-modules --no-module-downloads; then
+  echo "check-deploy: tfsec found problems: fix them, or ignore one in place with #tfsec:ignore:<rule> <reason>" >&2
+  status=1
+fi
+
+echo "== docker-compose config"
+if command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+else
+  compose=()
+  missing "docker-compose"
+fi
+if [ ${#compose[@]} -gt 0 ]; then
+  "${compose[@]}" --profile sqs --profile images config -q || status=1
+fi
+
+echo "== localstack init scripts"
+for f in localstack/init/ready.d/*.sh; do
+  sh -n "$f" || status=1
+  [ -x "$f" ] || { echo "check-deploy: $f is not executable (LocalStack skips it)" >&2; status=1; }
+done
+
+echo "== terraform tests"
+go test -count=1 ./terraform/ || status=1
+
+if [ $status -ne 0 ]; then
+  echo "check-deploy: FAILED" >&2
+else
+  echo "check-deploy: ok"
+fi
+exit $status
