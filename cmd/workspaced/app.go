@@ -239,7 +239,11 @@ func (a *App) Run(ctx context.Context) error {
 		stopConsumers()
 		return err
 	})
-	a.log.Info("workspaced started", "addr", a.Addr(), "runtime", a.cfg.Runtime, "bus", a.cfg.Bus.Kind,
+	addr := ""
+	if a.ln != nil {
+		addr = a.ln.Addr().String()
+	}
+	a.log.Info("workspaced started", "addr", addr, "runtime", a.cfg.Runtime, "bus", a.cfg.Bus.Kind,
 		"api", a.roles.API, "worker", a.roles.Worker, "events", a.roles.Events)
 	err := g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -252,7 +256,7 @@ func (a *App) Run(ctx context.Context) error {
 // shortly before the deadline are ended with a final "error" event so
 // clients learn why, and their runs are cancelled.
 func (a *App) shutdownHTTP() error {
-	a.log.Info("shutting down api", "timeout", a.cfg.HTTP.ShutdownTimeout)
+	a.log.Info("shutting down api", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
 	a.api.Drain()
 	timeout := a.cfg.HTTP.ShutdownTimeout
 	margin := min(timeout/5, 2*time.Second)

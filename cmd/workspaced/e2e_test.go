@@ -21,13 +21,21 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The Docker client's and HTTP transports' idle connections close
-		// asynchronously after the test's clients are closed.
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	code := m.Run()
+	bins.cleanup()
+	if code == 0 {
+		if err := goleak.Find(
+			// The Docker client's and HTTP transports' idle connections
+			// close asynchronously after the test's clients are closed.
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -251,4 +259,3 @@ func TestMalformedCommandPoisoned(t *testing.T) {
 		t.Fatalf("consumer stuck after a poison message: %v %+v", err, evs)
 	}
 }
-
