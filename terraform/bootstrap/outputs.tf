@@ -1,0 +1,24 @@
+output "state_bucket" {
+  description = "S3 bucket of the environments' Terraform state (backend.hcl bucket)."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "ecr_repository_urls" {
+  description = "ECR repository URLs keyed by name."
+  value       = { for k, r in aws_ecr_repository.this : k => r.repository_url }
+}
+
+output "ecr_push_role_arn" {
+  description = "Role CI assumes to push images (GitHub variable AWS_ECR_PUSH_ROLE_ARN)."
+  value       = aws_iam_role.ecr_push.arn
+}
+
+output "plan_role_arn" {
+  description = "Role CI assumes for terraform plan (GitHub variable AWS_PLAN_ROLE_ARN)."
+  value       = aws_iam_role.plan.arn
+}
+
+output "deploy_role_arns" {
+  description = "Role per GitHub environment for terraform apply (environment variable AWS_DEPLOY_ROLE_ARN)."
+  value       = { for k, r in aws_iam_role.deploy : k => r.arn }
+}
