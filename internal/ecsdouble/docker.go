@@ -1,6 +1,7 @@
 package ecsdouble
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // Labels on every container the double creates. The com.amazonaws.ecs.*
@@ -72,6 +74,9 @@ func (r *dockerRunner) attach(ctx context.Context, t *task) (string, error) {
 	info, err := r.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return "", err
+	}
+	if info.State != nil && !info.State.Running {
+		return "", fmt.Errorf("essential container %s exited (%d): %s", holder.Name, info.State.ExitCode, r.logTail(id))
 	}
 	if info.NetworkSettings == nil || info.NetworkSettings.Networks[r.d.opts.Network] == nil ||
 		info.NetworkSettings.Networks[r.d.opts.Network].IPAddress == "" {
@@ -263,7 +268,7 @@ func (r *dockerRunner) waitCondition(ctx context.Context, t *task, dep Dependenc
 		return nil
 	case "HEALTHY":
 		if err := r.waitHealthy(ctx, id); err != nil {
-			return fmt.Errorf("dependency %s did not become HEALTHY: %w", dep.ContainerName, err)
+			return fmt.Errorf("dependency %s did not become HEALTHY: %w: %s", dep.ContainerName, err, r.logTail(id))
 		}
 		r.d.mu.Lock()
 		r.state(t, dep.ContainerName).health = "HEALTHY"
@@ -327,6 +332,23 @@ func (r *dockerRunner) waitHealthy(ctx context.Context, id string) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// logTail returns the last lines a container wrote, for failure reasons
+// (ECS would point at CloudWatch Logs).
+func (r *dockerRunner) logTail(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "10"})
+	if err != nil {
+		return "(no logs: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	var out, errOut bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errOut, rc); err != nil {
+		return "(no logs: " + err.Error() + ")"
+	}
+	return strings.TrimSpace(out.String() + errOut.String())
 }
 
 func (r *dockerRunner) stopContainers(ctx context.Context, t *task) map[string]int {

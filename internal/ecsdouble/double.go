@@ -23,8 +23,8 @@ const (
 	ProxyTestImage = "workspaced/credential-proxy:dev"
 )
 
-// Test credentials the double accepts (any access key works; the signing
-// scope must name the double's region and the ecs service).
+// Test credentials the double accepts by default (with "test"/"test", the
+// emulator helpers' credentials). Requests are SigV4-verified.
 const (
 	AccessKeyID     = "AKIDECSDOUBLE"
 	SecretAccessKey = "ecsdouble-secret"
@@ -56,7 +56,8 @@ type Options struct {
 	// (ECS's minimum is 5 s; tests want faster); default 500ms.
 	HealthCheckInterval time.Duration
 	// Secrets maps a secret's valueFrom to its value; a missing one gets a
-	// placeholder "ecsdouble-secret:<name>".
+	// placeholder "<name in lower case, - for _>.ecsdouble.example.com",
+	// e.g. "proxy-domain-whitelist.ecsdouble.example.com".
 	Secrets map[string]string
 
 	// Capacity bounds the tasks not yet STOPPED; 0 is unlimited. RunTask
@@ -82,6 +83,10 @@ type Options struct {
 	// reports; default "ElasticNetworkInterface" (events always say "eni").
 	DescribeAttachmentType string
 
+	// Credentials maps access key IDs to secrets the double accepts; default
+	// AccessKeyID/SecretAccessKey and test/test.
+	Credentials map[string]string
+
 	// Logf logs the double's activity; default testing.T.Logf under Start.
 	Logf func(format string, args ...any)
 }
@@ -98,10 +103,11 @@ type Double struct {
 	Family            string
 	TaskDefinitionArn string
 
-	opts   Options
-	defs   []ContainerDefinition
-	runner runner
-	srv    *httptest.Server
+	opts        Options
+	credentials map[string]string
+	defs        []ContainerDefinition
+	runner      runner
+	srv         *httptest.Server
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -172,6 +178,9 @@ func New(opts Options) (*Double, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	if opts.Credentials == nil {
+		opts.Credentials = map[string]string{AccessKeyID: SecretAccessKey, "test": "test"}
+	}
 	defs := opts.Containers
 	if defs == nil {
 		vars := map[string]string{"agent_image": AgentTestImage, "proxy_image": ProxyTestImage}
@@ -195,6 +204,7 @@ func New(opts Options) (*Double, error) {
 		Family:            opts.Family,
 		TaskDefinitionArn: fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:1", opts.Region, opts.Account, opts.Family),
 		opts:              opts,
+		credentials:       opts.Credentials,
 		defs:              defs,
 		ctx:               ctx,
 		cancel:            cancel,

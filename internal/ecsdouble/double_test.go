@@ -3,6 +3,8 @@ package ecsdouble_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
@@ -21,9 +24,15 @@ import (
 	"github.com/workspaced/workspaced/internal/ecsdouble"
 )
 
-// rawCall posts body to the double as operation op with a plausible
-// signature header and returns status and error code.
-func rawCall(t *testing.T, d *ecsdouble.Double, op, contentType, body string, signed bool) (int, string) {
+// signer describes how rawCall signs: with which key, for which region,
+// over which body; nil sends no signature.
+type signer struct {
+	akid, secret, region, body string
+}
+
+// rawCall posts body to the double as operation op, signed as sig says,
+// and returns status and error code.
+func rawCall(t *testing.T, d *ecsdouble.Double, op, contentType, body string, sig *signer) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, d.URL+"/", strings.NewReader(body))
 	if err != nil {
@@ -31,9 +40,16 @@ func rawCall(t *testing.T, d *ecsdouble.Double, op, contentType, body string, si
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("X-Amz-Target", op)
-	if signed {
-		req.Header.Set("X-Amz-Date", "20260101T000000Z")
-		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/"+d.Region+"/ecs/aws4_request, SignedHeaders=host, Signature=00")
+	if sig != nil {
+		signed := body
+		if sig.body != "" {
+			signed = sig.body
+		}
+		sum := sha256.Sum256([]byte(signed))
+		creds := aws.Credentials{AccessKeyID: sig.akid, SecretAccessKey: sig.secret}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", sig.region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -60,25 +76,32 @@ func TestProtocol(t *testing.T) {
 	d := ecsdouble.Start(t, ecsdouble.Options{})
 	const json11 = "application/x-amz-json-1.1"
 	const prefix = "AmazonEC2ContainerServiceV20141113."
+	good := &signer{akid: ecsdouble.AccessKeyID, secret: ecsdouble.SecretAccessKey, region: d.Region}
+	list := `{"cluster":"` + d.ClusterName + `"}`
 	tests := []struct {
 		name, op, ct, body string
-		signed             bool
+		sig                *signer
 		status             int
 		code               string
 	}{
-		{"list ok", prefix + "ListTasks", json11, `{"cluster":"` + d.ClusterName + `"}`, true, 200, ""},
-		{"cluster by arn", prefix + "ListTasks", json11, `{"cluster":"` + d.ClusterArn + `"}`, true, 200, ""},
-		{"unsigned", prefix + "ListTasks", json11, `{}`, false, 403, "InvalidSignatureException"},
-		{"json 1.0", prefix + "ListTasks", "application/x-amz-json-1.0", `{}`, true, 400, "SerializationException"},
-		{"unknown operation", prefix + "CreateCluster", json11, `{}`, true, 400, "UnknownOperationException"},
-		{"other service", "AmazonSQS.SendMessage", json11, `{}`, true, 400, "UnknownOperationException"},
-		{"unknown member", prefix + "StopTask", json11, `{"task":"x","force":true}`, true, 400, "SerializationException"},
-		{"not json", prefix + "StopTask", json11, `{`, true, 400, "SerializationException"},
-		{"default cluster", prefix + "ListTasks", json11, `{}`, true, 400, "ClusterNotFoundException"},
-		{"other cluster", prefix + "DescribeTasks", json11, `{"cluster":"nope","tasks":["x"]}`, true, 400, "ClusterNotFoundException"},
+		{"list ok", prefix + "ListTasks", json11, list, good, 200, ""},
+		{"emulator credentials", prefix + "ListTasks", json11, list, &signer{akid: "test", secret: "test", region: d.Region}, 200, ""},
+		{"cluster by arn", prefix + "ListTasks", json11, `{"cluster":"` + d.ClusterArn + `"}`, good, 200, ""},
+		{"unsigned", prefix + "ListTasks", json11, list, nil, 403, "MissingAuthenticationTokenException"},
+		{"wrong secret", prefix + "ListTasks", json11, list, &signer{akid: ecsdouble.AccessKeyID, secret: "nope", region: d.Region}, 403, "InvalidSignatureException"},
+		{"unknown key", prefix + "ListTasks", json11, list, &signer{akid: "AKIDOTHER", secret: "x", region: d.Region}, 403, "UnrecognizedClientException"},
+		{"other region", prefix + "ListTasks", json11, list, &signer{akid: ecsdouble.AccessKeyID, secret: ecsdouble.SecretAccessKey, region: "eu-west-1"}, 403, "InvalidSignatureException"},
+		{"tampered body", prefix + "ListTasks", json11, list, &signer{akid: ecsdouble.AccessKeyID, secret: ecsdouble.SecretAccessKey, region: d.Region, body: `{}`}, 403, "InvalidSignatureException"},
+		{"json 1.0", prefix + "ListTasks", "application/x-amz-json-1.0", `{}`, good, 400, "SerializationException"},
+		{"unknown operation", prefix + "CreateCluster", json11, `{}`, good, 400, "UnknownOperationException"},
+		{"other service", "AmazonSQS.SendMessage", json11, `{}`, good, 400, "UnknownOperationException"},
+		{"unknown member", prefix + "StopTask", json11, `{"task":"x","force":true}`, good, 400, "SerializationException"},
+		{"not json", prefix + "StopTask", json11, `{`, good, 400, "SerializationException"},
+		{"default cluster", prefix + "ListTasks", json11, `{}`, good, 400, "ClusterNotFoundException"},
+		{"other cluster", prefix + "DescribeTasks", json11, `{"cluster":"nope","tasks":["x"]}`, good, 400, "ClusterNotFoundException"},
 	}
 	for _, tc := range tests {
-		status, code := rawCall(t, d, tc.op, tc.ct, tc.body, tc.signed)
+		status, code := rawCall(t, d, tc.op, tc.ct, tc.body, tc.sig)
 		if status != tc.status || code != tc.code {
 			t.Errorf("%s: %d %q, want %d %q", tc.name, status, code, tc.status, tc.code)
 		}

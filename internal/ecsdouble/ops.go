@@ -277,7 +277,7 @@ func (d *Double) effectiveEnv(def ContainerDefinition, o taskOverride) map[strin
 	for _, s := range def.Secrets {
 		v, ok := d.opts.Secrets[s.ValueFrom]
 		if !ok {
-			v = "ecsdouble-secret:" + s.Name
+			v = placeholderSecret(s.Name)
 		}
 		env[s.Name] = v
 	}
@@ -290,6 +290,13 @@ func (d *Double) effectiveEnv(def ContainerDefinition, o taskOverride) map[strin
 		}
 	}
 	return env
+}
+
+// placeholderSecret is the value of a secret the test did not provide:
+// shaped to pass the usual syntax checks (a host name under example.com
+// works as a key, a secret and a domain allowlist entry alike).
+func placeholderSecret(name string) string {
+	return strings.ToLower(strings.ReplaceAll(name, "_", "-")) + ".ecsdouble.example.com"
 }
 
 func splitPairs(s string) []string {

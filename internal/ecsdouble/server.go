@@ -2,6 +2,9 @@ package ecsdouble
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +12,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 const targetPrefix = "AmazonEC2ContainerServiceV20141113."
@@ -115,16 +121,65 @@ func (d *Double) serve(r *http.Request) (any, error) {
 	return nil, &apiError{http.StatusBadRequest, "UnknownOperationException", "the ECS test double does not implement " + op}
 }
 
-// checkSignature checks that the request is SigV4-signed for this region
-// and the ecs service. (It does not recompute the signature.)
-func (d *Double) checkSignature(r *http.Request, _ []byte) error {
-	auth := r.Header.Get("Authorization")
-	scope := "/" + d.Region + "/ecs/aws4_request"
-	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=") || !strings.Contains(auth, scope) {
-		return &apiError{http.StatusForbidden, "InvalidSignatureException", "request not signed for " + scope}
+// sigTimeFormat is SigV4's X-Amz-Date format.
+const sigTimeFormat = "20060102T150405Z"
+
+// checkSignature verifies the request's SigV4 signature the way AWS does:
+// the credential scope names this region and the ecs service, the access
+// key is known, the date is within 15 minutes, and the signature recomputed
+// over the request as received (method, path, the signed headers, the body's
+// hash) with the key's secret equals the one sent.
+func (d *Double) checkSignature(r *http.Request, body []byte) error {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return &apiError{http.StatusForbidden, "MissingAuthenticationTokenException", "request is not SigV4-signed"}
 	}
-	if r.Header.Get("X-Amz-Date") == "" {
-		return &apiError{http.StatusForbidden, "IncompleteSignatureException", "missing X-Amz-Date"}
+	fields := map[string]string{}
+	for _, part := range strings.Split(auth, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		fields[k] = v
+	}
+	scope := strings.Split(fields["Credential"], "/")
+	if len(scope) != 5 || scope[2] != d.Region || scope[3] != "ecs" || scope[4] != "aws4_request" {
+		return &apiError{http.StatusForbidden, "InvalidSignatureException", "credential scope " + fields["Credential"] + " is not for " + d.Region + "/ecs"}
+	}
+	secret, ok := d.credentials[scope[0]]
+	if !ok {
+		return &apiError{http.StatusForbidden, "UnrecognizedClientException", "The security token included in the request is invalid."}
+	}
+	at, err := time.Parse(sigTimeFormat, r.Header.Get("X-Amz-Date"))
+	if err != nil || at.Format("20060102") != scope[1] {
+		return &apiError{http.StatusForbidden, "IncompleteSignatureException", "bad or missing X-Amz-Date"}
+	}
+	if skew := time.Since(at); skew > 15*time.Minute || skew < -15*time.Minute {
+		return &apiError{http.StatusForbidden, "InvalidSignatureException", "Signature expired"}
+	}
+	req, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), nil)
+	if err != nil {
+		return err
+	}
+	req.Host = r.Host
+	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
+		switch h {
+		case "host":
+		case "content-length":
+			req.ContentLength = int64(len(body))
+		default:
+			req.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(r.Context(), creds, req, hex.EncodeToString(sum[:]), "ecs", d.Region, at); err != nil {
+		return err
+	}
+	want := map[string]string{}
+	for _, part := range strings.Split(strings.TrimPrefix(req.Header.Get("Authorization"), "AWS4-HMAC-SHA256 "), ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		want[k] = v
+	}
+	if want["SignedHeaders"] != fields["SignedHeaders"] || !hmac.Equal([]byte(want["Signature"]), []byte(fields["Signature"])) {
+		return &apiError{http.StatusForbidden, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided."}
 	}
 	return nil
 }
