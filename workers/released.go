@@ -15,6 +15,9 @@ import (
 
 // SaveTarget names the workspace whose files a Saver saves.
 type SaveTarget struct {
+	// Tenant owns the conversation (store.Conversation.Tenant); savers key
+	// stored files by it.
+	Tenant       string
 	Conversation string
 	Workspace    string
 	// Endpoint reaches the agent (GET /files streams the workspace tar).
@@ -126,7 +129,7 @@ func (r *Releaser) save(ctx context.Context, conv store.Conversation, reason eve
 	case info.Status.Stopping():
 		return nil
 	}
-	t := SaveTarget{Conversation: conv.ID, Workspace: wid, Endpoint: conv.Endpoint, Reason: reason}
+	t := SaveTarget{Tenant: conv.Tenant, Conversation: conv.ID, Workspace: wid, Endpoint: conv.Endpoint, Reason: reason}
 	if err := r.saver.Save(ctx, t); err != nil {
 		return fmt.Errorf("save workspace %s: %w", wid, err)
 	}
