@@ -126,7 +126,7 @@ type seen struct {
 	TLS                      bool
 }
 
-func newUpstream(t *testing.T, useTLS bool, names []string, h http.HandlerFunc) *upstream {
+func newUpstream(t testing.TB, useTLS bool, names []string, h http.HandlerFunc) *upstream {
 	t.Helper()
 	u := &upstream{accepts: make(chan struct{}, 1024)}
 	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +186,7 @@ var (
 
 // world is a proxy wired to a test network with the standard upstreams.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	net     *testNet
 	proxy   *proxy.Proxy
 	addr    string // proxy listener
@@ -218,7 +218,7 @@ func (b *syncBuffer) String() string {
 const mcpRulesJSON = `[{"host":"mcp.example.com","path_prefix":"/mcp","headers":{"Authorization":"Bearer mcp-secret-token"}}]`
 
 // newWorld builds the standard world; mutate adjusts options before New.
-func newWorld(t *testing.T, mutate func(*proxy.Options), fbOpts ...fakebedrock.Options) *world {
+func newWorld(t testing.TB, mutate func(*proxy.Options), fbOpts ...fakebedrock.Options) *world {
 	t.Helper()
 	w := &world{t: t, net: newTestNet(), logs: &syncBuffer{}}
 	w.plain = newUpstream(t, false, nil, nil)
