@@ -32,6 +32,27 @@ const (
 // ECS_CONTAINER_START_TIMEOUT defaults to 3 minutes).
 const containerStartTimeout = 2 * time.Minute
 
+// staleAfter is the age past which a container of some earlier double
+// (a test binary that crashed before its cleanup) is removed.
+const staleAfter = time.Hour
+
+// reapStale removes containers left by doubles of crashed test runs.
+func reapStale(ctx context.Context, cli *client.Client, logf func(string, ...any)) {
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelCluster))})
+	if err != nil {
+		logf("ecsdouble: list stale containers: %v", err)
+		return
+	}
+	for _, c := range list {
+		if time.Since(time.Unix(c.Created, 0)) < staleAfter {
+			continue
+		}
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			logf("ecsdouble: remove stale container %s: %v", c.ID, err)
+		}
+	}
+}
+
 // dockerRunner runs each task's containers: the first container in
 // dependsOn order holds the task's network namespace on opts.Network, the
 // others join it (NetworkMode container:<id>), as awsvpc tasks share one

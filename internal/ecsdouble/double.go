@@ -219,6 +219,9 @@ func New(opts Options) (*Double, error) {
 		throttled:         map[string]int{},
 	}
 	if opts.Docker != nil {
+		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+		reapStale(rctx, opts.Docker, opts.Logf)
+		rcancel()
 		d.runner = &dockerRunner{d: d, cli: opts.Docker}
 	} else {
 		d.runner = &simRunner{d: d}
