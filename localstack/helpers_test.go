@@ -147,9 +147,14 @@ func sharedDeployment(t testing.TB) deployment {
 // returns its output.
 func runInitScript2(t testing.TB, d deployment) string {
 	t.Helper()
-	awsBin := "/usr/bin/aws" // Debian's awscli; pyenv's shim may shadow it on PATH
+	// Debian's awscli by default (a pyenv shim may shadow it on PATH);
+	// WORKSPACED_AWS_CLI picks another, e.g. AWS CLI v2 on GitHub runners.
+	awsBin := "/usr/bin/aws"
+	if v := os.Getenv("WORKSPACED_AWS_CLI"); v != "" {
+		awsBin = v
+	}
 	if _, err := os.Stat(awsBin); err != nil {
-		testenv.Unavailable(t, "Debian awscli (apt-get install -y awscli)", err)
+		testenv.Unavailable(t, "the AWS CLI "+awsBin+" (apt-get install -y awscli)", err)
 	}
 	testenv.LookPath(t, "python3")
 	root := repoRoot(t)

@@ -63,6 +63,44 @@ for f in localstack/init/ready.d/*.sh; do
   [ -x "$f" ] || { echo "check-deploy: $f is not executable (LocalStack skips it)" >&2; status=1; }
 done
 
+echo "== GitHub workflows"
+# Parsed with PyYAML (Debian's python3-yaml; docker-compose v1 depends on it).
+if /usr/bin/env python3 -c 'import yaml' 2>/dev/null; then
+  python3 - .github/workflows/*.yml <<'PY' || status=1
+import sys, yaml
+bad = 0
+def fail(msg):
+    global bad
+    print("check-deploy:", msg, file=sys.stderr)
+    bad = 1
+for path in sys.argv[1:]:
+    text = open(path).read()
+    wf = yaml.safe_load(text)
+    if not isinstance(wf, dict) or "jobs" not in wf:
+        fail(f"{path}: not a workflow")
+        continue
+    for word in ("aws-access-key-id", "aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"):
+        if word in text:
+            fail(f"{path}: long-lived AWS keys ({word}); use OIDC role assumption")
+    top = (wf.get("permissions") or {})
+    for name, job in wf["jobs"].items():
+        steps = job.get("steps") or []
+        uses = [s.get("uses", "") for s in steps]
+        for u in uses:
+            if u and "@" not in u and not u.startswith("./"):
+                fail(f"{path}: job {name}: unpinned action {u}")
+        if any(u.startswith("aws-actions/configure-aws-credentials") for u in uses):
+            perms = job.get("permissions", top) or {}
+            if perms.get("id-token") != "write":
+                fail(f"{path}: job {name} assumes an AWS role without id-token: write")
+            if any("apply" in (s.get("run") or "") for s in steps) and "environment" not in job:
+                fail(f"{path}: job {name} applies Terraform outside a protected environment")
+sys.exit(bad)
+PY
+else
+  missing "python3 with PyYAML (workflow checks)"
+fi
+
 echo "== terraform tests"
 go test -count=1 ./terraform/ || status=1
 

@@ -171,3 +171,121 @@ resource "aws_iam_role_policy_attachment" "deploy_admin" {
   role       = each.value.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/AdministratorAccess"
 }
+
+# --- AMI builds (Packer, .github/workflows/ami.yml) -----------------------------
+
+data "aws_iam_policy_document" "github_packer_trust" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_host}:sub"
+      values   = ["${local.repo_subject}:environment:ami"]
+    }
+  }
+}
+
+resource "aws_iam_role" "packer" {
+  name                 = "workspaced-ci-packer"
+  assume_role_policy   = data.aws_iam_policy_document.github_packer_trust.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "packer" {
+  statement {
+    sid = "BuildAmi"
+    # Packer's documented minimal set for amazon-ebs; the build instance,
+    # volumes, key pair and security group are created and deleted per build.
+    actions = [
+      "ec2:AttachVolume", "ec2:AuthorizeSecurityGroupIngress", "ec2:CopyImage", "ec2:CreateImage",
+      "ec2:CreateKeyPair", "ec2:CreateSecurityGroup", "ec2:CreateSnapshot", "ec2:CreateTags",
+      "ec2:CreateVolume", "ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteSnapshot",
+      "ec2:DeleteVolume", "ec2:DeregisterImage", "ec2:DescribeImageAttribute", "ec2:DescribeImages",
+      "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeRegions",
+      "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "ec2:DescribeSubnets", "ec2:DescribeTags",
+      "ec2:DescribeVolumes", "ec2:DescribeVpcs", "ec2:DetachVolume", "ec2:ModifyImageAttribute",
+      "ec2:ModifyInstanceAttribute", "ec2:ModifySnapshotAttribute", "ec2:RegisterImage",
+      "ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
+    ]
+    #tfsec:ignore:aws-iam-no-policy-wildcards the instance, volumes and snapshots of a build get IDs only when Packer creates them.
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "SourceAmiParameter"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:${var.aws_region}::parameter/aws/service/ecs/optimized-ami/amazon-linux-2023/*"]
+  }
+
+  statement {
+    sid       = "PassBuildInstanceProfile"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.packer_build_instance.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "packer" {
+  name   = "build-ami"
+  role   = aws_iam_role.packer.id
+  policy = data.aws_iam_policy_document.packer.json
+}
+
+# The build instance pulls the images it caches.
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "packer_build_instance" {
+  name               = "workspaced-packer-build-instance"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+}
+
+data "aws_iam_policy_document" "packer_build_instance" {
+  statement {
+    sid       = "EcrAuth"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullCachedImages"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = [for r in aws_ecr_repository.this : r.arn]
+  }
+
+  statement {
+    sid       = "DecryptLayers"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.state.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "packer_build_instance" {
+  name   = "pull-images"
+  role   = aws_iam_role.packer_build_instance.id
+  policy = data.aws_iam_policy_document.packer_build_instance.json
+}
+
+resource "aws_iam_instance_profile" "packer_build_instance" {
+  name = "workspaced-packer-build-instance"
+  role = aws_iam_role.packer_build_instance.name
+}

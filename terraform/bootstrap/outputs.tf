@@ -22,3 +22,13 @@ output "deploy_role_arns" {
   description = "Role per GitHub environment for terraform apply (environment variable AWS_DEPLOY_ROLE_ARN)."
   value       = { for k, r in aws_iam_role.deploy : k => r.arn }
 }
+
+output "packer_role_arn" {
+  description = "Role the AMI workflow assumes (environment \"ami\" variable AWS_PACKER_ROLE_ARN)."
+  value       = aws_iam_role.packer.arn
+}
+
+output "packer_instance_profile" {
+  description = "Instance profile of the Packer build instance (variable PACKER_INSTANCE_PROFILE)."
+  value       = aws_iam_instance_profile.packer_build_instance.name
+}
