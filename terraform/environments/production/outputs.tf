@@ -57,3 +57,8 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.monitoring.alarm_topic_arn
 }
+
+output "backend_task_definition_arn" {
+  description = "Backend task definition this apply deployed (CI checks the service runs it, not a rolled-back one)."
+  value       = module.services.backend_task_definition_arn
+}
