@@ -87,6 +87,7 @@ module "security" {
   enable_rds                   = var.enable_rds
   command_queue_arns           = values(module.messaging.command_queue_arns)
   task_events_queue_arn        = module.messaging.task_events_queue_arn
+  dead_letter_queue_arns       = module.messaging.dead_letter_queue_arns
   workspace_files_bucket_arn   = module.messaging.workspace_files_bucket_arn
   workspace_files_kms_key_arn  = module.messaging.workspace_files_kms_key_arn
   log_group_arns               = module.monitoring.log_group_arns

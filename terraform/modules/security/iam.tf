@@ -178,6 +178,14 @@ data "aws_iam_policy_document" "backend" {
   }
 
   statement {
+    sid = "PoisonToDeadLetterQueues"
+    # The bus republishes a message that failed every retry to its queue's
+    # DLQ (bus.PoisonTopic), and checks the DLQs exist at start.
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+    resources = var.dead_letter_queue_arns
+  }
+
+  statement {
     sid       = "WorkspaceFilesList"
     actions   = ["s3:ListBucket"]
     resources = [var.workspace_files_bucket_arn]

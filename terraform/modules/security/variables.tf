@@ -79,6 +79,11 @@ variable "command_queue_arns" {
   type        = list(string)
 }
 
+variable "dead_letter_queue_arns" {
+  description = "ARNs of the dead-letter queues: the backend's bus sends messages it cannot handle there (its poison queue on SQS)."
+  type        = list(string)
+}
+
 variable "task_events_queue_arn" {
   description = "ARN of the task-events queue the backend consumes."
   type        = string
