@@ -69,3 +69,30 @@ func TestProxyImageMatchesTaskDefinition(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendImageMatchesTaskDefinition: the backend task definition runs
+// the image's user and health-checks the image's binary.
+func TestBackendImageMatchesTaskDefinition(t *testing.T) {
+	t.Parallel()
+	files := moduleFiles(t, filepath.Join(modulesDir(t), "services"))
+	obj, ok := locals(files)["backend_container"].(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Fatal("services: local.backend_container is not an object")
+	}
+	attrs := map[string]string{}
+	for _, item := range obj.Items {
+		attrs[strings.Trim(exprSource(files, item.KeyExpr), `"`)] = exprSource(files, item.ValueExpr)
+	}
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "cmd", "workspaced", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := regexp.MustCompile(`(?m)^USER (\S+)`).FindSubmatch(src)
+	if user == nil || `"`+string(user[1])+`"` != attrs["user"] {
+		t.Errorf("cmd/workspaced/Dockerfile USER %q, task definition user %s", user, attrs["user"])
+	}
+	ep := regexp.MustCompile(`(?m)^ENTRYPOINT \["([^"]+)"`).FindSubmatch(src)
+	if ep == nil || !strings.Contains(attrs["healthCheck"], `"`+string(ep[1])+`", "healthcheck"`) {
+		t.Errorf("backend health check %s does not run the image's entrypoint %q healthcheck", attrs["healthCheck"], ep)
+	}
+}
