@@ -215,6 +215,11 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.closed = true
 	p.mu.Unlock()
 	err := p.srv.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		// A workspace's listener was closed (Close(key)) while shutting
+		// down: that listener is done, which is what Shutdown wants.
+		err = nil
+	}
 	p.mu.Lock()
 	adminSrv := p.adminSrv
 	p.mu.Unlock()

@@ -110,8 +110,10 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 		store:      store.New(rs.Client(t), store.Options{Prefix: cfg.Redis.KeyPrefix}),
 		deployment: deployment, sockets: sockets, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- app.Run(ctx) }()
-	t.Cleanup(s.stop)
+	// Cleanups run last-registered first: stop workspaced, then remove
+	// what it left running.
 	t.Cleanup(func() { removeDeployment(t, cli, deployment) })
+	t.Cleanup(s.stop)
 	return s
 }
 
