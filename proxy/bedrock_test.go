@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
@@ -207,5 +210,43 @@ func TestBedrockModelAllowlist(t *testing.T) {
 	resp, _ = w.raw(originReq("POST", "/model/anthropic.claude-v2/invoke", "127.0.0.1"))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("allowed model: %d", resp.StatusCode)
+	}
+}
+
+// The wiring other packages' end-to-end tests use: the proxy pointed at a
+// fakebedrock URL with the fake's own transport (no egress policy on this
+// operator-configured upstream).
+func TestBedrockUpstreamOverrideForEndToEndTests(t *testing.T) {
+	var fbURL string
+	var fbTransport http.RoundTripper
+	w := newWorld(t, func(o *proxy.Options) {
+		o.Bedrock.Upstream = nil // set below, once the fake exists
+	})
+	fbURL, fbTransport = w.bedrock.URL, w.bedrock.Client().Transport
+	u, _ := url.Parse(fbURL)
+	p, err := proxy.New(proxy.Options{Bedrock: proxy.BedrockOptions{
+		Region: testRegion, Upstream: u, Transport: fbTransport,
+		Credentials: credentials.StaticCredentialsProvider{Value: testCreds},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := listenLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Serve(ln) }()
+	defer func() { _ = p.Shutdown(context.Background()); <-done }()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Post("http://"+ln.Addr().String()+"/model/anthropic.claude-v2:1/invoke", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if last, _ := w.bedrock.Last(); resp.StatusCode != 200 || !last.Verified {
+		t.Fatalf("status %d %s (upstream %s)", resp.StatusCode, body, last.Error)
 	}
 }
