@@ -250,3 +250,27 @@ func TestBedrockUpstreamOverrideForEndToEndTests(t *testing.T) {
 		t.Fatalf("status %d %s (upstream %s)", resp.StatusCode, body, last.Error)
 	}
 }
+
+// Each Bedrock call may buffer up to the body cap: their number per
+// workspace is bounded.
+func TestBedrockInFlightLimit(t *testing.T) {
+	gate := make(chan struct{})
+	w := newWorld(t, func(o *proxy.Options) { o.Limits.MaxBedrockInFlight = 1 }, fakebedrock.Options{Gate: gate})
+	c := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(w.proxiedT(t, "invoke-with-response-stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	one := make([]byte, 1)
+	if _, err := io.ReadFull(resp.Body, one); err != nil { // the first call is in flight, held by the gate
+		t.Fatal(err)
+	}
+	second, _ := w.raw(originReq("POST", "/model/m/invoke", "127.0.0.1"))
+	if second.StatusCode != http.StatusServiceUnavailable || second.Header.Get("X-Proxy-Error") != "too_many_bedrock_calls" {
+		t.Fatalf("second call: %d %q", second.StatusCode, second.Header.Get("X-Proxy-Error"))
+	}
+	close(gate)
+	_, _ = io.Copy(io.Discard, resp.Body)
+}

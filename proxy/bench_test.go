@@ -67,7 +67,9 @@ func signedDirect(b *testing.B, fb *fakebedrock.Server, op string) *http.Request
 	return req
 }
 
-func (w *world) proxied(b *testing.B, op string) *http.Request {
+func (w *world) proxied(b *testing.B, op string) *http.Request { return w.proxiedT(b, op) }
+
+func (w *world) proxiedT(b testing.TB, op string) *http.Request {
 	req, err := http.NewRequest(http.MethodPost, "http://"+w.addr+"/model/anthropic.claude-3-5-sonnet-20241022-v2:0/"+op, bytes.NewReader([]byte(benchBody)))
 	if err != nil {
 		b.Fatal(err)

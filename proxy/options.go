@@ -92,6 +92,7 @@ type Limits struct {
 	DialTimeout           time.Duration // default 10s → 504
 	TunnelIdleTimeout     time.Duration // CONNECT tunnel with no bytes either way; default 10m
 	MaxTunnels            int           // concurrent CONNECT tunnels per workspace; default 64 → 503
+	MaxBedrockInFlight    int           // concurrent Bedrock calls per workspace (each buffers its body); default 16 → 503
 	ResponseHeaderTimeout time.Duration // upstream time to response headers; default 10m
 	CredentialTimeout     time.Duration // retrieving AWS credentials; default 10s
 }
@@ -120,6 +121,9 @@ func (l *Limits) setDefaults() {
 	def(&l.CredentialTimeout, 10*time.Second)
 	if l.MaxTunnels <= 0 {
 		l.MaxTunnels = 64
+	}
+	if l.MaxBedrockInFlight <= 0 {
+		l.MaxBedrockInFlight = 16
 	}
 }
 

@@ -71,6 +71,7 @@ type workspaceState struct {
 	key     string
 	rules   atomic.Pointer[mcprule.Set]
 	tunnels chan struct{} // semaphore of concurrent CONNECT tunnels
+	bedrock chan struct{} // semaphore of concurrent Bedrock calls
 	ln      net.Listener  // host mode only
 	path    string        // host mode socket path
 
@@ -178,7 +179,9 @@ func (p *Proxy) workspace(key string) *workspaceState {
 func (p *Proxy) workspaceLocked(key string) *workspaceState {
 	ws, ok := p.workspaces[key]
 	if !ok {
-		ws = &workspaceState{key: key, tunnels: make(chan struct{}, p.opts.Limits.MaxTunnels), conns: map[net.Conn]struct{}{}}
+		ws = &workspaceState{key: key, conns: map[net.Conn]struct{}{},
+			tunnels: make(chan struct{}, p.opts.Limits.MaxTunnels),
+			bedrock: make(chan struct{}, p.opts.Limits.MaxBedrockInFlight)}
 		empty := mcprule.Set{}
 		ws.rules.Store(&empty)
 		p.workspaces[key] = ws

@@ -41,6 +41,13 @@ func (p *Proxy) serveOrigin(w http.ResponseWriter, r *http.Request, ws *workspac
 		p.serveMCPGateway(w, r, ws, a, path)
 	case path == "/" || hasAnyPrefix(path, bedrockAPIPrefixes):
 		a.route = routeBedrock
+		select {
+		case ws.bedrock <- struct{}{}:
+			defer func() { <-ws.bedrock }()
+		default:
+			deny(w, a, http.StatusServiceUnavailable, "too_many_bedrock_calls", "concurrent Bedrock call limit reached")
+			return
+		}
 		p.serveBedrock(w, r, a, path)
 	default:
 		deny(w, a, http.StatusBadRequest, "not_a_route", "origin-form request to the forward proxy; use absolute-form or CONNECT")

@@ -29,7 +29,7 @@ import (
 //	PROXY_LOG_ALL_REQUESTS                also log health checks (true/false)
 //	PROXY_LOG_LEVEL                       debug|info|warn|error
 //	PROXY_MAX_HEADER_BYTES, PROXY_MAX_CONNECT_HEADER_BYTES, PROXY_MAX_BEDROCK_BODY_BYTES,
-//	PROXY_MAX_TUNNELS, PROXY_READ_HEADER_TIMEOUT, PROXY_IDLE_TIMEOUT, PROXY_DNS_TIMEOUT,
+//	PROXY_MAX_TUNNELS, PROXY_MAX_BEDROCK_IN_FLIGHT, PROXY_READ_HEADER_TIMEOUT, PROXY_IDLE_TIMEOUT, PROXY_DNS_TIMEOUT,
 //	PROXY_DIAL_TIMEOUT, PROXY_TUNNEL_IDLE_TIMEOUT, PROXY_RESPONSE_HEADER_TIMEOUT  limits
 type config struct {
 	Listen         string
@@ -109,6 +109,7 @@ func parseConfig(getenv func(string) string) (config, error) {
 	intVar(getenv, "PROXY_MAX_HEADER_BYTES", &l.MaxHeaderBytes, bad)
 	intVar(getenv, "PROXY_MAX_CONNECT_HEADER_BYTES", &l.MaxConnectHeaderBytes, bad)
 	intVar(getenv, "PROXY_MAX_TUNNELS", &l.MaxTunnels, bad)
+	intVar(getenv, "PROXY_MAX_BEDROCK_IN_FLIGHT", &l.MaxBedrockInFlight, bad)
 	var body int
 	intVar(getenv, "PROXY_MAX_BEDROCK_BODY_BYTES", &body, bad)
 	l.MaxBedrockBody = int64(body)
