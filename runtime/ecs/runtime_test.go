@@ -279,6 +279,9 @@ func TestStartCapacityFailureIsRetryable(t *testing.T) {
 	if got := counter(t, f.reg, "workspaced_ecs_run_task_failures_total", map[string]string{"reason": "RESOURCE:MEMORY"}); got != 3 {
 		t.Errorf("run_task_failures_total{reason=RESOURCE:MEMORY} = %v, want 3", got)
 	}
+	if got := counter(t, f.reg, "workspaced_ecs_run_task_calls_total", nil); got != 4 {
+		t.Errorf("run_task_calls_total = %v, want 4", got)
+	}
 	if n := len(f.d.Tasks()); n != 1 {
 		t.Fatalf("capacity failures started tasks: %d", n)
 	}
