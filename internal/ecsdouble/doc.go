@@ -19,6 +19,7 @@
 //     every change; the ENI attachment gets its private IP at PENDING;
 //   - failures[] (RESOURCE:MEMORY by default) when its capacity is exhausted,
 //     or injected; ThrottlingException above a configured rate or injected;
+//   - SigV4 signatures verified (region, ecs service, known key, date);
 //   - an "ECS Task State Change" EventBridge envelope for every transition,
 //     delivered through an EventSink (PutEvents to EventBridge, straight to
 //     SQS, or a function), with hooks to drop, duplicate or reorder events.
@@ -34,5 +35,12 @@
 // providers' scaling (tasks wait in PROVISIONING in AWS; here capacity only
 // produces failures), service tasks, task definition registration (one
 // fixed family, revision 1), security groups and subnets beyond validation,
-// IAM, and awslogs (containers use Docker's default log driver).
+// IAM, and awslogs (containers use Docker's default log driver). Secrets
+// get placeholder values unless Options.Secrets provides them.
+//
+// Typical use:
+//
+//	d := ecsdouble.Start(t, ecsdouble.Options{Docker: cli, Sink: ecsdouble.EventBridgeSink{Client: eb}})
+//	rt, _ := ecs.New(d.AWSConfig(), ecs.Options{Cluster: d.ClusterName, TaskDefinition: d.Family, Endpoint: d.URL, ...})
+//	snap, _ := d.WaitStatus(ctx, info.ID, "RUNNING")
 package ecsdouble

@@ -233,14 +233,13 @@ func New(opts Options) (*Double, error) {
 	return d, nil
 }
 
-// Close stops every task (removing its containers), the event delivery and
-// the server. Events still queued are delivered first.
+// Close stops the server (waiting for requests in flight), then every task
+// (removing its containers) and the event delivery. Events still queued are
+// delivered first; held (paused) ones are dropped.
 func (d *Double) Close() {
+	d.srv.Close()
 	d.mu.Lock()
-	live := make([]*task, 0, len(d.order))
-	for _, t := range d.order {
-		live = append(live, t)
-	}
+	live := append([]*task(nil), d.order...)
 	d.mu.Unlock()
 	for _, t := range live {
 		d.requestStop(t, "ecs double closed", "UserInitiated")
@@ -250,7 +249,6 @@ func (d *Double) Close() {
 	}
 	d.cancel()
 	d.wg.Wait()
-	d.srv.Close()
 }
 
 // AWSConfig returns an aws.Config with the double's region and static test
