@@ -112,7 +112,9 @@ module "ecs" {
   asg_max_size                = var.asg_max_size
   warm_pool_min_size          = var.ec2_warm_pool_min_size
   capacity_target_percent     = 85
-  tags                        = local.tags
+
+  manage_trunking_account_setting = var.manage_trunking_account_setting
+  tags                            = local.tags
 }
 
 module "database" {

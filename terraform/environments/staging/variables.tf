@@ -324,3 +324,9 @@ variable "alarm_email" {
     error_message = "alarm_email must be an e-mail address."
   }
 }
+
+variable "manage_trunking_account_setting" {
+  description = "This environment manages the account's awsvpcTrunking default (false when another environment in the same account does)."
+  type        = bool
+  default     = true
+}

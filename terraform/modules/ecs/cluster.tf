@@ -16,6 +16,8 @@ resource "aws_ecs_cluster" "this" {
 # registers the instances; setting the account default covers the instance
 # role. Without it a c6i.2xlarge runs 2 awsvpc tasks instead of ~22.
 resource "aws_ecs_account_setting_default" "trunking" {
+  count = var.manage_trunking_account_setting ? 1 : 0
+
   name  = "awsvpcTrunking"
   value = "enabled"
 }

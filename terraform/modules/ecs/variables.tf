@@ -116,6 +116,12 @@ variable "enable_container_insights" {
   default     = true
 }
 
+variable "manage_trunking_account_setting" {
+  description = "Manage the account-wide awsvpcTrunking default here. Only one stack per account may (destroying it resets the setting): false for the second environment sharing an account."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
