@@ -331,3 +331,25 @@ func (r *Runtime) List(ctx context.Context) ([]workspace.Info, error) {
 	}
 	return infos, nil
 }
+
+// Ping checks that ECS answers for the cluster with this runtime's
+// credentials: one ListTasks of at most one task. Cheap enough for a
+// readiness probe (List describes every task).
+func (r *Runtime) Ping(ctx context.Context) error {
+	_, err := r.client.ListTasks(ctx, &awsecs.ListTasksInput{
+		Cluster:    aws.String(r.opts.Cluster),
+		StartedBy:  aws.String(r.opts.StartedBy),
+		MaxResults: aws.Int32(1),
+	})
+	if err != nil {
+		return fmt.Errorf("ping ecs: %w", r.metrics.apiError("ListTasks", err))
+	}
+	return nil
+}
+
+// Close releases idle connections to agents. The Runtime must not be used
+// afterwards.
+func (r *Runtime) Close() error {
+	r.transport.CloseIdleConnections()
+	return nil
+}

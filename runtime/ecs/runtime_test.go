@@ -580,6 +580,21 @@ func TestEssentialContainerExit(t *testing.T) {
 	}
 }
 
+func TestPing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ecsdouble.Options{})
+	if err := f.rt.Ping(testCtx(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	wrong, _ := newRuntime(t, f.d, func(o *ecs.Options) { o.Cluster = "no-such-cluster" })
+	if err := wrong.Ping(testCtx(t)); err == nil {
+		t.Error("Ping of an unknown cluster succeeded")
+	}
+	if err := f.rt.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
 func TestOptionsValidation(t *testing.T) {
 	t.Parallel()
 	d := ecsdouble.Start(t, ecsdouble.Options{})
