@@ -65,6 +65,12 @@ type Options struct {
 	// "RESOURCE:MEMORY").
 	Capacity       int
 	CapacityReason string
+	// ReplayFailures makes a clientToken whose RunTask returned failures[]
+	// return the same failures again (ECS documents replaying the result of
+	// a successful request for a reused token; whether a failures[] answer
+	// counts is not documented). Off: a failed RunTask leaves its token
+	// unused.
+	ReplayFailures bool
 	// RateLimit (requests per second, all operations together) and Burst
 	// make the double answer ThrottlingException when exceeded; 0 disables.
 	RateLimit float64
@@ -113,25 +119,26 @@ type Double struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu          sync.Mutex
-	tasks       map[string]*task // by ARN
-	order       []*task
-	tokens      map[string]*task // by clientToken
-	changed     chan struct{}
-	events      []Event
-	queue       eventQueue
-	queueWake   chan struct{}
-	deliverMu   sync.Mutex // serialises deliveries
-	delivered   int
-	deliverErrs []error
-	capacity    int
-	failNext    []string
-	throttleN   int
-	bucket      tokenBucket
-	calls       map[string]int
-	requests    map[string][]json.RawMessage
-	throttled   map[string]int
-	nextIP      int
+	mu           sync.Mutex
+	tasks        map[string]*task // by ARN
+	order        []*task
+	tokens       map[string]*task // by clientToken
+	failedTokens map[string]runTaskOutput
+	changed      chan struct{}
+	events       []Event
+	queue        eventQueue
+	queueWake    chan struct{}
+	deliverMu    sync.Mutex // serialises deliveries
+	delivered    int
+	deliverErrs  []error
+	capacity     int
+	failNext     []string
+	throttleN    int
+	bucket       tokenBucket
+	calls        map[string]int
+	requests     map[string][]json.RawMessage
+	throttled    map[string]int
+	nextIP       int
 }
 
 // Start starts a double for the test and stops it (tasks, containers,
@@ -210,6 +217,7 @@ func New(opts Options) (*Double, error) {
 		cancel:            cancel,
 		tasks:             map[string]*task{},
 		tokens:            map[string]*task{},
+		failedTokens:      map[string]runTaskOutput{},
 		changed:           make(chan struct{}),
 		queueWake:         make(chan struct{}, 1),
 		capacity:          opts.Capacity,

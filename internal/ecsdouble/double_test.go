@@ -321,6 +321,21 @@ func TestCapacity(t *testing.T) {
 	}
 }
 
+func TestReplayFailures(t *testing.T) {
+	t.Parallel()
+	d := ecsdouble.Start(t, ecsdouble.Options{ReplayFailures: true})
+	c := ecsClient(d)
+	ctx := testCtx(t)
+	d.FailNext("RESOURCE:CPU")
+	for range 2 {
+		out, err := c.RunTask(ctx, runTask(d, "replayed", "workspaced"))
+		if err != nil || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "RESOURCE:CPU" {
+			t.Fatalf("RunTask with a failed token: %v %+v", err, out)
+		}
+	}
+	startTask(t, d, "fresh", "workspaced") // a new token places normally
+}
+
 func TestThrottling(t *testing.T) {
 	t.Parallel()
 	// One request, then the bucket refills once in ~17 minutes.

@@ -176,11 +176,18 @@ func (d *Double) runTask(in runTaskInput, raw []byte) (any, error) {
 			return runTaskOutput{Tasks: []taskJSON{d.wireLocked(t, false, false)}, Failures: []failure{}}, nil
 		}
 	}
+	if out, ok := d.failedTokens[token]; ok && token != "" {
+		return out, nil
+	}
 	if reason := d.capacityFailureLocked(); reason != "" {
-		return runTaskOutput{Tasks: []taskJSON{}, Failures: []failure{{
+		out := runTaskOutput{Tasks: []taskJSON{}, Failures: []failure{{
 			Arn:    fmt.Sprintf("arn:aws:ecs:%s:%s:container-instance/%s/%s", d.Region, d.Account, d.ClusterName, randomHex(16)),
 			Reason: reason,
-		}}}, nil
+		}}}
+		if d.opts.ReplayFailures && token != "" {
+			d.failedTokens[token] = out
+		}
+		return out, nil
 	}
 	t := d.newTaskLocked(in, token, params, raw)
 	d.changeLocked(t, func() {})
