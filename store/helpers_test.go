@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/internal/redistest"
@@ -36,15 +37,18 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	s     *store.Store
-	clock *clock
+	s      *store.Store
+	clock  *clock
+	client *redis.Client
 }
+
+func (e env) rdb(*testing.T) *redis.Client { return e.client }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
 	rdb := redistest.NewClient(t)
 	c := newClock()
-	return env{s: store.New(rdb, store.Options{Prefix: "t:", Now: c.Now}), clock: c}
+	return env{s: store.New(rdb, store.Options{Prefix: "t:", Now: c.Now}), clock: c, client: rdb}
 }
 
 func ctxT(t *testing.T) context.Context {

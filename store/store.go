@@ -91,6 +91,10 @@ func (k keys) lastuse() string           { return k.prefix + "lastuse" }
 func (k keys) poolAvailable() string     { return k.prefix + "pool:available" }
 func (k keys) poolClaimed() string       { return k.prefix + "pool:claimed" }
 func (k keys) poolStarting() string      { return k.prefix + "pool:starting" }
+func (k keys) poolReserved() string      { return k.prefix + "pool:reserved" }
+func (k keys) poolChannel() string       { return k.prefix + "pool:events" }
+func (k keys) lease(name string) string  { return k.prefix + "lease:" + name }
+func (k keys) mcp(cid string) string     { return k.prefix + "mcp:" + cid }
 
 //go:embed lua/*.lua
 var luaFS embed.FS
@@ -122,6 +126,19 @@ var (
 	scriptStreamStart = script("stream_start")
 	scriptStreamEnd   = script("stream_end")
 	scriptIdle        = script("idle")
+
+	scriptPoolReserve   = script("pool_reserve")
+	scriptPoolUnreserve = script("pool_unreserve")
+	scriptPoolAdd       = script("pool_add")
+	scriptPoolClaim     = script("pool_claim")
+	scriptPoolUnclaim   = script("pool_unclaim")
+	scriptPoolActivate  = script("pool_activate")
+	scriptPoolRetire    = script("pool_retire")
+	scriptMCPSet        = script("mcp_set")
+	scriptRulesApplied  = script("rules_applied")
+	scriptAdopt         = script("adopt")
+	scriptEndpoint      = script("endpoint")
+	scriptDeadBinding   = script("dead_binding")
 )
 
 // run executes sc with the conventional leading arguments (prefix, now ms).

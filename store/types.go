@@ -107,6 +107,11 @@ type Workspace struct {
 	RunningAt time.Time
 	ReadyAt   time.Time
 	StoppedAt time.Time
+	// ClaimedAt is when a pool workspace was handed to its conversation.
+	ClaimedAt time.Time
+	// MCPDigest identifies the MCP rule set its proxy holds ("" = none
+	// applied); see SetMCPRules.
+	MCPDigest string
 }
 
 // Live reports whether the workspace is known and not stopped.
@@ -154,6 +159,8 @@ func parseWorkspace(wid string, m map[string]string) Workspace {
 		RunningAt:     fromMS(m["running_at"]),
 		ReadyAt:       fromMS(m["ready_at"]),
 		StoppedAt:     fromMS(m["stopped_at"]),
+		ClaimedAt:     fromMS(m["claimed_at"]),
+		MCPDigest:     m["mcp_digest"],
 	}
 }
 

@@ -1,7 +1,10 @@
 -- ApplyTaskState. KEYS[1] ws.
 -- ARGV: prefix, now, wid, version, last_status, kind (running|stopped|other),
 --       stopped_reason, tombstone_ms.
--- Compare-and-set on the event version; STOPPED is absorbing.
+-- Compare-and-set on the event version; STOPPED is absorbing. An empty
+-- version (the reconciler's MarkStopped: the runtime says the workspace is
+-- gone) skips the comparison and records no version, so any later real
+-- event of the task still compares against the last real one.
 -- Versions are compared as decimal strings: Docker's are nanosecond
 -- timestamps (~1.7e18), beyond the 2^53 a Lua number holds exactly.
 local wk = KEYS[1]
@@ -17,10 +20,12 @@ end
 
 local cur = redis.call('HMGET', wk, 'version', 'state')
 local prev = cur[2] or ''
-if cur[1] and not newer(ver, cur[1]) then return {'stale', prev, encode(wk), ''} end
+if ver ~= '' and cur[1] and not newer(ver, cur[1]) then return {'stale', prev, encode(wk), ''} end
 if prev == 'stopped' and kind ~= 'stopped' then return {'ignored', prev, encode(wk), ''} end
+if ver == '' and prev == 'stopped' then return {'stale', prev, encode(wk), ''} end
 
-redis.call('HSET', wk, 'version', ver, 'last_status', status, 'updated_at', NOW)
+if ver ~= '' then redis.call('HSET', wk, 'version', ver) end
+redis.call('HSET', wk, 'last_status', status, 'updated_at', NOW)
 if prev == '' then
   redis.call('HSET', wk, 'created_at', NOW)
   redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
@@ -35,9 +40,7 @@ elseif kind == 'stopped' then
     redis.call('HSET', wk, 'state', 'stopped', 'stopped_at', NOW)
     redis.call('ZREM', P .. 'workspaces', wid)
     redis.call('ZREM', P .. 'lastuse', wid)
-    redis.call('ZREM', P .. 'pool:available', wid)
-    redis.call('ZREM', P .. 'pool:claimed', wid)
-    redis.call('ZREM', P .. 'pool:starting', wid)
+    if leave_pool(wid) then pool_changed() end
     redis.call('DEL', P .. 'streams:' .. wid)
     local cid = redis.call('HGET', wk, 'conversation') or ''
     if cid ~= '' then

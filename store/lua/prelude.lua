@@ -42,3 +42,18 @@ local function settle(cid, ck, wid, st, reason)
   redis.call('HINCRBY', ck, 'generation', 1)
   changed(cid, ck)
 end
+
+-- pool_changed tells followers of the warm pool (the replenisher, tests)
+-- that its inventory changed; they re-read the counts.
+local function pool_changed()
+  redis.call('PUBLISH', P .. 'pool:events', NOW)
+end
+
+-- leave_pool removes wid from every pool set and reports whether it was
+-- in any.
+local function leave_pool(wid)
+  local n = redis.call('ZREM', P .. 'pool:available', wid)
+    + redis.call('ZREM', P .. 'pool:claimed', wid)
+    + redis.call('ZREM', P .. 'pool:starting', wid)
+  return n > 0
+end

@@ -21,5 +21,6 @@ if cid ~= '' then
 elseif redis.call('HGET', wk, 'pool') == '1' then
   redis.call('ZREM', P .. 'pool:starting', wid)
   redis.call('ZADD', P .. 'pool:available', NOW, wid)
+  pool_changed()
 end
 return {'ready', encode(wk), cj}

@@ -1,0 +1,15 @@
+-- ReservePoolSlot. No keys of its own (pool sets derive from the prefix).
+-- ARGV: prefix, now, reservation, max, ttl_ms.
+-- A slot is a place in the pool for one more unclaimed workspace: starting,
+-- available, or reserved (its Start is under way). Reserving counts all
+-- three against max in one step, so replenishers racing (two replicas, a
+-- lease handover) never start more than max. Reservations expire: a
+-- replenisher that crashed mid-start frees its slot after ttl.
+local res, maxn, ttl = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local rk = P .. 'pool:reserved'
+redis.call('ZREMRANGEBYSCORE', rk, '-inf', NOW)
+local n = redis.call('ZCARD', P .. 'pool:starting') + redis.call('ZCARD', P .. 'pool:available')
+  + redis.call('ZCARD', rk)
+if n >= maxn then return 0 end
+redis.call('ZADD', rk, tonumber(NOW) + ttl, res)
+return 1
