@@ -144,11 +144,7 @@ func newECSRuntime(cfg config.Config, awsCfg aws.Config, reg prometheus.Register
 	if err != nil {
 		return nil, fmt.Errorf("build ecs runtime: %w", err)
 	}
-	ping := func(ctx context.Context) error {
-		_, err := rt.List(ctx)
-		return err
-	}
-	return &runtimeParts{rt: rt, ping: ping, close: func() error { return nil }}, nil
+	return &runtimeParts{rt: rt, ping: rt.Ping, close: rt.Close}, nil
 }
 
 // newDockerRuntime builds the Docker runtime with the in-process
@@ -198,6 +194,10 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 	}
 	if b != nil {
 		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, busSink{b})
+		if err := reg.Register(w); err != nil {
+			_ = cli.Close()
+			return nil, fmt.Errorf("register docker watcher metrics: %w", err)
+		}
 		parts.background = append(parts.background, w.Run)
 	}
 	return parts, nil
