@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -109,9 +110,9 @@ func (p *Proxy) serveBedrock(w http.ResponseWriter, r *http.Request, a *audit, r
 		deny(w, a, http.StatusRequestEntityTooLarge, "body_too_large", "request body over the cap")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		deny(w, a, http.StatusBadRequest, "body_read_error", "could not read the request body")
+	body, status, reason := p.readBody(w, r, limit)
+	if status != 0 {
+		deny(w, a, status, reason, "could not read the request body")
 		return
 	}
 	if int64(len(body)) > limit {
@@ -134,6 +135,36 @@ func (p *Proxy) serveBedrock(w http.ResponseWriter, r *http.Request, a *audit, r
 	r.ContentLength = int64(len(body))
 	ctx := context.WithValue(r.Context(), bedrockKey{}, br)
 	p.bedrockProxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// readBody reads at most limit+1 bytes within BodyReadTimeout. A conn read
+// deadline cannot be used for this: net/http then never sends the
+// response. On timeout the answer closes the connection, which ends the
+// reader goroutine.
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, string) {
+	type result struct {
+		body []byte
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		ch <- result{b, err}
+	}()
+	t := time.NewTimer(p.opts.Limits.BodyReadTimeout)
+	defer t.Stop()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return nil, http.StatusBadRequest, "body_read_error"
+		}
+		return res.body, 0, ""
+	case <-t.C:
+		w.Header().Set("Connection", "close")
+		return nil, http.StatusRequestTimeout, "body_read_timeout"
+	case <-r.Context().Done():
+		return nil, http.StatusBadRequest, "body_read_error"
+	}
 }
 
 // credentials retrieves usable credentials or says why not.

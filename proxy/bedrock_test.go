@@ -1,12 +1,14 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -273,4 +275,27 @@ func TestBedrockInFlightLimit(t *testing.T) {
 	}
 	close(gate)
 	_, _ = io.Copy(io.Discard, resp.Body)
+}
+
+// A Bedrock body trickled slower than the body read timeout is refused
+// (408) without reaching upstream.
+func TestBedrockBodyReadTimeout(t *testing.T) {
+	w := newWorld(t, func(o *proxy.Options) { o.Limits.BodyReadTimeout = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", w.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "POST /model/m/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"partial\":")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("no answer before the test deadline: body read not bounded")
+		}
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout || w.bedrock.Conns() != 0 {
+		t.Fatalf("status %d, upstream conns %d", resp.StatusCode, w.bedrock.Conns())
+	}
 }

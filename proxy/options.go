@@ -87,6 +87,7 @@ type Limits struct {
 	MaxConnectHeaderBytes int           // CONNECT header block; default 8 KiB → 431
 	MaxBedrockBody        int64         // signed route body cap; default 10 MiB → 413
 	ReadHeaderTimeout     time.Duration // default 10s (slowloris)
+	BodyReadTimeout       time.Duration // reading a Bedrock body to sign it; default 60s → 408
 	IdleTimeout           time.Duration // client keep-alive idle; default 120s
 	DNSTimeout            time.Duration // default 5s
 	DialTimeout           time.Duration // default 10s → 504
@@ -113,6 +114,7 @@ func (l *Limits) setDefaults() {
 		l.MaxBedrockBody = 10 << 20
 	}
 	def(&l.ReadHeaderTimeout, 10*time.Second)
+	def(&l.BodyReadTimeout, 60*time.Second)
 	def(&l.IdleTimeout, 120*time.Second)
 	def(&l.DNSTimeout, 5*time.Second)
 	def(&l.DialTimeout, 10*time.Second)

@@ -29,7 +29,7 @@ import (
 //	PROXY_LOG_ALL_REQUESTS                also log health checks (true/false)
 //	PROXY_LOG_LEVEL                       debug|info|warn|error
 //	PROXY_MAX_HEADER_BYTES, PROXY_MAX_CONNECT_HEADER_BYTES, PROXY_MAX_BEDROCK_BODY_BYTES,
-//	PROXY_MAX_TUNNELS, PROXY_MAX_BEDROCK_IN_FLIGHT, PROXY_READ_HEADER_TIMEOUT, PROXY_IDLE_TIMEOUT, PROXY_DNS_TIMEOUT,
+//	PROXY_MAX_TUNNELS, PROXY_MAX_BEDROCK_IN_FLIGHT, PROXY_READ_HEADER_TIMEOUT, PROXY_BODY_READ_TIMEOUT, PROXY_IDLE_TIMEOUT, PROXY_DNS_TIMEOUT,
 //	PROXY_DIAL_TIMEOUT, PROXY_TUNNEL_IDLE_TIMEOUT, PROXY_RESPONSE_HEADER_TIMEOUT  limits
 type config struct {
 	Listen         string
@@ -114,6 +114,7 @@ func parseConfig(getenv func(string) string) (config, error) {
 	intVar(getenv, "PROXY_MAX_BEDROCK_BODY_BYTES", &body, bad)
 	l.MaxBedrockBody = int64(body)
 	durVar(getenv, "PROXY_READ_HEADER_TIMEOUT", &l.ReadHeaderTimeout, bad)
+	durVar(getenv, "PROXY_BODY_READ_TIMEOUT", &l.BodyReadTimeout, bad)
 	durVar(getenv, "PROXY_IDLE_TIMEOUT", &l.IdleTimeout, bad)
 	durVar(getenv, "PROXY_DNS_TIMEOUT", &l.DNSTimeout, bad)
 	durVar(getenv, "PROXY_DIAL_TIMEOUT", &l.DialTimeout, bad)
