@@ -114,6 +114,20 @@ type AWS struct {
 	Region string `env:"AWS_REGION" envDefault:"us-east-1"`
 	// EndpointURL overrides every AWS endpoint (LocalStack, the test emulator).
 	EndpointURL string `env:"AWS_ENDPOINT_URL"`
+	// Per-service overrides (the SDK's names), winning over EndpointURL.
+	ECSEndpointURL string `env:"AWS_ENDPOINT_URL_ECS"`
+	SQSEndpointURL string `env:"AWS_ENDPOINT_URL_SQS"`
+	S3EndpointURL  string `env:"AWS_ENDPOINT_URL_S3"`
+}
+
+// Endpoint returns the endpoint override for one service: its own, else
+// the general one, else "" (AWS).
+func (a AWS) Endpoint(service string) string {
+	own := map[string]string{"ecs": a.ECSEndpointURL, "sqs": a.SQSEndpointURL, "s3": a.S3EndpointURL}[service]
+	if own != "" {
+		return own
+	}
+	return a.EndpointURL
 }
 
 // Proxy configures the in-process credential proxy of the Docker runtime

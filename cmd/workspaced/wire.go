@@ -54,16 +54,13 @@ func redactURL(raw string) string {
 }
 
 // loadAWS loads the SDK's default configuration (credentials chain) when
-// the process talks to AWS (ECS runtime or SQS bus).
+// the process talks to AWS (ECS runtime or SQS bus). Endpoint overrides are
+// applied per client (config.AWS.Endpoint), not here.
 func loadAWS(ctx context.Context, cfg config.Config) (aws.Config, error) {
 	if cfg.Runtime != config.RuntimeECS && cfg.Bus.Kind != config.BusSQS {
 		return aws.Config{}, nil
 	}
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.AWS.Region)}
-	if cfg.AWS.EndpointURL != "" {
-		opts = append(opts, awsconfig.WithBaseEndpoint(cfg.AWS.EndpointURL))
-	}
-	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWS.Region))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
 	}
@@ -94,7 +91,7 @@ func newBus(ctx context.Context, cfg config.Config, roles Roles, awsCfg aws.Conf
 		Logger:          log,
 		SQS: bus.SQSOptions{
 			AWSConfig:         awsCfg,
-			Endpoint:          cfg.AWS.EndpointURL,
+			Endpoint:          cfg.AWS.Endpoint("sqs"),
 			QueuePrefix:       cfg.Bus.QueuePrefix,
 			VisibilityTimeout: cfg.Bus.VisibilityTimeout,
 		},
@@ -133,6 +130,7 @@ func newECSRuntime(cfg config.Config, awsCfg aws.Config, reg prometheus.Register
 		SecurityGroups: cfg.ECS.SecurityGroups,
 		LaunchType:     cfg.ECS.LaunchType,
 		StartedBy:      cfg.ECS.StartedBy,
+		Endpoint:       cfg.AWS.Endpoint("ecs"),
 		ProxyAdminKey:  []byte(cfg.ECS.ProxyAdminKey.Reveal()),
 		Registerer:     reg,
 		Logger:         log,
