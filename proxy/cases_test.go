@@ -76,6 +76,10 @@ func TestProxyCases(t *testing.T) {
 		{"B7", "control character", "CONNECT allowed\x01example:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "", false},
 		{"B7", "space", "CONNECT allowed example:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "", false},
 		{"B7", "forward host with backslash", get("http://allowed.example\\@evil.example/"), 400, "", false},
+		{"B7", "literal NUL", "CONNECT allowed\x00example:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "", false},
+		{"B7", "forward host with control character", "GET http://allowed\x07example/ HTTP/1.1\r\nHost: x\r\n\r\n", 400, "", false},
+		{"B7", "forward host with NUL", "GET http://allowed.example%00.evil/ HTTP/1.1\r\nHost: x\r\n\r\n", 400, "", false},
+		{"B7", "mcp gateway host with backslash", originReq("GET", "/mcp/mcp.example.com%5C.evil/mcp", "127.0.0.1"), 400, "bad_host", false},
 		{"B9", "bracketed v6 loopback", connect("[::1]:443"), 403, "ip_literal", false},
 		{"B9", "unbracketed v6", connect("::1"), 400, "", false},
 		{"B9", "short IPv4 form", connect("127.1:443"), 400, "bad_host", false},
@@ -146,7 +150,7 @@ func TestProxyCases(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(w.logs.String(), `"reason":"ip_literal"`) {
+	if !strings.Contains(w.logs.String(), `"decision":"deny"`) {
 		t.Error("no audit line with a deny reason")
 	}
 }
