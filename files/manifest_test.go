@@ -1,0 +1,61 @@
+package files
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validManifest() Manifest {
+	return Manifest{
+		Format: FormatVersion, Encoding: EncodingTarGzip,
+		Snapshot: "snapshots/20260102T030405.000000006Z-0123456789abcdef.tar.gz",
+		Size:     10, SHA256: strings.Repeat("ab", 32), TarSize: 2048,
+		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Workspace: "w1", Tenant: "t", Conversation: "c",
+	}
+}
+
+func TestDecodeManifest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mod  func(*Manifest)
+		ok   bool
+	}{
+		{name: "valid", mod: func(*Manifest) {}, ok: true},
+		{name: "future format", mod: func(m *Manifest) { m.Format = 2 }},
+		{name: "no format", mod: func(m *Manifest) { m.Format = 0 }},
+		{name: "other encoding", mod: func(m *Manifest) { m.Encoding = "tar+zstd" }},
+		{name: "snapshot elsewhere", mod: func(m *Manifest) { m.Snapshot = "snapshots/../../../other/c/snapshots/x.tar.gz" }},
+		{name: "snapshot is the manifest", mod: func(m *Manifest) { m.Snapshot = "manifest.json" }},
+		{name: "zero size", mod: func(m *Manifest) { m.Size = 0 }},
+		{name: "short digest", mod: func(m *Manifest) { m.SHA256 = "abcd" }},
+		{name: "not hex", mod: func(m *Manifest) { m.SHA256 = strings.Repeat("zz", 32) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := validManifest()
+			tt.mod(&m)
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeManifest(b)
+			if tt.ok {
+				if err != nil || got != m {
+					t.Fatalf("decodeManifest = %+v, %v; want %+v", got, err, m)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidSnapshot) {
+				t.Fatalf("decodeManifest = %v, want ErrInvalidSnapshot", err)
+			}
+		})
+	}
+	if _, err := decodeManifest([]byte("{")); !errors.Is(err, ErrInvalidSnapshot) {
+		t.Fatalf("truncated JSON: %v", err)
+	}
+}

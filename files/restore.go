@@ -1,0 +1,288 @@
+package files
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	agentclient "github.com/workspaced/workspaced/agent/client"
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// Restore puts the conversation's saved files into the workspace at
+// t.Endpoint (PUT /files, which replaces the workspace's contents) and
+// reports whether there were any: no manifest is (false, nil).
+//
+// The snapshot is streamed, never held in memory, and verified against
+// the manifest (size, SHA-256) on the way. A mismatch, a missing snapshot
+// or an unreadable manifest returns an error wrapping ErrInvalidSnapshot
+// (a workspace.Terminal error: retrying reads the same objects) and the
+// workspace is left unchanged: the agent extracts all or nothing, and the
+// end of the archive is held back until the snapshot is verified, so a
+// failed check fails the upload before the agent sees a complete archive.
+// Agent and S3 failures return a plain error (retry); an invalid tenant or
+// conversation a workspace.Terminal error wrapping ErrInvalidTarget.
+func (s *Store) Restore(ctx context.Context, t RestoreTarget) (bool, error) {
+	start := s.opts.Now()
+	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
+	m, err := s.restore(ctx, t)
+	d := s.opts.Now().Sub(start)
+	switch {
+	case errors.Is(err, ErrInvalidTarget), errors.Is(err, ErrInvalidSnapshot):
+		s.metrics.done(opRestore, OutcomeInvalid, d, 0)
+		log.Error("restore files refused", "err", err)
+		return false, workspace.Terminal(fmt.Errorf("restore files of conversation %s: %w", t.Conversation, err))
+	case err != nil:
+		s.metrics.done(opRestore, OutcomeError, d, 0)
+		log.Warn("restore files failed", "err", err)
+		return false, fmt.Errorf("restore files of conversation %s: %w", t.Conversation, err)
+	case m == nil:
+		s.metrics.done(opRestore, OutcomeNone, d, 0)
+		log.Debug("no files to restore")
+		return false, nil
+	}
+	s.metrics.done(opRestore, OutcomeRestored, d, m.Size)
+	log.Info("files restored", "snapshot", m.Snapshot, "size", m.Size, "duration", d)
+	return true, nil
+}
+
+// restore returns the manifest it restored, nil if there is none.
+func (s *Store) restore(ctx context.Context, t RestoreTarget) (*Manifest, error) {
+	l, err := newLayout(s.opts.Prefix, t.Tenant, t.Conversation)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.readManifest(ctx, l)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	ag, closeIdle, err := s.agent(t.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIdle()
+	key := l.snapshot(m.Snapshot)
+	obj, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
+	var nsk *types.NoSuchKey
+	switch {
+	case errors.As(err, &nsk):
+		return nil, fmt.Errorf("%w: snapshot %s named by the manifest is missing", ErrInvalidSnapshot, key)
+	case err != nil:
+		return nil, fmt.Errorf("get snapshot %s: %w", key, err)
+	}
+	defer obj.Body.Close()
+	if n := aws.ToInt64(obj.ContentLength); obj.ContentLength != nil && n != m.Size {
+		return nil, fmt.Errorf("%w: snapshot %s is %d bytes, manifest says %d", ErrInvalidSnapshot, key, n, m.Size)
+	}
+	want, _ := hex.DecodeString(m.SHA256) // checked by decodeManifest
+	var fail firstFailure
+	v := &verifier{r: obj.Body, h: sha256.New(), size: m.Size, sum: want, fail: &fail}
+	zr, err := gzip.NewReader(v)
+	if err != nil {
+		fail.set(err, true)
+		return nil, fail.wrap(key)
+	}
+	perr := ag.PutFiles(ctx, &holdback{r: zr, end: v.finish, fail: &fail})
+	if err := fail.wrap(key); err != nil {
+		return nil, err
+	}
+	var ae *agentclient.APIError
+	switch {
+	case errors.As(perr, &ae) && ae.Status < 500:
+		// The agent refused a verified snapshot (too large, say):
+		// retrying sends the same bytes.
+		return nil, workspace.Terminal(fmt.Errorf("put files: %w", perr))
+	case perr != nil:
+		return nil, fmt.Errorf("put files: %w", perr)
+	}
+	return m, nil
+}
+
+// readManifest returns the conversation's manifest, nil if it has none.
+func (s *Store) readManifest(ctx context.Context, l layout) (*Manifest, error) {
+	obj, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(l.manifest())})
+	var nsk *types.NoSuchKey
+	switch {
+	case errors.As(err, &nsk):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get manifest %s: %w", l.manifest(), err)
+	}
+	defer obj.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(obj.Body, maxManifestBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", l.manifest(), err)
+	}
+	if len(b) > maxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest %s over %d bytes", ErrInvalidSnapshot, l.manifest(), maxManifestBytes)
+	}
+	m, err := decodeManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", l.manifest(), err)
+	}
+	return &m, nil
+}
+
+// errMismatch marks a snapshot whose bytes do not match its manifest.
+var errMismatch = errors.New("snapshot does not match its manifest")
+
+// firstFailure records the first failure while a snapshot streams into the
+// agent, and whether it proves the snapshot invalid (a mismatch or a
+// malformed gzip stream) rather than a failed read (retry). The HTTP
+// transport reads the body on its own goroutine, which may still run when
+// PutFiles returned: hence the lock.
+type firstFailure struct {
+	mu      sync.Mutex
+	err     error
+	invalid bool
+}
+
+func (f *firstFailure) set(err error, invalid bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err, f.invalid = err, invalid
+	}
+}
+
+// wrap returns the recorded failure as the error Restore reports, or nil.
+func (f *firstFailure) wrap(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.err == nil:
+		return nil
+	case f.invalid:
+		return fmt.Errorf("%w: snapshot %s: %v", ErrInvalidSnapshot, key, f.err)
+	default:
+		return fmt.Errorf("read snapshot %s: %w", key, f.err)
+	}
+}
+
+// verifier reads the snapshot object, hashing and counting it, and fails
+// as soon as it runs past the manifest's size.
+type verifier struct {
+	r    io.Reader
+	h    hash.Hash
+	size int64
+	sum  []byte
+	n    int64
+	fail *firstFailure
+	err  error // sticky
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	switch {
+	case v.n > v.size:
+		v.err = fmt.Errorf("%w: longer than %d bytes", errMismatch, v.size)
+		v.fail.set(v.err, true)
+		return 0, v.err
+	case err != nil && !errors.Is(err, io.EOF):
+		v.err = err
+		v.fail.set(err, false)
+	}
+	return n, err
+}
+
+// finish reads the object to its end and checks its size and digest. The
+// holdback calls it when the tar stream ended, before releasing its tail.
+func (v *verifier) finish() error {
+	if _, err := io.Copy(io.Discard, v); err != nil {
+		return err
+	}
+	switch got := v.h.Sum(nil); {
+	case v.n != v.size:
+		v.err = fmt.Errorf("%w: %d bytes, want %d", errMismatch, v.n, v.size)
+	case subtle.ConstantTimeCompare(got, v.sum) != 1:
+		v.err = fmt.Errorf("%w: sha256 %x, want %x", errMismatch, got, v.sum)
+	default:
+		return nil
+	}
+	v.fail.set(v.err, true)
+	return v.err
+}
+
+// holdbackBytes is how much of the decompressed stream is held back until
+// the snapshot is verified. A tar stream ends in at least two zero blocks
+// (1 KiB; tar tools may pad to a 10 KiB record) and the agent stops
+// reading there and commits: withholding more than any such tail means
+// the agent cannot see the end of the archive before the check passed,
+// and a failed check breaks the request instead.
+const holdbackBytes = 64 << 10
+
+// holdback passes r through but keeps the last holdbackBytes back until r
+// ended and end() returned nil; if end() fails, Read returns its error
+// and never the tail. A failure of r (a malformed gzip stream, or the
+// verifier's own error passed through) is recorded in fail as invalid,
+// unless the verifier recorded a failure first.
+type holdback struct {
+	r    io.Reader
+	end  func() error
+	fail *firstFailure
+	buf  []byte // the last bytes read; buf[off:] are not yet returned
+	off  int
+	eof  bool  // r ended and end() passed
+	err  error // sticky (io.EOF once drained)
+}
+
+func (h *holdback) Read(p []byte) (int, error) {
+	if h.buf == nil {
+		h.buf = make([]byte, 0, 2*holdbackBytes)
+	}
+	for {
+		pending := h.buf[h.off:]
+		if h.eof && len(pending) == 0 {
+			h.err = io.EOF
+		}
+		if h.err != nil {
+			return 0, h.err
+		}
+		if avail := len(pending) - holdbackBytes; h.eof || avail > 0 {
+			if !h.eof {
+				pending = pending[:avail]
+			}
+			n := copy(p, pending)
+			h.off += n
+			return n, nil
+		}
+		h.fill()
+	}
+}
+
+// fill reads more of r into buf, compacting it first.
+func (h *holdback) fill() {
+	if h.off > 0 {
+		n := copy(h.buf, h.buf[h.off:])
+		h.buf, h.off = h.buf[:n], 0
+	}
+	n, err := h.r.Read(h.buf[len(h.buf):cap(h.buf)])
+	h.buf = h.buf[:len(h.buf)+n]
+	switch {
+	case errors.Is(err, io.EOF):
+		if err := h.end(); err != nil {
+			h.err = err
+			return
+		}
+		h.eof = true
+	case err != nil:
+		h.err = err
+		h.fail.set(err, true)
+	}
+}
