@@ -145,6 +145,13 @@ func Classify(a netip.Addr) Classification {
 			return Classification{b.class, b.reason}
 		}
 	}
+	// ISATAP interface identifiers (::0:5efe:a.b.c.d, ::200:5efe:a.b.c.d)
+	// embed an IPv4 address; a relay could deliver to it, so judge it.
+	if b := a.As16(); (b[8]|0x02) == 0x02 && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe {
+		if c := classifyEmbedded(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})); c.Class != Global {
+			return c
+		}
+	}
 	return Classification{Global, "global"}
 }
 
