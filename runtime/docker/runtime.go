@@ -31,6 +31,11 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	opened map[string]bool // tokens whose proxy listener this Runtime opened
+
+	// transports holds one pooled transport per agent socket, so relays
+	// and health checks reuse connections; dropped when the workspace's
+	// host side is released.
+	transports sync.Map // socket path → *http.Transport
 }
 
 // New returns a Runtime that drives engine. It validates opts (Image is
@@ -214,6 +219,7 @@ func (r *Runtime) openProxy(ctx context.Context, token string) error {
 
 // release undoes prepare: closes the proxy and removes the socket directory.
 func (r *Runtime) release(token string) {
+	r.dropTransport(token)
 	if r.opts.Proxy != nil {
 		r.mu.Lock()
 		delete(r.opened, token)

@@ -23,7 +23,23 @@ func (r *Runtime) Transport(endpoint string) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return agentclient.UnixTransport(path), nil
+	if t, ok := r.transports.Load(path); ok {
+		return t.(http.RoundTripper), nil
+	}
+	t, _ := r.transports.LoadOrStore(path, agentclient.UnixTransport(path))
+	return t.(http.RoundTripper), nil
+}
+
+// dropTransport closes the pooled connections to a released workspace's
+// agent socket.
+func (r *Runtime) dropTransport(token string) {
+	t, ok := r.transports.LoadAndDelete(filepath.Join(r.socketDir(token), agentSocketName))
+	if !ok {
+		return
+	}
+	if c, ok := t.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (r *Runtime) socketPath(endpoint string) (string, error) {
@@ -50,9 +66,6 @@ func (r *Runtime) WaitReady(ctx context.Context, info workspace.Info) error {
 	rt, err := r.Transport(info.Endpoint)
 	if err != nil {
 		return err
-	}
-	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
-		defer c.CloseIdleConnections()
 	}
 	agent := agentclient.New(rt)
 	tick := time.NewTicker(readyPoll)
