@@ -54,6 +54,7 @@ type harness struct {
 	drt     *docker.Runtime
 	st      *store.Store
 	reg     *prometheus.Registry
+	m       *workers.Metrics
 	prov    *workers.Provisioner
 	rel     *workers.Releaser
 	sub     *workers.StateSubscriber
@@ -103,6 +104,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.m = m
 	h.prov = workers.NewProvisioner(h.rt, h.st, m, workers.ProvisionerOptions{Logger: log})
 	h.rel = workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Logger: log})
 	o.state.Logger = log

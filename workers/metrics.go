@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/workspaced/workspaced/store"
 )
 
 // Start-failure kinds (label "kind" of workspaced_workspace_start_failures_total).
@@ -14,6 +16,9 @@ const (
 	FailStopped   = "stopped"   // the workspace stopped before it was bound (retried with a new generation)
 	FailUnhealthy = "unhealthy" // the agent never answered /health in time (conversation failed)
 	FailGaveUp    = "gave_up"   // retries exhausted (conversation failed)
+	// FailPersonalise: claim record, MCP rules or file restore failed
+	// (retried).
+	FailPersonalise = "personalise"
 )
 
 // Start kinds (label "start" of the provisioning histogram).
@@ -28,6 +33,16 @@ type Metrics struct {
 	events       *prometheus.CounterVec
 	provisioning *prometheus.HistogramVec
 	failures     *prometheus.CounterVec
+
+	poolSize    *prometheus.GaugeVec
+	poolClaims  *prometheus.CounterVec
+	poolStarts  *prometheus.CounterVec
+	poolRetired *prometheus.CounterVec
+	claimTime   *prometheus.HistogramVec
+	gc          *prometheus.CounterVec
+	repairs     *prometheus.CounterVec
+	reconciles  *prometheus.CounterVec
+	leader      *prometheus.GaugeVec
 }
 
 // NewMetrics registers the workers' collectors with reg.
@@ -47,7 +62,45 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Failed workspace starts by kind.",
 		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.provisioning, m.failures} {
+	m.poolSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "workspaced_pool_workspaces",
+		Help: "Warm-pool workspaces by state (starting, available, claimed, reserved), as last read by this replica's replenisher.",
+	}, []string{"state"})
+	m.poolClaims = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_pool_claims_total",
+		Help: "Warm-pool acquires by result: hit (a warm workspace served), miss (pool empty: cold start), unhealthy (claimed workspace failed its check; released, next tried).",
+	}, []string{"result"})
+	m.poolStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_pool_starts_total",
+		Help: "Warm-pool workspaces started by the replenisher, by result (ok, error): the refill rate.",
+	}, []string{"result"})
+	m.poolRetired = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_pool_retired_total",
+		Help: "Available warm-pool workspaces taken out and stopped, by reason (max_age).",
+	}, []string{"reason"})
+	m.claimTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "workspaced_acquire_seconds",
+		Help:    "Time the worker took to give a conversation a workspace: warm (claim, health check, personalise) or cold (until the runtime accepted the start; readiness follows).",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30},
+	}, []string{"start"})
+	m.gc = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_gc_actions_total",
+		Help: "GC actions by action (idle_release, stuck, orphan, pool_max_age) and mode (done, dry_run).",
+	}, []string{"action", "mode"})
+	m.repairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_reconcile_repairs_total",
+		Help: "Redis repairs by the reconciler, by kind (adopted, pool_adopted, stopped, ready, endpoint, dead_binding, proxy_reopened).",
+	}, []string{"repair"})
+	m.reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_reconcile_runs_total",
+		Help: "Reconciler passes by result (ok, error).",
+	}, []string{"result"})
+	m.leader = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "workspaced_leader",
+		Help: "1 while this replica holds the lease of the loop (pool, gc).",
+	}, []string{"loop"})
+	for _, c := range []prometheus.Collector{m.events, m.provisioning, m.failures, m.poolSize, m.poolClaims,
+		m.poolStarts, m.poolRetired, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register workers metrics: %w", err)
 		}
@@ -71,4 +124,103 @@ func (m *Metrics) provisioned(start string, seconds float64) {
 	if m != nil && seconds >= 0 {
 		m.provisioning.WithLabelValues(start).Observe(seconds)
 	}
+}
+
+func (m *Metrics) poolCounts(c store.PoolCounts) {
+	if m == nil {
+		return
+	}
+	m.poolSize.WithLabelValues("starting").Set(float64(c.Starting))
+	m.poolSize.WithLabelValues("available").Set(float64(c.Available))
+	m.poolSize.WithLabelValues("claimed").Set(float64(c.Claimed))
+	m.poolSize.WithLabelValues("reserved").Set(float64(c.Reserved))
+}
+
+// Pool claim results (label "result" of workspaced_pool_claims_total).
+const (
+	ClaimHit       = "hit"
+	ClaimMiss      = "miss"
+	ClaimUnhealthy = "unhealthy"
+)
+
+func (m *Metrics) claim(result string) {
+	if m != nil {
+		m.poolClaims.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) poolStart(result string) {
+	if m != nil {
+		m.poolStarts.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) retired(reason string) {
+	if m != nil {
+		m.poolRetired.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) acquired(start string, seconds float64) {
+	if m != nil && seconds >= 0 {
+		m.claimTime.WithLabelValues(start).Observe(seconds)
+	}
+}
+
+// GC actions (label "action" of workspaced_gc_actions_total).
+const (
+	GCIdle       = "idle_release"
+	GCStuck      = "stuck"
+	GCOrphan     = "orphan"
+	GCPoolMaxAge = "pool_max_age"
+)
+
+func (m *Metrics) gcAction(action string, dryRun bool) {
+	if m == nil {
+		return
+	}
+	mode := "done"
+	if dryRun {
+		mode = "dry_run"
+	}
+	m.gc.WithLabelValues(action, mode).Inc()
+}
+
+// Reconciler repairs (label "repair" of workspaced_reconcile_repairs_total).
+const (
+	RepairAdopted       = "adopted"
+	RepairPoolAdopted   = "pool_adopted"
+	RepairStopped       = "stopped"
+	RepairReady         = "ready"
+	RepairEndpoint      = "endpoint"
+	RepairDeadBinding   = "dead_binding"
+	RepairProxyReopened = "proxy_reopened"
+)
+
+func (m *Metrics) repair(kind string, n int) {
+	if m != nil && n > 0 {
+		m.repairs.WithLabelValues(kind).Add(float64(n))
+	}
+}
+
+func (m *Metrics) reconciled(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.reconciles.WithLabelValues("error").Inc()
+		return
+	}
+	m.reconciles.WithLabelValues("ok").Inc()
+}
+
+func (m *Metrics) leading(loop string, yes bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if yes {
+		v = 1
+	}
+	m.leader.WithLabelValues(loop).Set(v)
 }

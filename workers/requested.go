@@ -29,7 +29,28 @@ type ProvisionerOptions struct {
 	Logger *slog.Logger
 	// Now is the clock for latency metrics (default time.Now).
 	Now func() time.Time
+	// Pool makes the provisioner claim a warm-pool workspace before it
+	// starts a new one (cold start only when the pool is empty).
+	Pool bool
+	// Personaliser personalises a claimed workspace before it is handed
+	// over; nil skips that.
+	Personaliser *Personaliser
+	// Health checks a claimed workspace's agent (default AgentHealth).
+	Health HealthChecker
+	// ClaimHealthTimeout bounds that check (default
+	// DefaultClaimHealthTimeout).
+	ClaimHealthTimeout time.Duration
+	// ClaimAttempts bounds how many claimed workspaces that fail their
+	// check are released before falling back to a cold start (default
+	// DefaultClaimAttempts).
+	ClaimAttempts int
 }
+
+// Warm-claim defaults.
+const (
+	DefaultClaimHealthTimeout = 2 * time.Second
+	DefaultClaimAttempts      = 3
+)
 
 // Provisioner consumes workspace.requested: it makes sure the conversation
 // has a live workspace. Safe for concurrent use.
@@ -47,6 +68,7 @@ type Provisioner struct {
 	log     *slog.Logger
 	now     func() time.Time
 	lockTTL time.Duration
+	opts    ProvisionerOptions
 }
 
 // NewProvisioner returns the workspace.requested consumer. m may be nil.
@@ -60,8 +82,17 @@ func NewProvisioner(rt Runtime, st ProvisionStore, m *Metrics, opts ProvisionerO
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Health == nil {
+		opts.Health = AgentHealth
+	}
+	if opts.ClaimHealthTimeout <= 0 {
+		opts.ClaimHealthTimeout = DefaultClaimHealthTimeout
+	}
+	if opts.ClaimAttempts <= 0 {
+		opts.ClaimAttempts = DefaultClaimAttempts
+	}
 	return &Provisioner{rt: rt, st: st, m: m, log: opts.Logger.With("component", "provisioner"),
-		now: opts.Now, lockTTL: opts.LockTTL}
+		now: opts.Now, lockTTL: opts.LockTTL, opts: opts}
 }
 
 // Handle is the message.NoPublishHandlerFunc for events.TopicWorkspaceRequested.
@@ -108,6 +139,12 @@ func (p *Provisioner) Provision(ctx context.Context, cmd events.WorkspaceRequest
 	if conv.Live() {
 		return nil
 	}
+	if p.opts.Pool {
+		served, err := p.warm(ctx, cmd, conv, log)
+		if served || err != nil {
+			return err
+		}
+	}
 	return p.start(ctx, cmd, conv, log)
 }
 
@@ -118,6 +155,7 @@ func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, 
 		tenant = cmd.Tenant
 	}
 	spec := workspace.StartSpec{Token: WorkspaceToken(cid, gen), Conversation: cid, Tenant: tenant}
+	began := p.now()
 	info, err := p.rt.Start(ctx, spec)
 	if err != nil {
 		return p.startFailed(ctx, cid, err, log)
@@ -126,6 +164,7 @@ func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, 
 	c, err := p.st.BindProvisioning(ctx, store.Binding{Conversation: cid, Generation: gen, Workspace: info, RequestedAt: cmd.RequestedAt})
 	switch {
 	case err == nil:
+		p.m.acquired(StartCold, p.now().Sub(began).Seconds())
 		log.Info("workspace provisioning", "token", spec.Token, "state", c.State)
 		if c.State == store.StateReady { // events overtook the bind
 			p.m.provisioned(StartCold, p.now().Sub(cmd.RequestedAt).Seconds())

@@ -47,6 +47,10 @@ type StateOptions struct {
 	Logger *slog.Logger
 	// Now is the clock for latency metrics (default time.Now).
 	Now func() time.Time
+	// Personaliser makes a healthy conversation workspace the
+	// conversation's (claim record, MCP rules, files) before it is marked
+	// ready; nil skips that.
+	Personaliser *Personaliser
 }
 
 // StateSubscriber consumes task-state events (Docker or ECS: it never
@@ -55,8 +59,9 @@ type StateOptions struct {
 // RUNNING: once applied, the workspace is inspected through the runtime
 // for its endpoint (Docker events carry none, and one code path serves
 // both runtimes), its agent's /health is polled with backoff up to
-// ReadyTimeout, then MarkReady makes the bound conversation ready and
-// notifies waiters. An agent that never answers fails the conversation and
+// ReadyTimeout, a conversation workspace is personalised (claim record,
+// MCP rules, restored files: the cold path), then MarkReady makes the
+// bound conversation ready and notifies waiters. An agent that never answers fails the conversation and
 // the workspace is stopped.
 //
 // STOPPED (and other stopping statuses): the store ends the binding (lost,
@@ -72,6 +77,7 @@ type StateSubscriber struct {
 	log   *slog.Logger
 	now   func() time.Time
 	ready readiness
+	pers  *Personaliser
 }
 
 // NewStateSubscriber returns the task-state consumer. m may be nil.
@@ -98,7 +104,7 @@ func NewStateSubscriber(rt Runtime, st StateStore, m *Metrics, opts StateOptions
 		opts.Now = time.Now
 	}
 	return &StateSubscriber{
-		rt: rt, st: st, m: m, now: opts.Now,
+		rt: rt, st: st, m: m, now: opts.Now, pers: opts.Personaliser,
 		log: opts.Logger.With("component", "state_subscriber"),
 		ready: readiness{check: opts.Health, timeout: opts.ReadyTimeout, perTry: opts.HealthTryTimeout,
 			minBackoff: opts.HealthMinBackoff, maxBackoff: opts.HealthMaxBackoff},
@@ -187,6 +193,9 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 		}
 		return fmt.Errorf("wait for workspace %s: %w", w.ID, err)
 	}
+	if err := s.personalise(ctx, w, info); err != nil {
+		return err
+	}
 	r, err := s.st.MarkReady(ctx, w.ID, info.Endpoint)
 	switch {
 	case errors.Is(err, store.ErrWorkspaceStopped), errors.Is(err, store.ErrNotFound):
@@ -203,6 +212,39 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 			start = StartWarm
 		}
 		s.m.provisioned(start, s.now().Sub(r.Conversation.RequestedAt).Seconds())
+	}
+	return nil
+}
+
+// personalise makes a healthy conversation workspace its conversation's
+// before it is marked ready (the cold path; warm workspaces are
+// personalised by the Provisioner after the claim). A failure is retried
+// through the event's redelivery.
+func (s *StateSubscriber) personalise(ctx context.Context, w store.Workspace, info workspace.Info) error {
+	cid := w.Conversation
+	if s.pers == nil || cid == "" {
+		return nil
+	}
+	conv, err := s.st.Conversation(ctx, cid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		conv = store.Conversation{ID: cid, Tenant: info.Tenant}
+	case err != nil:
+		return fmt.Errorf("personalise workspace %s: %w", w.ID, err)
+	}
+	if conv.Tenant == "" {
+		conv.Tenant = info.Tenant
+	}
+	// The generation the workspace serves: its token says which (events
+	// may have overtaken the bind that records it).
+	gen := w.Generation
+	if info.Token == WorkspaceToken(cid, conv.Generation) {
+		gen = conv.Generation
+	}
+	info.Conversation = cid
+	if err := s.pers.Personalise(ctx, conv, info, gen); err != nil {
+		s.m.failure(FailPersonalise)
+		return err
 	}
 	return nil
 }

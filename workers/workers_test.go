@@ -412,7 +412,7 @@ func TestReleaseSavesBeforeStop(t *testing.T) {
 	if err := rel.Handle(copyMsg(t, msg)); err != nil {
 		t.Fatal(err)
 	}
-	want := workers.SaveTarget{Conversation: "conv-save", Workspace: c.Workspace, Endpoint: c.Endpoint, Reason: events.ReasonClient}
+	want := workers.SaveTarget{Tenant: "tenant", Conversation: "conv-save", Workspace: c.Workspace, Endpoint: c.Endpoint, Reason: events.ReasonClient}
 	if len(saved) != 2 || saved[1] != want {
 		t.Fatalf("saves = %+v, want two of %+v", saved, want)
 	}
