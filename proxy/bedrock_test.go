@@ -31,7 +31,7 @@ func (w *world) sdkClient() *bedrockruntime.Client {
 		Region:       testRegion,
 		Credentials:  aws.AnonymousCredentials{},
 		BaseEndpoint: aws.String("http://" + w.addr),
-		HTTPClient:   &http.Client{Transport: &http.Transport{DisableCompression: true}},
+		HTTPClient:   &http.Client{Transport: detachedBody{&http.Transport{DisableCompression: true}}},
 		Retryer:      aws.NopRetryer{},
 		// Anonymous credentials leave the client's bearer scheme selected
 		// (and crashing for lack of a token); prefer "no auth", which is
@@ -298,4 +298,26 @@ func TestBedrockBodyReadTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || w.bedrock.Conns() != 0 {
 		t.Fatalf("status %d, upstream conns %d", resp.StatusCode, w.bedrock.Conns())
 	}
+}
+
+// detachedBody gives the transport its own copy of the request body: the
+// SDK closes its request stream when the operation returns (for an event
+// stream, at the response headers) while net/http may still make its final
+// "no extra bytes" Read of a Content-Length body, which then fails and
+// tears the connection down under the streaming response. Not a proxy
+// behaviour; the workspace's real client is Claude Code, not the Go SDK.
+type detachedBody struct{ rt http.RoundTripper }
+
+func (d detachedBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	return d.rt.RoundTrip(r)
 }

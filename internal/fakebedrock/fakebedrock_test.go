@@ -1,9 +1,11 @@
 package fakebedrock_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,8 +25,32 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var testCreds = aws.Credentials{AccessKeyID: "AKIDFAKEBEDROCK", SecretAccessKey: "fake-secret-key", SessionToken: "fake-session-token"}
 
+// detachedBody gives the transport its own copy of the request body. The
+// SDK closes its request stream as soon as the operation returns (for an
+// event stream: at the response headers), while net/http's writeLoop may
+// still make its final "no extra bytes" Read of a Content-Length body; that
+// Read then fails and the transport tears down the connection under the
+// streaming response. Real callers of the proxy are not Go SDK clients;
+// tests must not flake on this SDK/transport race.
+type detachedBody struct{ rt http.RoundTripper }
+
+func (d detachedBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	return d.rt.RoundTrip(r)
+}
+
 func client(fb *fakebedrock.Server, creds aws.Credentials) *bedrockruntime.Client {
 	hc := fb.Client()
+	hc.Transport = detachedBody{hc.Transport}
 	return bedrockruntime.New(bedrockruntime.Options{
 		Region:       "us-east-1",
 		Credentials:  credentials.StaticCredentialsProvider{Value: creds},
