@@ -155,7 +155,12 @@ func (r *dockerRunner) create(ctx context.Context, t *task, def ContainerDefinit
 			StartPeriod: time.Duration(hc.StartPeriod) * time.Second,
 		}
 	}
-	id, err := r.cli.ContainerCreate(ctx, cfg, hostConfig(def, networkMode), nil, nil, r.containerName(t, def.Name))
+	hc := hostConfig(def, networkMode)
+	hc.Binds = r.d.opts.Binds[def.Name]
+	if !strings.HasPrefix(networkMode, "container:") {
+		hc.ExtraHosts = r.d.opts.ExtraHosts // containers joining a namespace share its /etc/hosts
+	}
+	id, err := r.cli.ContainerCreate(ctx, cfg, hc, nil, nil, r.containerName(t, def.Name))
 	if err != nil {
 		return "", fmt.Errorf("CannotCreateContainerError: %s: %w", def.Name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/internal/testenv"
@@ -224,4 +226,58 @@ func TestDockerTaskFailsToStart(t *testing.T) {
 			t.Errorf("a task that failed to start reported RUNNING")
 		}
 	}
+}
+
+// ExtraHosts reach the task's /etc/hosts (shared by the containers of its
+// namespace) and Binds mount host files into the named container only.
+func TestDockerExtraHostsAndBinds(t *testing.T) {
+	cli := testenv.Docker(t)
+	testenv.Image(t, cli, ecsdouble.AgentTestImage)
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	file := dir + "/ca.pem"
+	if err := os.WriteFile(file, []byte("bound-file-content\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := ecsdouble.Start(t, ecsdouble.Options{
+		Docker:     cli,
+		Containers: standInDefs(t),
+		ExtraHosts: []string{"stand-in.example.com:192.0.2.10"},
+		Binds:      map[string][]string{"workspace-agent": {file + ":/etc/e2e/ca.pem:ro"}},
+	})
+	arn := startTask(t, d, "hosts", "workspaced")
+	snap, err := d.WaitStatus(ctx, arn, "RUNNING")
+	if err != nil || snap.LastStatus != "RUNNING" {
+		t.Fatalf("wait RUNNING: %+v %v", snap, err)
+	}
+	out := execIn(ctx, t, cli, snap.ContainerIDs["workspace-agent"], "/bin/sh", "-c", "cat /etc/hosts /etc/e2e/ca.pem")
+	if !strings.Contains(out, "192.0.2.10\tstand-in.example.com") || !strings.Contains(out, "bound-file-content") {
+		t.Errorf("agent sees:\n%s", out)
+	}
+	proxy, err := cli.ContainerInspect(ctx, snap.ContainerIDs["credential-proxy"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(proxy.HostConfig.Binds) != 0 {
+		t.Errorf("proxy container got binds %v", proxy.HostConfig.Binds)
+	}
+}
+
+// execIn runs a command in a container and returns its output.
+func execIn(ctx context.Context, t *testing.T, cli *client.Client, id string, cmd ...string) string {
+	t.Helper()
+	ex, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := cli.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	var stdout, stderr strings.Builder
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader); err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String() + stderr.String()
 }

@@ -52,6 +52,16 @@ type Options struct {
 	// Network is the Docker network of the namespace-holding container;
 	// default "bridge".
 	Network string
+	// ExtraHosts are "name:ip" lines added to every task's /etc/hosts
+	// (Docker mode), e.g. to reach a stand-in on the host at the bridge
+	// gateway under a real AWS host name. Test wiring: ECS has no such
+	// setting for awsvpc tasks.
+	ExtraHosts []string
+	// Binds maps a container name to Docker bind mounts
+	// ("host-path:container-path[:ro]") for that container (Docker mode),
+	// e.g. a CA certificate a sidecar must trust (SSL_CERT_FILE). Test
+	// wiring, standing in for a host volume.
+	Binds map[string][]string
 	// HealthCheckInterval replaces the definitions' health check interval
 	// (ECS's minimum is 5 s; tests want faster); default 500ms.
 	HealthCheckInterval time.Duration
