@@ -28,6 +28,14 @@ func (s *Server) execute(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var mcp *mcpConfig
+	if len(req.MCPConfig) > 0 && string(req.MCPConfig) != "null" {
+		m, err := rewriteMCP(req.MCPConfig, s.opts.MCPGateway)
+		if err != nil {
+			return err
+		}
+		req.MCPConfig, mcp = m.config, &m
+	}
 	p := principal(c)
 	conv, err := s.opts.Store.ClaimConversation(ctx, cid, p.Owner, p.Tenant)
 	if errors.Is(err, store.ErrNotOwner) {
@@ -35,6 +43,12 @@ func (s *Server) execute(c echo.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("claim conversation: %w", err)
+	}
+	if mcp != nil {
+		// Before any workspace is requested: personalisation reads them.
+		if err := s.storeMCPRules(ctx, cid, mcp.rules); err != nil {
+			return fmt.Errorf("store mcp rules: %w", err)
+		}
 	}
 
 	st := s.openStream(c)
@@ -97,6 +111,9 @@ func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Convers
 	}
 	conv, fail = s.awaitReady(ctx, st, conv)
 	if fail != nil {
+		return st.fail(fail)
+	}
+	if fail := s.syncRules(ctx, conv); fail != nil {
 		return st.fail(fail)
 	}
 	if fail := s.relay(ctx, st, conv, req); fail != nil {

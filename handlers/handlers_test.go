@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -311,5 +312,33 @@ func TestKeysNeverLogged(t *testing.T) {
 		if _, err := handlers.ParseKeys(bad, nil); err == nil || strings.Contains(err.Error(), "short") {
 			t.Errorf("ParseKeys(%q) = %v; want an error that does not echo the key", bad, err)
 		}
+	}
+}
+
+// An execute's mcp_config headers become the conversation's rules in
+// Redis (not in its published record); invalid configs are refused.
+func TestExecuteStoresMCPRules(t *testing.T) {
+	e := newEnv(t, 50*time.Millisecond)
+	body := `{"prompt":"hi","mcp_config":{"mcpServers":{"docs":{"type":"http","url":"https://mcp.example.com/mcp","headers":{"Authorization":"Bearer s3cret"}}}}}`
+	resp := e.do(t, http.MethodPost, "/v1/conversations/mcp-1/execute", secret(keyA), strings.NewReader(body))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	readStream(t, resp.Body)
+	raw, digest, err := e.store.MCPRules(context.Background(), "mcp-1")
+	if err != nil || digest == "" || !strings.Contains(string(raw), "Bearer s3cret") || !strings.Contains(string(raw), `"path_prefix":"/mcp"`) {
+		t.Fatalf("stored rules %q digest %q err %v", raw, digest, err)
+	}
+	c, err := e.store.Conversation(context.Background(), "mcp-1")
+	if err != nil || strings.Contains(fmt.Sprintf("%+v", c), "s3cret") {
+		t.Fatalf("conversation record %+v %v", c, err)
+	}
+	bad := `{"prompt":"hi","mcp_config":{"mcpServers":{"docs":{"url":"http://mcp.example.com/","headers":{"A":"s3cret"}}}}}`
+	resp = e.do(t, http.MethodPost, "/v1/conversations/mcp-2/execute", secret(keyA), strings.NewReader(bad))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad config: status %d", resp.StatusCode)
+	}
+	if code := errorCode(t, resp); code != "bad_request" {
+		t.Fatalf("code %q", code)
 	}
 }

@@ -26,6 +26,7 @@ type Store interface {
 	Watch(ctx context.Context, cid string) (*store.Watch, error)
 	StreamStarted(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error)
 	StreamEnded(ctx context.Context, wid, streamID string) error
+	SetMCPRules(ctx context.Context, cid string, rulesJSON []byte) (digest string, changed bool, err error)
 }
 
 // Transports gives an HTTP transport to a workspace's agent endpoint; the
@@ -50,6 +51,12 @@ type Options struct {
 	Transports Transports
 	Keys       *Keys
 	Pool       PoolInventory
+	// Rules applies changed MCP rules to a ready workspace before a run;
+	// nil skips that (rules then reach only new workspaces).
+	Rules RulesSync
+	// MCPGateway is the proxy's address as the workspace sees it, the base
+	// of rewritten MCP server URLs (default DefaultMCPGateway).
+	MCPGateway string
 	// Checks are run by GET /health/ready, each with CheckTimeout.
 	Checks       map[string]Check
 	CheckTimeout time.Duration
@@ -101,6 +108,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.StreamLease <= 0 {
 		opts.StreamLease = 4 * opts.Heartbeat
+	}
+	if opts.MCPGateway == "" {
+		opts.MCPGateway = DefaultMCPGateway
 	}
 	if opts.CheckTimeout <= 0 {
 		opts.CheckTimeout = 2 * time.Second
