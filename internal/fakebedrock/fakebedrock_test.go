@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,5 +149,35 @@ func TestStreamDecodesWithSDK(t *testing.T) {
 	}
 	if len(got) != len(fakebedrock.StreamEvents("")) || got[0] != "message_start" || got[len(got)-1] != "message_stop" {
 		t.Fatalf("events %v", got)
+	}
+}
+
+// Listen puts the server on another address, reached by a certificate name
+// mapped to it (as a container's /etc/hosts maps the bridge gateway).
+func TestListenAddress(t *testing.T) {
+	const name = "bedrock-runtime.us-east-1.amazonaws.com"
+	fb := fakebedrock.New(t, testCreds, "us-east-1", fakebedrock.Options{Listen: "127.0.0.2:0"})
+	if !strings.HasPrefix(fb.Addr, "127.0.0.2:") || fb.URL != "https://"+fb.Addr {
+		t.Fatalf("addr %s url %s", fb.Addr, fb.URL)
+	}
+	_, port, _ := net.SplitHostPort(fb.Addr)
+	hc := fb.Client()
+	tr := hc.Transport.(*http.Transport)
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, fb.Addr)
+	}
+	defer tr.CloseIdleConnections()
+	c := bedrockruntime.New(bedrockruntime.Options{
+		Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: testCreds},
+		BaseEndpoint: aws.String("https://" + name + ":" + port), HTTPClient: &http.Client{Transport: detachedBody{tr}},
+		Retryer: aws.NopRetryer{},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{ModelId: aws.String("m"), Body: []byte("{}")}); err != nil {
+		t.Fatalf("InvokeModel: %v", err)
+	}
+	if last, _ := fb.Last(); !last.Verified || last.Host != name+":"+port {
+		t.Fatalf("last request %+v", last)
 	}
 }

@@ -40,6 +40,11 @@ type Options struct {
 	Gate <-chan struct{}
 	// Now is the clock used for the signature-skew check. Default time.Now.
 	Now func() time.Time
+	// Listen is the address to listen on. Default "127.0.0.1:0"; e.g. the
+	// Docker bridge gateway ("172.17.0.1:0") for a sidecar in a container,
+	// which then reaches it by one of Names (mapped to that address in its
+	// /etc/hosts).
+	Listen string
 }
 
 // Request is what the server recorded about one request.
@@ -57,9 +62,9 @@ type Request struct {
 
 // Server is a running fake. Its methods are safe for concurrent use.
 type Server struct {
-	// URL is https://127.0.0.1:port.
+	// URL is https://<listen address> (https://127.0.0.1:port by default).
 	URL string
-	// Addr is the listener address (127.0.0.1:port).
+	// Addr is the listener address (127.0.0.1:port by default).
 	Addr string
 
 	creds  aws.Credentials
@@ -102,6 +107,14 @@ func New(t testing.TB, creds aws.Credentials, region string, opts ...Options) *S
 	s.pool = pool
 	s.cert = cert.Leaf
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	if s.opts.Listen != "" {
+		ln, err := net.Listen("tcp", s.opts.Listen)
+		if err != nil {
+			t.Fatalf("fakebedrock: listen on %s: %v", s.opts.Listen, err)
+		}
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = ln
+	}
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
