@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -43,7 +44,20 @@ type App struct {
 
 // NewApp builds every part the roles need. On error, what was built is
 // closed again.
-func NewApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger) (app *App, err error) {
+func NewApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger) (*App, error) {
+	return newApp(ctx, cfg, roles, log, appDeps{})
+}
+
+// appDeps are dependencies NewApp otherwise builds from the process
+// environment. Tests set them: parallel tests must not mutate the
+// environment the SDK's default configuration reads.
+type appDeps struct {
+	// awsConfig, when set, replaces the SDK's default configuration
+	// (region and credentials chain) for every AWS client.
+	awsConfig *aws.Config
+}
+
+func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger, deps appDeps) (app *App, err error) {
 	a := &App{cfg: cfg, roles: roles, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -59,8 +73,10 @@ func NewApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	a.closers = append(a.closers, rdb.Close)
 	a.store = store.New(rdb, store.Options{Prefix: cfg.Redis.KeyPrefix})
 
-	awsCfg, err := loadAWS(ctx, cfg)
-	if err != nil {
+	var awsCfg aws.Config
+	if deps.awsConfig != nil {
+		awsCfg = *deps.awsConfig
+	} else if awsCfg, err = loadAWS(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if a.bus, err = newBus(ctx, cfg, roles, awsCfg, log); err != nil {
