@@ -78,7 +78,7 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (workspace.Info, error
 }
 
 func (r *Runtime) infoFromInspect(c container.InspectResponse) workspace.Info {
-	info := r.infoFromLabels(c.ID, c.Config.Labels)
+	info := r.withClaim(r.infoFromLabels(c.ID, c.Config.Labels))
 	if c.State == nil {
 		info.Status = workspace.StatusPending
 		return info
@@ -108,7 +108,7 @@ func (r *Runtime) List(ctx context.Context) ([]workspace.Info, error) {
 		if !r.managed(c.Labels) {
 			continue
 		}
-		info := r.infoFromLabels(c.ID, c.Labels)
+		info := r.withClaim(r.infoFromLabels(c.ID, c.Labels))
 		info.Status = statusOf(c.State)
 		out = append(out, info)
 	}

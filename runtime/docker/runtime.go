@@ -231,6 +231,7 @@ func (r *Runtime) release(token string) {
 	if err := os.RemoveAll(r.socketDir(token)); err != nil {
 		r.log.Warn("remove socket dir failed", "token", token, "error", err)
 	}
+	r.removeClaim(token)
 }
 
 // discard removes a container whose start failed, and its host resources.
