@@ -46,14 +46,19 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	defer release()
+	var freeOnce sync.Once
+	cleanup := func() {}
+	// free ends the run: per-run files removed, the slot released. It runs
+	// before the final event is written: a client that has read "done"
+	// may start its next run at once and must not get 409.
+	free := func() { freeOnce.Do(func() { cleanup(); release() }) }
+	defer free()
 
 	spec, cleanup, err := s.buildSpec(req)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	defer cleanup()
 
 	log := s.log.With("kind", req.Kind)
 	sse.SetHeaders(w.Header())
@@ -61,8 +66,9 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	ew := &eventWriter{w: sse.NewWriter(w), rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
 	_ = ew.comment("run") // flush headers at once: the client sees the stream start
 	began := time.Now()
-	done := s.run(r.Context(), req, spec, ew, log)
+	done := s.run(r.Context(), req, spec, ew, log) // no process of the run is left
 	done.DurationMS = time.Since(began).Milliseconds()
+	free()
 	b, _ := json.Marshal(done)
 	_ = ew.event(EventDone, string(b))
 	log.Info("run finished", "exit_code", done.ExitCode, "reason", done.Reason, "duration_ms", done.DurationMS)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/client"
+	"github.com/workspaced/workspaced/sse"
 )
 
 // sleepPrompt makes fakeclaude start a sleeping child, record both PIDs in
@@ -127,5 +128,24 @@ func TestStalledClientIsDropped(t *testing.T) {
 	waitIdle(t, ta)
 	if h, err := ta.client.Health(testContext(t)); err != nil || h.Busy {
 		t.Fatalf("Health = %+v, %v; want idle", h, err)
+	}
+}
+
+// A client that has read "done" may start its next run at once: the slot
+// is free before the final event is written (a relay that ends its
+// response at "done" must not see 409 on the next request).
+func TestSlotFreeWhenDoneIsRead(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	for i := range 20 {
+		st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"true"}})
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		waitFor(t, st, func(ev sse.Event) bool { return ev.Event == agent.EventDone })
+		if ta.srv.Busy() {
+			t.Fatalf("run %d: agent busy after its final event", i)
+		}
+		_ = st.Close()
 	}
 }
