@@ -16,6 +16,7 @@ import (
 
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/events/bus/bustest"
 	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
 )
@@ -24,13 +25,13 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	bins.cleanup()
 	if code == 0 {
-		if err := goleak.Find(
+		if err := goleak.Find(append(bustest.GoleakOptions(), // kumo (ECS/SQS tests) starts a reaper at init
 			// The Docker client's and HTTP transports' idle connections
 			// close asynchronously after the test's clients are closed.
 			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
+		)...); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
