@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
@@ -53,11 +54,13 @@ type harness struct {
 	rt      workers.Runtime
 	drt     *docker.Runtime
 	st      *store.Store
+	rdb     *redis.Client
 	reg     *prometheus.Registry
 	m       *workers.Metrics
 	prov    *workers.Provisioner
 	rel     *workers.Releaser
 	sub     *workers.StateSubscriber
+	pers    *workers.Personaliser
 	testID  string
 	sockets string
 }
@@ -67,6 +70,7 @@ type harnessOptions struct {
 	state   workers.StateOptions
 	wrapRT  func(workers.Runtime) workers.Runtime // fault injection
 	noWatch bool
+	claims  bool // personalise with the Docker claim records
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -79,6 +83,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h := &harness{cli: cli, testID: runtimetest.Token(t), reg: prometheus.NewRegistry()}
 	rdb := redistest.NewClient(t)
 	h.st = store.New(rdb, store.Options{Prefix: "test:"})
+	h.rdb = rdb
 	base, err := os.MkdirTemp("", "wsw")
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +113,10 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.prov = workers.NewProvisioner(h.rt, h.st, m, workers.ProvisionerOptions{Logger: log})
 	h.rel = workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Logger: log})
 	o.state.Logger = log
+	if o.claims {
+		h.pers = workers.NewPersonaliser(h.st, workers.PersonaliserOptions{Claims: dockerClaims{h.drt}, Logger: log})
+		o.state.Personaliser = h.pers
+	}
 	h.sub = workers.NewStateSubscriber(h.rt, h.st, m, o.state)
 	if !o.noWatch {
 		h.watch(t)

@@ -193,6 +193,23 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 		}
 		return fmt.Errorf("wait for workspace %s: %w", w.ID, err)
 	}
+	return s.markHealthy(ctx, w, info, log)
+}
+
+// MarkHealthy finishes a workspace whose agent answered its health check:
+// a conversation workspace is personalised, then the workspace is marked
+// ready (its conversation becomes ready and waiters are notified; a pool
+// workspace joins the available inventory). The reconciler calls it for a
+// healthy workspace whose events were lost. info is the runtime's view
+// (endpoint, token, labels).
+func (s *StateSubscriber) MarkHealthy(ctx context.Context, w store.Workspace, info workspace.Info) error {
+	return s.markHealthy(ctx, w, info, s.log.With("workspace", w.ID))
+}
+
+func (s *StateSubscriber) markHealthy(ctx context.Context, w store.Workspace, info workspace.Info, log *slog.Logger) error {
+	if w.Conversation == "" {
+		w.Conversation = info.Conversation
+	}
 	if err := s.personalise(ctx, w, info); err != nil {
 		return err
 	}

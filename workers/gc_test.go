@@ -1,0 +1,194 @@
+package workers_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/runtime/docker"
+	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workers"
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// later is a store on the harness's Redis whose clock runs ahead, so GC
+// sees time pass without the test waiting.
+func (h *harness) later(d time.Duration) *store.Store {
+	return store.New(h.rdb, store.Options{Prefix: "test:", Now: func() time.Time { return time.Now().Add(d) }})
+}
+
+// releaseNow delivers GC's workspace.released straight to a Releaser.
+type releaseNow struct{ rel *workers.Releaser }
+
+func (p releaseNow) PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error {
+	return p.rel.Release(ctx, cmd)
+}
+
+// recordingSaver records saves (the S3 saver's stand-in).
+type recordingSaver struct {
+	mu    sync.Mutex
+	saves []workers.SaveTarget
+}
+
+func (s *recordingSaver) Save(_ context.Context, t workers.SaveTarget) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves = append(s.saves, t)
+	return nil
+}
+
+// dockerClaims adapts the Docker runtime's claim records (cmd/ does the
+// same in production).
+type dockerClaims struct{ rt *docker.Runtime }
+
+func (d dockerClaims) RecordClaim(ctx context.Context, ws workspace.Info, c workers.Claim) error {
+	return d.rt.RecordClaim(ctx, ws.Token, docker.Claim(c))
+}
+
+func (d dockerClaims) ReadClaim(_ context.Context, ws workspace.Info) (workers.Claim, bool, error) {
+	c, ok, err := d.rt.ReadClaim(ws.Token)
+	return workers.Claim(c), ok, err
+}
+
+// Idle TTL: an idle workspace is released with reason idle_ttl and its
+// files saved; one with an open (long) stream is not.
+func TestGCReleasesIdleNotStreaming(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	ctx := testCtx(t, 2*time.Minute)
+	idle := h.acquire(t, h.prov, "idle")
+	busy := h.acquire(t, h.prov, "busy")
+	// A stream on "busy" holds a lease well past the GC's view of now.
+	if ok, err := h.st.StreamStarted(ctx, busy.Workspace, "stream-1", 3*time.Hour); err != nil || !ok {
+		t.Fatalf("StreamStarted = %v, %v", ok, err)
+	}
+	saver := &recordingSaver{}
+	rel := workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Saver: saver, Logger: testLogger(t)})
+	gc := workers.NewGC(h.rt, h.later(time.Hour), releaseNow{rel}, nil, h.m, workers.GCOptions{
+		IdleTTL: 30 * time.Minute, OrphanGrace: 24 * time.Hour, Logger: testLogger(t),
+	})
+	if err := gc.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.waitFor(t, "idle", func(c store.Conversation) bool { return c.State == store.StateReleased }); c.PreviousWorkspace != idle.Workspace {
+		t.Fatalf("idle conversation = %+v", c)
+	}
+	saver.mu.Lock()
+	saves := saver.saves
+	saver.mu.Unlock()
+	if len(saves) != 1 || saves[0].Workspace != idle.Workspace || saves[0].Reason != events.ReasonIdleTTL {
+		t.Fatalf("saves = %+v, want one of %s (idle_ttl)", saves, idle.Workspace)
+	}
+	if c, err := h.st.Conversation(ctx, "busy"); err != nil || c.State != store.StateReady || c.Workspace != busy.Workspace {
+		t.Fatalf("busy conversation = %+v, %v; want still ready", c, err)
+	}
+	if got := h.metric(t, "workspaced_gc_actions_total", "action", workers.GCIdle); got != 1 {
+		t.Errorf("idle releases counted = %v, want 1", got)
+	}
+}
+
+// runOrphan starts a container by hand, sleeping, with labels.
+func (h *harness) runOrphan(t *testing.T, labels map[string]string) string {
+	t.Helper()
+	ctx := testCtx(t, time.Minute)
+	labels[testLabel] = h.testID // the test's cleanup removes it either way
+	c, err := h.cli.ContainerCreate(ctx, &container.Config{
+		Image: testImage(), Entrypoint: []string{"/bin/sleep", "600"}, Labels: labels,
+	}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+func (h *harness) exists(t *testing.T, id string) bool {
+	t.Helper()
+	_, err := h.cli.ContainerInspect(testCtx(t, 10*time.Second), id)
+	if cerrdefs.IsNotFound(err) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+// An orphan started by hand with our labels is reaped once past the grace
+// period (dry run first: only counted); one without our labels, and a
+// tracked workspace, are untouched.
+func TestGCReapsLabelledOrphansOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	ctx := testCtx(t, 2*time.Minute)
+	tracked := h.acquire(t, h.prov, "tracked")
+	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	ours := h.runOrphan(t, map[string]string{docker.LabelManagedBy: docker.ManagedBy, docker.LabelCreatedAt: old})
+	young := h.runOrphan(t, map[string]string{docker.LabelManagedBy: docker.ManagedBy,
+		docker.LabelCreatedAt: time.Now().UTC().Format(time.RFC3339Nano)})
+	foreign := h.runOrphan(t, map[string]string{"io.example.other": "x", docker.LabelCreatedAt: old})
+	rec := workers.NewReconciler(h.rt, h.st, h.m, workers.ReconcilerOptions{Logger: testLogger(t)})
+	opts := workers.GCOptions{OrphanGrace: 10 * time.Minute, DryRun: true, Holder: "gc-test", Logger: testLogger(t)}
+
+	dry := workers.NewGC(h.rt, h.st, nil, rec, h.m, opts)
+	if err := dry.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !h.exists(t, ours) {
+		t.Fatal("dry run stopped the orphan")
+	}
+	if got := h.metric(t, "workspaced_gc_actions_total", "mode", "dry_run"); got != 1 {
+		t.Fatalf("dry-run orphans counted = %v, want 1", got)
+	}
+
+	opts.DryRun = false
+	if err := workers.NewGC(h.rt, h.st, nil, rec, h.m, opts).Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.exists(t, ours) {
+		t.Fatal("labelled orphan still there")
+	}
+	for name, id := range map[string]string{"young": young, "foreign": foreign, "tracked": tracked.Workspace} {
+		if !h.exists(t, id) {
+			t.Fatalf("%s container was reaped", name)
+		}
+	}
+}
+
+// A pool workspace claimed but never handed over (the worker crashed) is
+// stopped once stuck, and its waiters are told.
+func TestGCStopsStuckClaim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	ctx := testCtx(t, 2*time.Minute)
+	stop := runReplenisher(t, h.replenisher(t, 1, 1))
+	h.waitPool(t, func(c store.PoolCounts) bool { return c.Available == 1 })
+	stop()
+	h.claim(t, "stuck")
+	cl, err := h.st.ClaimPoolWorkspace(ctx, "stuck", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := workers.NewGC(h.rt, h.later(time.Hour), nil, nil, h.m, workers.GCOptions{
+		StuckTimeout: 5 * time.Minute, OrphanGrace: 24 * time.Hour, Logger: testLogger(t),
+		Now: func() time.Time { return time.Now().Add(time.Hour) },
+	})
+	if err := gc.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := h.waitFor(t, "stuck", done)
+	if c.State != store.StateFailed {
+		t.Fatalf("conversation = %+v, want failed", c)
+	}
+	if _, err := h.rt.Inspect(ctx, cl.Workspace.ID); !errors.Is(err, workspace.ErrNotFound) {
+		t.Fatalf("stuck workspace still there: %v", err)
+	}
+}
