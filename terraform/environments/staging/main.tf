@@ -1,180 +1,64 @@
-# One environment: every module composed. This file is identical in every
-# environment (a test checks it); sizes and names differ only through
-# variables.tf / terraform.tfvars.
-
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
+# Staging: terraform/stack at staging sizes (seed §6.3, §14; docs/deploy.md,
+# "Capacity"). Environments differ only in the values below (a test checks
+# it); what they share is in terraform/stack.
 
 locals {
-  name_prefix  = "workspaced-${var.environment}"
-  cluster_name = local.name_prefix
-  # Known before the cluster exists, so IAM and the EventBridge rule do not
-  # wait for it (and no module cycle arises).
-  cluster_arn   = "arn:${data.aws_partition.current.partition}:ecs:${var.aws_region}:${data.aws_caller_identity.current.account_id}:cluster/${local.cluster_name}"
-  queue_prefix  = "${var.environment}-"
-  ssm_prefix    = "/workspaced/${var.environment}"
-  ecr_registry  = "${data.aws_caller_identity.current.account_id}.dkr.ecr.${var.aws_region}.amazonaws.com"
-  names         = jsondecode(file("${path.module}/../../../deploy/names.json"))
-  ecr_repo_arns = [for r in values(var.ecr_repositories) : "arn:${data.aws_partition.current.partition}:ecr:${var.aws_region}:${data.aws_caller_identity.current.account_id}:repository/${r}"]
+  environment = "staging"
+  aws_region  = "ap-northeast-1"
+}
 
-  tags = {
-    Project     = "workspaced"
-    Environment = var.environment
-    ManagedBy   = "terraform"
+provider "aws" {
+  region = local.aws_region
+
+  default_tags {
+    tags = {
+      Project     = "workspaced"
+      Environment = local.environment
+      ManagedBy   = "terraform"
+    }
   }
 }
 
-module "monitoring" {
-  source = "../../modules/monitoring"
+module "stack" {
+  source = "../../stack"
 
-  name_prefix                 = local.name_prefix
-  environment                 = var.environment
-  aws_region                  = var.aws_region
-  log_retention_days          = var.log_retention_days
-  alarm_email                 = var.alarm_email
-  cluster_name                = local.cluster_name
-  backend_service_name        = module.services.backend_service_name
-  alb_arn_suffix              = module.services.alb_arn_suffix
-  target_group_arn_suffix     = module.services.target_group_arn_suffix
-  command_queue_names         = values(module.messaging.command_queue_names)
-  task_events_queue_name      = module.messaging.task_events_queue_name
-  dead_letter_queue_names     = module.messaging.dead_letter_queue_names
-  task_state_change_rule_name = module.messaging.task_state_change_rule_name
-  warm_pool_alarm_enabled     = var.warm_pool_min_size > 0
-  tags                        = local.tags
-}
+  environment        = local.environment
+  aws_region         = local.aws_region
+  availability_zones = ["ap-northeast-1a", "ap-northeast-1c"]
+  vpc_cidr_block     = "10.40.0.0/16"
+  single_nat_gateway = true # seed §14 staging: one NAT gateway
 
-module "vpc" {
-  source = "../../modules/vpc"
+  # Container instances: c6i.xlarge (~12 trunked ENIs), 2 to 4.
+  instance_type          = "c6i.xlarge"
+  asg_min_size           = 2
+  asg_max_size           = 4
+  ec2_warm_pool_min_size = 1
 
-  name_prefix                        = local.name_prefix
-  aws_region                         = var.aws_region
-  cidr_block                         = var.vpc_cidr_block
-  availability_zones                 = var.availability_zones
-  public_subnet_cidrs                = [for i, _ in var.availability_zones : cidrsubnet(var.vpc_cidr_block, 8, i)]
-  private_subnet_cidrs               = [for i, _ in var.availability_zones : cidrsubnet(var.vpc_cidr_block, 4, i + 1)]
-  single_nat_gateway                 = var.single_nat_gateway
-  endpoint_security_group_id         = module.security.endpoints_security_group_id
-  bedrock_endpoint_security_group_id = module.security.bedrock_endpoint_security_group_id
-  logs_kms_key_arn                   = module.monitoring.logs_kms_key_arn
-  tags                               = local.tags
-}
+  # Backend: half of seed §4.1, so a c6i.xlarge keeps room for workspaces.
+  backend_cpu       = 1024
+  backend_memory    = 2048
+  backend_min_count = 1
+  backend_max_count = 2
 
-module "messaging" {
-  source = "../../modules/messaging"
+  warm_pool_min_size = 2
+  warm_pool_max_size = 0
 
-  name_prefix                        = local.name_prefix
-  queue_prefix                       = local.queue_prefix
-  cluster_arn                        = local.cluster_arn
-  command_visibility_timeout_seconds = var.command_visibility_timeout_seconds
-  force_destroy_bucket               = var.force_destroy_bucket
-  tags                               = local.tags
-}
+  redis_node_type    = "cache.t3.micro"
+  rds_instance_class = "db.t3.medium"
+  rds_multi_az       = false
 
-module "security" {
-  source = "../../modules/security"
+  deletion_protection  = false
+  force_destroy_bucket = true
+  log_retention_days   = 14
 
-  name_prefix                  = local.name_prefix
-  aws_region                   = var.aws_region
-  vpc_id                       = module.vpc.vpc_id
-  s3_prefix_list_id            = module.vpc.s3_prefix_list_id
-  cluster_arn                  = local.cluster_arn
-  workspace_task_family        = "${local.name_prefix}-${local.names.workspace_task.family}"
-  agent_port                   = local.names.workspace_task.agent_port
-  proxy_admin_port             = local.names.workspace_task.proxy_admin_port
-  alb_ingress_cidr_blocks      = var.alb_ingress_cidr_blocks
-  workspace_egress_cidr_blocks = var.workspace_egress_cidr_blocks
-  enable_rds                   = var.enable_rds
-  command_queue_arns           = values(module.messaging.command_queue_arns)
-  task_events_queue_arn        = module.messaging.task_events_queue_arn
-  dead_letter_queue_arns       = module.messaging.dead_letter_queue_arns
-  workspace_files_bucket_arn   = module.messaging.workspace_files_bucket_arn
-  workspace_files_kms_key_arn  = module.messaging.workspace_files_kms_key_arn
-  log_group_arns               = module.monitoring.log_group_arns
-  ecr_repository_arns          = local.ecr_repo_arns
-  ssm_parameter_prefix         = local.ssm_prefix
-  proxy_domain_whitelist       = var.proxy_domain_whitelist
-  mcp_domains                  = var.mcp_domains
-  tags                         = local.tags
-}
-
-module "ecs" {
-  source = "../../modules/ecs"
-
-  name_prefix                 = local.name_prefix
-  cluster_name                = local.cluster_name
-  private_subnet_ids          = module.vpc.private_subnet_ids
-  instances_security_group_id = module.security.instances_security_group_id
-  instance_profile_arn        = module.security.instance_profile_arn
-  ami_id                      = var.ami_id
-  instance_type               = var.instance_type
-  asg_min_size                = var.asg_min_size
-  asg_max_size                = var.asg_max_size
-  warm_pool_min_size          = var.ec2_warm_pool_min_size
-  capacity_target_percent     = 85
-
+  # Per-deployment inputs (variables.tf).
+  image_tag                       = var.image_tag
+  certificate_arn                 = var.certificate_arn
+  alarm_email                     = var.alarm_email
+  ami_id                          = var.ami_id
+  waf_web_acl_arn                 = var.waf_web_acl_arn
+  alb_ingress_cidr_blocks         = var.alb_ingress_cidr_blocks
+  workspace_egress_cidr_blocks    = var.workspace_egress_cidr_blocks
+  mcp_domains                     = var.mcp_domains
   manage_trunking_account_setting = var.manage_trunking_account_setting
-  tags                            = local.tags
-}
-
-module "database" {
-  source = "../../modules/database"
-
-  name_prefix             = local.name_prefix
-  private_subnet_ids      = module.vpc.private_subnet_ids
-  redis_security_group_id = module.security.redis_security_group_id
-  rds_security_group_id   = module.security.rds_security_group_id
-  secrets_kms_key_arn     = module.security.secrets_kms_key_arn
-  ssm_parameter_prefix    = local.ssm_prefix
-  redis_node_type         = var.redis_node_type
-  enable_rds              = var.enable_rds
-  rds_instance_class      = var.rds_instance_class
-  deletion_protection     = var.deletion_protection
-  tags                    = local.tags
-}
-
-module "services" {
-  source = "../../modules/services"
-
-  name_prefix                             = local.name_prefix
-  aws_region                              = var.aws_region
-  execution_role_arn                      = module.security.execution_role_arn
-  workspace_agent_image                   = "${local.ecr_registry}/${var.ecr_repositories.workspace}:${var.image_tag}"
-  credential_proxy_image                  = "${local.ecr_registry}/${var.ecr_repositories.credential_proxy}:${var.image_tag}"
-  bedrock_region                          = var.bedrock_region
-  workspace_agent_log_group               = module.monitoring.log_group_names.workspace_agent
-  workspace_proxy_log_group               = module.monitoring.log_group_names.workspace_proxy
-  bedrock_access_key_id_parameter_arn     = module.security.bedrock_access_key_id_parameter_arn
-  bedrock_secret_access_key_parameter_arn = module.security.bedrock_secret_access_key_parameter_arn
-  proxy_domain_whitelist_parameter_arn    = module.security.proxy_domain_whitelist_parameter_arn
-  cluster_name                            = module.ecs.cluster_name
-  cluster_arn                             = module.ecs.cluster_arn
-  capacity_provider_name                  = module.ecs.capacity_provider_name
-  vpc_id                                  = module.vpc.vpc_id
-  public_subnet_ids                       = module.vpc.public_subnet_ids
-  private_subnet_ids                      = module.vpc.private_subnet_ids
-  alb_security_group_id                   = module.security.alb_security_group_id
-  backend_security_group_id               = module.security.backend_security_group_id
-  workspace_security_group_id             = module.security.workspace_security_group_id
-  backend_task_role_arn                   = module.security.backend_task_role_arn
-  backend_image                           = "${local.ecr_registry}/${var.ecr_repositories.backend}:${var.image_tag}"
-  backend_log_group                       = module.monitoring.log_group_names.backend
-  backend_cpu                             = var.backend_cpu
-  backend_memory                          = var.backend_memory
-  backend_min_count                       = var.backend_min_count
-  backend_max_count                       = var.backend_max_count
-  backend_cpu_target_percent              = 70
-  certificate_arn                         = var.certificate_arn
-  waf_web_acl_arn                         = var.waf_web_acl_arn
-  alb_deletion_protection                 = var.deletion_protection
-  sqs_queue_prefix                        = local.queue_prefix
-  command_visibility_timeout_seconds      = var.command_visibility_timeout_seconds
-  workspace_files_bucket                  = module.messaging.workspace_files_bucket_name
-  redis_url                               = module.database.redis_url
-  redis_password_parameter_arn            = module.database.redis_password_parameter_arn
-  api_keys_secret_arn                     = module.security.api_keys_secret_arn
-  proxy_admin_key_secret_arn              = module.security.proxy_admin_key_secret_arn
-  warm_pool_min_size                      = var.warm_pool_min_size
-  warm_pool_max_size                      = var.warm_pool_max_size
-  tags                                    = local.tags
 }

@@ -1,88 +1,29 @@
-# Inputs of one environment. Defaults are this environment's sizes (seed §6.1,
-# §6.3, §14); terraform.tfvars (not committed) or -var sets the rest.
-
-variable "environment" {
-  description = "Environment name: resource name prefix, queue prefix, SSM path."
-  type        = string
-  default     = "staging"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9]{1,15}$", var.environment))
-    error_message = "environment must be 2-16 lowercase letters/digits, starting with a letter."
-  }
-}
-
-variable "aws_region" {
-  description = "Region of the deployment."
-  type        = string
-  default     = "ap-northeast-1"
-
-  validation {
-    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
-    error_message = "aws_region must be a region name such as ap-northeast-1."
-  }
-}
-
-variable "availability_zones" {
-  description = "Two availability zones (seed §6.1: AZ-a and AZ-c)."
-  type        = list(string)
-  default     = ["ap-northeast-1a", "ap-northeast-1c"]
-
-  validation {
-    condition     = length(var.availability_zones) == 2 && length(distinct(var.availability_zones)) == 2
-    error_message = "availability_zones must be two distinct zones."
-  }
-}
-
-variable "vpc_cidr_block" {
-  description = "VPC CIDR (/16: two /24 public and two /20 private subnets are carved from it)."
-  type        = string
-  default     = "10.40.0.0/16"
-
-  validation {
-    condition     = can(cidrnetmask(var.vpc_cidr_block)) && endswith(var.vpc_cidr_block, "/16")
-    error_message = "vpc_cidr_block must be an IPv4 /16."
-  }
-}
-
-variable "single_nat_gateway" {
-  description = "One NAT gateway instead of one per AZ (seed §14 staging: one, ~$45/month)."
-  type        = bool
-  default     = true
-}
+# Per-deployment inputs: CI sets image_tag and certificate_arn (TF_VAR_*);
+# the rest are account-specific and optional (terraform.tfvars, not
+# committed). Unset (null) means the stack's default. Sizes are not inputs:
+# they are this environment's code, in main.tf. This file is the same in
+# every environment (a test checks it).
 
 variable "image_tag" {
-  description = "Tag of the three images in ECR (the git commit SHA CI pushed). Never \"latest\": tags are immutable."
+  description = "Tag of the images to deploy (the commit SHA CI pushed)."
   type        = string
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{6,127}$", var.image_tag)) && var.image_tag != "latest"
-    error_message = "image_tag must be an immutable tag such as a commit SHA (7-128 characters), not \"latest\"."
-  }
-}
-
-variable "ecr_repositories" {
-  description = "ECR repository names (terraform/bootstrap creates them)."
-  type = object({
-    backend          = string
-    workspace        = string
-    credential_proxy = string
-  })
-  default = {
-    backend          = "workspaced/backend"
-    workspace        = "workspaced/workspace-base"
-    credential_proxy = "workspaced/credential-proxy"
-  }
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate of the API's HTTPS listener (request it before the first apply, docs/deploy.md)."
+  description = "ACM certificate of the API's HTTPS listener."
   type        = string
+}
 
-  validation {
-    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.certificate_arn))
-    error_message = "certificate_arn must be an ACM certificate ARN."
-  }
+variable "alarm_email" {
+  description = "Optional e-mail subscribed to the alarm topic."
+  type        = string
+  default     = null
+}
+
+variable "ami_id" {
+  description = "Container instance AMI. Null: the newest workspaced-ecs-al2023-* AMI of this account."
+  type        = string
+  default     = null
 }
 
 variable "waf_web_acl_arn" {
@@ -92,241 +33,25 @@ variable "waf_web_acl_arn" {
 }
 
 variable "alb_ingress_cidr_blocks" {
-  description = "Client CIDRs allowed to the API (staging: narrow to the office/VPN)."
+  description = "Client CIDRs allowed to the API. Null: anywhere."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
-
-  validation {
-    condition     = length(var.alb_ingress_cidr_blocks) > 0 && alltrue([for c in var.alb_ingress_cidr_blocks : can(cidrnetmask(c))])
-    error_message = "alb_ingress_cidr_blocks must be a non-empty list of IPv4 CIDRs."
-  }
+  default     = null
 }
 
 variable "workspace_egress_cidr_blocks" {
-  description = "HTTPS destinations of workspace tasks besides Bedrock (package registries, MCP servers), via NAT."
+  description = "HTTPS destinations of workspace tasks besides Bedrock. Null: the stack's default."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
-
-  validation {
-    condition     = alltrue([for c in var.workspace_egress_cidr_blocks : can(cidrnetmask(c))])
-    error_message = "workspace_egress_cidr_blocks must be IPv4 CIDRs."
-  }
-}
-
-variable "proxy_domain_whitelist" {
-  description = "Domains the credential proxy forwards to (PROXY_DOMAIN_WHITELIST)."
-  type        = list(string)
-  default     = ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]
+  default     = null
 }
 
 variable "mcp_domains" {
-  description = "MCP server domains (DNS Firewall allow-list; FQDNs ending in a dot)."
+  description = "MCP server domains workspaces may resolve (FQDNs ending in a dot). Null: none."
   type        = list(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for d in var.mcp_domains : endswith(d, ".")])
-    error_message = "mcp_domains entries must be fully qualified (end with a dot)."
-  }
-}
-
-variable "bedrock_region" {
-  description = "Region of Amazon Bedrock the proxy calls."
-  type        = string
-  default     = "ap-northeast-1"
-}
-
-variable "ami_id" {
-  description = "Custom AMI (terraform/packer). Null: the newest workspaced-ecs-al2023-* AMI of this account."
-  type        = string
   default     = null
-}
-
-variable "instance_type" {
-  description = "Container instance type (seed §6.3 staging: c6i.xlarge, ~12 trunked ENIs)."
-  type        = string
-  default     = "c6i.xlarge"
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]*\\.[0-9]*x?large$", var.instance_type))
-    error_message = "instance_type must be an EC2 instance type such as c6i.xlarge."
-  }
-}
-
-variable "asg_min_size" {
-  description = "Minimum container instances (seed §14 staging: 2)."
-  type        = number
-  default     = 2
-
-  validation {
-    condition     = var.asg_min_size >= 1
-    error_message = "asg_min_size must be at least 1."
-  }
-}
-
-variable "asg_max_size" {
-  description = "Maximum container instances."
-  type        = number
-  default     = 4
-
-  validation {
-    condition     = var.asg_max_size >= 2 && var.asg_max_size <= 50
-    error_message = "asg_max_size must be between 2 and 50."
-  }
-}
-
-variable "ec2_warm_pool_min_size" {
-  description = "Stopped EC2 instances in the Auto Scaling warm pool (seed §8.1: 1)."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.ec2_warm_pool_min_size >= 0 && var.ec2_warm_pool_min_size <= 10
-    error_message = "ec2_warm_pool_min_size must be between 0 and 10."
-  }
-}
-
-variable "backend_cpu" {
-  description = "Backend task CPU units (staging: 1024, half of seed §4.1, so a c6i.xlarge keeps room for workspaces)."
-  type        = number
-  default     = 1024
-
-  validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.backend_cpu)
-    error_message = "backend_cpu must be 256, 512, 1024, 2048 or 4096."
-  }
-}
-
-variable "backend_memory" {
-  description = "Backend task memory (MiB)."
-  type        = number
-  default     = 2048
-
-  validation {
-    condition     = var.backend_memory >= 512 && var.backend_memory <= 16384
-    error_message = "backend_memory must be between 512 and 16384 MiB."
-  }
-}
-
-variable "backend_min_count" {
-  description = "Minimum backend tasks."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.backend_min_count >= 1
-    error_message = "backend_min_count must be at least 1."
-  }
-}
-
-variable "backend_max_count" {
-  description = "Maximum backend tasks."
-  type        = number
-  default     = 2
-
-  validation {
-    condition     = var.backend_max_count >= 1 && var.backend_max_count <= 20
-    error_message = "backend_max_count must be between 1 and 20."
-  }
-}
-
-variable "warm_pool_min_size" {
-  description = "WARM_POOL_MIN_SIZE: pre-started workspace tasks."
-  type        = number
-  default     = 2
-
-  validation {
-    condition     = var.warm_pool_min_size >= 0 && var.warm_pool_min_size <= 100
-    error_message = "warm_pool_min_size must be between 0 and 100."
-  }
-}
-
-variable "warm_pool_max_size" {
-  description = "WARM_POOL_MAX_SIZE (0: same as min)."
-  type        = number
-  default     = 0
-
-  validation {
-    condition     = var.warm_pool_max_size >= 0 && var.warm_pool_max_size <= 200
-    error_message = "warm_pool_max_size must be between 0 and 200."
-  }
-}
-
-variable "command_visibility_timeout_seconds" {
-  description = "Visibility timeout of the command queues: 120 s covers the worker's longest handler (RunTask + retries, SQS_VISIBILITY_TIMEOUT)."
-  type        = number
-  default     = 120
-
-  validation {
-    condition     = var.command_visibility_timeout_seconds >= 60 && var.command_visibility_timeout_seconds <= 900
-    error_message = "command_visibility_timeout_seconds must be between 60 and 900."
-  }
-}
-
-variable "redis_node_type" {
-  description = "ElastiCache node type (seed §14 staging: cache.t3.micro)."
-  type        = string
-  default     = "cache.t3.micro"
-
-  validation {
-    condition     = startswith(var.redis_node_type, "cache.")
-    error_message = "redis_node_type must start with cache."
-  }
-}
-
-variable "enable_rds" {
-  description = "Create RDS PostgreSQL (off: workspaced does not use it)."
-  type        = bool
-  default     = false
-}
-
-variable "rds_instance_class" {
-  description = "RDS instance class when enable_rds (seed §14 staging: db.t3.medium)."
-  type        = string
-  default     = "db.t3.medium"
-
-  validation {
-    condition     = startswith(var.rds_instance_class, "db.")
-    error_message = "rds_instance_class must start with db."
-  }
-}
-
-variable "deletion_protection" {
-  description = "Deletion protection of the ALB and data stores."
-  type        = bool
-  default     = false
-}
-
-variable "force_destroy_bucket" {
-  description = "Let terraform destroy empty and delete the workspace-files bucket."
-  type        = bool
-  default     = true
-}
-
-variable "log_retention_days" {
-  description = "Retention of the ECS log groups."
-  type        = number
-  default     = 14
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 180, 365], var.log_retention_days)
-    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 180, 365."
-  }
-}
-
-variable "alarm_email" {
-  description = "Optional e-mail for alarm notifications."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
-    error_message = "alarm_email must be an e-mail address."
-  }
 }
 
 variable "manage_trunking_account_setting" {
-  description = "This environment manages the account's awsvpcTrunking default (false when another environment in the same account does)."
+  description = "Manage the account's awsvpcTrunking default; false in the second environment of a shared account. Null: true."
   type        = bool
-  default     = true
+  default     = null
 }

@@ -22,15 +22,3 @@ terraform {
     use_lockfile = true
   }
 }
-
-provider "aws" {
-  region = var.aws_region
-
-  default_tags {
-    tags = {
-      Project     = "workspaced"
-      Environment = var.environment
-      ManagedBy   = "terraform"
-    }
-  }
-}
