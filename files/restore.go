@@ -227,6 +227,9 @@ func (v *verifier) finish() error {
 // and a failed check breaks the request instead.
 const holdbackBytes = 64 << 10
 
+// readChunk is how much the holdback reads at a time.
+const readChunk = 32 << 10
+
 // holdback passes r through but keeps the last holdbackBytes back until r
 // ended and end() returned nil; if end() fails, Read returns its error
 // and never the tail. A failure of r (a malformed gzip stream, or the
@@ -244,7 +247,7 @@ type holdback struct {
 
 func (h *holdback) Read(p []byte) (int, error) {
 	if h.buf == nil {
-		h.buf = make([]byte, 0, 2*holdbackBytes)
+		h.buf = make([]byte, 0, holdbackBytes+readChunk)
 	}
 	for {
 		pending := h.buf[h.off:]
