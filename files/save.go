@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -42,7 +43,7 @@ var errUploadEnded = errors.New("upload ended")
 func (s *Store) Save(ctx context.Context, t workers.SaveTarget) error {
 	start := s.opts.Now()
 	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
-	m, err := s.save(ctx, t, log)
+	m, err := s.save(ctx, t, start, log)
 	d := s.opts.Now().Sub(start)
 	switch {
 	case errors.Is(err, ErrInvalidTarget):
@@ -58,7 +59,7 @@ func (s *Store) Save(ctx context.Context, t workers.SaveTarget) error {
 	return nil
 }
 
-func (s *Store) save(ctx context.Context, t workers.SaveTarget, log *slog.Logger) (Manifest, error) {
+func (s *Store) save(ctx context.Context, t workers.SaveTarget, start time.Time, log *slog.Logger) (Manifest, error) {
 	l, err := newLayout(s.opts.Prefix, t.Tenant, t.Conversation)
 	if err != nil {
 		return Manifest{}, err
@@ -74,7 +75,7 @@ func (s *Store) save(ctx context.Context, t workers.SaveTarget, log *slog.Logger
 	}
 	m := Manifest{
 		Format: FormatVersion, Encoding: EncodingTarGzip,
-		Snapshot: snapshotName(s.opts.Now(), random), CreatedAt: s.opts.Now().UTC(),
+		Snapshot: snapshotName(start, random), CreatedAt: start.UTC(),
 		Workspace: t.Workspace, Tenant: t.Tenant, Conversation: t.Conversation,
 	}
 	body, err := ag.GetFiles(ctx)

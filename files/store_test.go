@@ -107,6 +107,30 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 	}
 }
 
+// An empty workspace saves too, and restoring it empties the workspace
+// (the user deleted everything).
+func TestEmptyWorkspaceRoundTrip(t *testing.T) {
+	t.Parallel()
+	ws := newWorkspaces(t)
+	c, bucket := newS3(t)
+	st := newStore(t, c, bucket, ws.rt, nil)
+	ctx := testCtx(t, 5*time.Minute)
+	w1, w2 := ws.start(t), ws.start(t)
+	if got := ws.tree(t, w1); len(got) != 0 {
+		t.Fatalf("a new workspace holds %v", got)
+	}
+	if err := st.Save(ctx, saveTarget("acme", "conv-1", w1)); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	ws.sh(t, w2, "mkdir d && echo x > d/f")
+	if ok, err := st.Restore(ctx, restoreTarget("acme", "conv-1", w2)); !ok || err != nil {
+		t.Fatalf("Restore = %v, %v; want true, nil", ok, err)
+	}
+	if got := ws.tree(t, w2); len(got) != 0 {
+		t.Fatalf("restored an empty snapshot, workspace holds %v", got)
+	}
+}
+
 // A save that fails midway (a part upload fails, the context is cancelled,
 // or the manifest write fails) leaves the manifest on the previous
 // snapshot, aborts its multipart upload, and is never restored.
