@@ -339,4 +339,3 @@ func TestMCPRules(t *testing.T) {
 func containsSecret(s string) bool {
 	return strings.Contains(s, "s3cret") || strings.Contains(s, "Bearer")
 }
-

@@ -68,8 +68,8 @@ type Replenisher struct {
 	leader *leader
 
 	mu           sync.Mutex // one pass at a time; guards the fields below
-	next         time.Time // rate limit: earliest next start
-	pauseUntil   time.Time // backoff after a failed start
+	next         time.Time  // rate limit: earliest next start
+	pauseUntil   time.Time  // backoff after a failed start
 	failedStarts int
 }
 
