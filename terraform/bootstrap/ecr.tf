@@ -48,3 +48,52 @@ resource "aws_ecr_lifecycle_policy" "this" {
     ]
   })
 }
+
+# Third-party images the tasks run (the CloudWatch agent sidecar of the
+# backend) come from ECR Public through a pull-through cache: the container
+# instances have no route to the internet, only the ECR and S3 endpoints, and
+# ECR itself fetches the upstream image on the first pull of a tag. The cache
+# repositories are created here, not by that first pull, so they are scanned
+# and immutable and the pulling role needs no ecr:CreateRepository. Tags
+# are immutable: the tasks pin a version, and a tag re-pushed upstream cannot
+# silently change what runs.
+resource "aws_ecr_pull_through_cache_rule" "ecr_public" {
+  ecr_repository_prefix = "ecr-public"
+  upstream_registry_url = "public.ecr.aws"
+}
+
+#tfsec:ignore:aws-ecr-repository-customer-key public upstream images, encrypted at rest with ECR's AES256; a customer key on a pull-through repository needs a repository creation template and an ECR service role for no confidentiality gain.
+resource "aws_ecr_repository" "pull_through" {
+  for_each = toset(var.ecr_pull_through_repositories)
+
+  name                 = each.value
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "AES256"
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "pull_through" {
+  for_each = aws_ecr_repository.pull_through
+
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [
+      {
+        rulePriority = 1
+        description  = "Keep the last 5 cached versions (the pinned one and rollbacks)"
+        selection = {
+          tagStatus   = "any"
+          countType   = "imageCountMoreThan"
+          countNumber = 5
+        }
+        action = { type = "expire" }
+      },
+    ]
+  })
+}

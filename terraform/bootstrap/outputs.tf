@@ -8,6 +8,11 @@ output "ecr_repository_urls" {
   value       = { for k, r in aws_ecr_repository.this : k => r.repository_url }
 }
 
+output "ecr_pull_through_repository_urls" {
+  description = "Pull-through cache repositories (ECR Public) keyed by name: the environments' ecr_repositories.cloudwatch_agent."
+  value       = { for k, r in aws_ecr_repository.pull_through : k => r.repository_url }
+}
+
 output "ecr_push_role_arn" {
   description = "Role CI assumes to push images (GitHub variable AWS_ECR_PUSH_ROLE_ARN)."
   value       = aws_iam_role.ecr_push.arn

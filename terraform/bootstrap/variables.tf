@@ -36,6 +36,17 @@ variable "ecr_repositories" {
   default     = ["workspaced/backend", "workspaced/workspace-base", "workspaced/credential-proxy"]
 }
 
+variable "ecr_pull_through_repositories" {
+  description = "Repositories of the ECR Public pull-through cache (prefix ecr-public/, then the upstream path) that tasks pull third-party images from."
+  type        = list(string)
+  default     = ["ecr-public/cloudwatch-agent/cloudwatch-agent"]
+
+  validation {
+    condition     = alltrue([for r in var.ecr_pull_through_repositories : startswith(r, "ecr-public/")])
+    error_message = "Pull-through cache repositories must start with the rule's prefix, ecr-public/."
+  }
+}
+
 variable "ecr_keep_images" {
   description = "Tagged images kept per repository by the lifecycle policy (seed §12 Phase 5); older ones expire."
   type        = number

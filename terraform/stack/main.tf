@@ -15,7 +15,7 @@ locals {
   ssm_prefix    = "/workspaced/${var.environment}"
   ecr_registry  = "${data.aws_caller_identity.current.account_id}.dkr.ecr.${var.aws_region}.amazonaws.com"
   names         = jsondecode(file("${path.module}/../../deploy/names.json"))
-  ecr_repo_arns = [for r in values(var.ecr_repositories) : "arn:${data.aws_partition.current.partition}:ecr:${var.aws_region}:${data.aws_caller_identity.current.account_id}:repository/${r}"]
+  ecr_repo_arns = { for k, r in var.ecr_repositories : k => "arn:${data.aws_partition.current.partition}:ecr:${var.aws_region}:${data.aws_caller_identity.current.account_id}:repository/${r}" }
 
   tags = {
     Project     = "workspaced"
@@ -41,6 +41,7 @@ module "monitoring" {
   dead_letter_queue_names     = module.messaging.dead_letter_queue_names
   task_state_change_rule_name = module.messaging.task_state_change_rule_name
   warm_pool_alarm_enabled     = var.warm_pool_min_size > 0
+  metrics_namespace           = var.metrics_namespace
   tags                        = local.tags
 }
 
@@ -91,11 +92,14 @@ module "security" {
   workspace_files_bucket_arn   = module.messaging.workspace_files_bucket_arn
   workspace_files_kms_key_arn  = module.messaging.workspace_files_kms_key_arn
   log_group_arns               = module.monitoring.log_group_arns
-  ecr_repository_arns          = local.ecr_repo_arns
-  ssm_parameter_prefix         = local.ssm_prefix
-  proxy_domain_whitelist       = var.proxy_domain_whitelist
-  mcp_domains                  = var.mcp_domains
-  tags                         = local.tags
+  ecr_repository_arns          = values(local.ecr_repo_arns)
+  # The CloudWatch agent comes through the ECR Public pull-through cache.
+  ecr_pull_through_repository_arns = [local.ecr_repo_arns.cloudwatch_agent]
+  metrics_log_group_arn            = module.monitoring.metrics_log_group_arn
+  ssm_parameter_prefix             = local.ssm_prefix
+  proxy_domain_whitelist           = var.proxy_domain_whitelist
+  mcp_domains                      = var.mcp_domains
+  tags                             = local.tags
 }
 
 module "ecs" {
@@ -177,5 +181,9 @@ module "services" {
   proxy_admin_key_secret_arn              = module.security.proxy_admin_key_secret_arn
   warm_pool_min_size                      = var.warm_pool_min_size
   warm_pool_max_size                      = var.warm_pool_max_size
+  environment                             = var.environment
+  metrics_namespace                       = var.metrics_namespace
+  metrics_log_group                       = module.monitoring.metrics_log_group_name
+  cloudwatch_agent_image                  = "${local.ecr_registry}/${var.ecr_repositories.cloudwatch_agent}:${var.cloudwatch_agent_image_tag}"
   tags                                    = local.tags
 }

@@ -72,3 +72,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the environment."
   value       = module.monitoring.dashboard_name
 }
+
+output "metrics_log_group_name" {
+  description = "Log group of the backend's metrics as embedded metric format events (Logs Insights drill-down)."
+  value       = module.monitoring.metrics_log_group_name
+}

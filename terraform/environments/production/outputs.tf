@@ -75,3 +75,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the environment."
   value       = module.stack.dashboard_name
 }
+
+output "metrics_log_group_name" {
+  description = "Log group of the backend's metrics as embedded metric format events (Logs Insights drill-down)."
+  value       = module.stack.metrics_log_group_name
+}

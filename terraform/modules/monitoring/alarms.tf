@@ -1,7 +1,12 @@
-# Alarms (issue: RunTask failures, DLQ depth, pool empty, task-events age,
-# CPU/memory). RunTaskFailures and WarmPoolAvailable are custom metrics the
-# backend publishes in var.metrics_namespace with dimension Environment
-# (docs/deploy.md, "Metrics the backend must publish").
+# Alarms. The first group is on the backend's own Prometheus metrics, which
+# the CloudWatch agent sidecar of the backend task (services module) scrapes
+# from /metrics and publishes into var.metrics_namespace with an Environment
+# dimension: metric names are the Prometheus names, counters arrive as
+# per-scrape deltas (so Sum over a period is the count in it), and the
+# dimensions are those the agent's metric_declaration lists
+# (services/templates/cloudwatch-agent.json.tftpl; a test checks every
+# metric and dimension set used here is declared there and exists in the Go
+# code). Runbooks: docs/deploy.md, "Alarms and runbooks".
 
 locals {
   alarm_actions = [aws_sns_topic.alarms.arn]
@@ -10,15 +15,16 @@ locals {
 
 resource "aws_cloudwatch_metric_alarm" "run_task_failures" {
   alarm_name          = "${var.name_prefix}-runtask-failures"
-  alarm_description   = "RunTask returned failures (RESOURCE:*, AGENT, ...) or errors: workspaces cannot start. Check capacity provider scaling and the ECS events of the cluster."
+  alarm_description   = "RunTask failed at least ${var.run_task_failures_threshold} times in each of two 5-minute periods (ECS failures[] such as RESOURCE:MEMORY, or API errors): workspaces start late or not at all. Runbook: docs/deploy.md#runtask-failures."
   namespace           = var.metrics_namespace
-  metric_name         = "RunTaskFailures"
+  metric_name         = "workspaced_ecs_run_task_failures_total"
   dimensions          = local.env_dimension
   statistic           = "Sum"
   period              = 300
-  evaluation_periods  = 1
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
   comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = 5
+  threshold           = var.run_task_failures_threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
@@ -28,21 +34,155 @@ resource "aws_cloudwatch_metric_alarm" "run_task_failures" {
 resource "aws_cloudwatch_metric_alarm" "warm_pool_empty" {
   count = var.warm_pool_alarm_enabled ? 1 : 0
 
-  alarm_name          = "${var.name_prefix}-warm-pool-empty"
-  alarm_description   = "No ready workspace in the warm pool for 5 minutes: every acquire pays a cold RunTask (9-20 s) or waits for EC2 capacity."
-  namespace           = var.metrics_namespace
-  metric_name         = "WarmPoolAvailable"
-  dimensions          = local.env_dimension
+  alarm_name        = "${var.name_prefix}-warm-pool-empty"
+  alarm_description = "No available workspace in the warm pool for 5 minutes although WARM_POOL_MIN_SIZE > 0: every acquire pays a cold RunTask (9-20 s) or waits for EC2 capacity. Runbook: docs/deploy.md#warm-pool-empty."
+  namespace         = var.metrics_namespace
+  metric_name       = "workspaced_pool_workspaces"
+  dimensions        = { Environment = var.environment, state = "available" }
+  # Every replica reports the same count (read from Redis): Maximum is "any
+  # replica saw an available workspace".
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 5
   comparison_operator = "LessThanThreshold"
   threshold           = 1
-  # No data means the backend is not reporting: treat as empty.
-  treat_missing_data = "breaching"
+  # No data is the metrics pipeline failing, which metrics-missing reports.
+  treat_missing_data = "missing"
   alarm_actions      = local.alarm_actions
   ok_actions         = local.alarm_actions
   tags               = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "messages_poisoned" {
+  alarm_name          = "${var.name_prefix}-messages-poisoned"
+  alarm_description   = "The bus gave up on a message (permanent error or retries exhausted) and sent it to its dead-letter queue: a command or task event was not applied. Runbook: docs/deploy.md#messages-poisoned."
+  namespace           = var.metrics_namespace
+  metric_name         = "workspaced_bus_messages_poisoned_total"
+  dimensions          = local.env_dimension
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Starts that failed their conversation: the agent never became healthy
+# (unhealthy), the worker ran out of retries (gave_up), or the runtime refused
+# for good (terminal). Retried kinds (capacity, error, stopped, personalise)
+# are left out: they recover by themselves.
+resource "aws_cloudwatch_metric_alarm" "provisioning_failed" {
+  alarm_name          = "${var.name_prefix}-provisioning-failed"
+  alarm_description   = "At least ${var.provisioning_failures_threshold} workspace starts failed their conversation in 5 minutes (agent never healthy, retries exhausted, or refused). Runbook: docs/deploy.md#provisioning-failed."
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.provisioning_failures_threshold
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "failed"
+    expression  = "FILL(unhealthy, 0) + FILL(gave_up, 0) + FILL(terminal, 0)"
+    label       = "Workspace starts that failed the conversation"
+    return_data = true
+  }
+
+  metric_query {
+    id = "unhealthy"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "workspaced_workspace_start_failures_total"
+      dimensions  = { Environment = var.environment, kind = "unhealthy" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id = "gave_up"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "workspaced_workspace_start_failures_total"
+      dimensions  = { Environment = var.environment, kind = "gave_up" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+
+  metric_query {
+    id = "terminal"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "workspaced_workspace_start_failures_total"
+      dimensions  = { Environment = var.environment, kind = "terminal" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "provisioning_stuck" {
+  alarm_name          = "${var.name_prefix}-provisioning-stuck"
+  alarm_description   = "GC stopped workspaces stuck in provisioning (never ready) in the last 15 minutes. Runbook: docs/deploy.md#provisioning-stuck."
+  namespace           = var.metrics_namespace
+  metric_name         = "workspaced_gc_actions_total"
+  dimensions          = { Environment = var.environment, action = "stuck" }
+  statistic           = "Sum"
+  period              = 900
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "reconcile_repairs" {
+  alarm_name          = "${var.name_prefix}-reconcile-repairs"
+  alarm_description   = "The reconciler repaired Redis at least ${var.reconcile_repairs_threshold} times in 15 minutes: task events are being lost or Redis was reset. Runbook: docs/deploy.md#reconcile-repairs."
+  namespace           = var.metrics_namespace
+  metric_name         = "workspaced_reconcile_repairs_total"
+  dimensions          = local.env_dimension
+  statistic           = "Sum"
+  period              = 900
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.reconcile_repairs_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Heartbeat of the pipeline itself: workspaced_execute_streams_open is an
+# unlabelled gauge every backend exports from start, so each replica's agent
+# sends one sample per scrape. None for 10 minutes: the agent sidecar, its
+# IAM, the metrics log group or the backend's /metrics is broken, and every
+# alarm above is blind.
+resource "aws_cloudwatch_metric_alarm" "metrics_missing" {
+  alarm_name          = "${var.name_prefix}-metrics-missing"
+  alarm_description   = "No backend metrics reached CloudWatch for 10 minutes: the alarms on backend metrics are blind. Runbook: docs/deploy.md#metrics-missing."
+  namespace           = var.metrics_namespace
+  metric_name         = "workspaced_execute_streams_open"
+  dimensions          = local.env_dimension
+  statistic           = "SampleCount"
+  period              = 300
+  evaluation_periods  = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {

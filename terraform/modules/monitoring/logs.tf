@@ -1,6 +1,6 @@
 # Log groups of seed §6.1 (/ecs/backend, /ecs/workspace-agent,
-# /ecs/workspace-proxy, per environment), encrypted with a key CloudWatch Logs
-# may use. The same key encrypts the alarm topic.
+# /ecs/workspace-proxy, per environment) and the metrics (EMF) group, encrypted
+# with a key CloudWatch Logs may use. The same key encrypts the alarm topic.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -75,6 +75,17 @@ resource "aws_cloudwatch_log_group" "this" {
 
   name              = each.value
   retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.logs.arn
+  tags              = var.tags
+}
+
+# The backend's Prometheus metrics, as embedded metric format events the
+# CloudWatch agent sidecar writes (services module). CloudWatch Logs extracts
+# the declared metrics at ingestion; the events themselves are only kept for
+# Logs Insights drill-down (label breakdowns the metrics do not carry).
+resource "aws_cloudwatch_log_group" "metrics" {
+  name              = "/ecs/${var.name_prefix}/metrics"
+  retention_in_days = var.metrics_log_retention_days
   kms_key_id        = aws_kms_key.logs.arn
   tags              = var.tags
 }

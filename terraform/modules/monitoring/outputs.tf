@@ -22,3 +22,13 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
+
+output "metrics_log_group_name" {
+  description = "Log group the CloudWatch agent sidecar writes the backend's metrics to (embedded metric format)."
+  value       = aws_cloudwatch_log_group.metrics.name
+}
+
+output "metrics_log_group_arn" {
+  description = "ARN of the metrics log group (the backend task role may write to it, nothing else)."
+  value       = aws_cloudwatch_log_group.metrics.arn
+}

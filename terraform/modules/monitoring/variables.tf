@@ -4,7 +4,7 @@ variable "name_prefix" {
 }
 
 variable "environment" {
-  description = "Environment name (dimension Environment of the backend's custom metrics)."
+  description = "Environment name (the Environment dimension of the backend's metrics)."
   type        = string
 }
 
@@ -31,9 +31,53 @@ variable "alarm_email" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the backend's custom metrics (RunTaskFailures, WarmPoolAvailable)."
+  description = "CloudWatch namespace the CloudWatch agent sidecar publishes the backend's Prometheus metrics into (services module, same value)."
   type        = string
   default     = "Workspaced"
+}
+
+variable "metrics_log_retention_days" {
+  description = "Retention of the metrics (EMF) log group: the raw scrapes, for Logs Insights drill-down. The metrics extracted from them follow CloudWatch's own retention."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30], var.metrics_log_retention_days)
+    error_message = "metrics_log_retention_days must be one of 1, 3, 5, 7, 14, 30."
+  }
+}
+
+variable "run_task_failures_threshold" {
+  description = "RunTask failures per 5 minutes, two periods in a row, that raise the runtask-failures alarm."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.run_task_failures_threshold >= 1
+    error_message = "run_task_failures_threshold must be at least 1."
+  }
+}
+
+variable "provisioning_failures_threshold" {
+  description = "Workspace starts per 5 minutes that failed their conversation (unhealthy, gave_up, terminal) that raise the provisioning-failed alarm."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.provisioning_failures_threshold >= 1
+    error_message = "provisioning_failures_threshold must be at least 1."
+  }
+}
+
+variable "reconcile_repairs_threshold" {
+  description = "Reconciler repairs per 15 minutes that raise the reconcile-repairs alarm (a few are normal: lost or late task events)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.reconcile_repairs_threshold >= 1
+    error_message = "reconcile_repairs_threshold must be at least 1."
+  }
 }
 
 variable "cluster_name" {
@@ -77,7 +121,7 @@ variable "task_state_change_rule_name" {
 }
 
 variable "warm_pool_alarm_enabled" {
-  description = "Alarm when the warm pool stays empty (set false when WARM_POOL_MIN_SIZE is 0)."
+  description = "Alarm when the warm pool has no available workspace for 5 minutes (false when WARM_POOL_MIN_SIZE is 0: an empty pool is then normal)."
   type        = bool
   default     = true
 }

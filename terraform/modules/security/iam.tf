@@ -1,6 +1,7 @@
 # IAM roles of seed §6.1, least privilege:
-#   execution role  – image pulls, awslogs, the tasks' secrets (SSM, Secrets Manager)
-#   backend role    – RunTask/StopTask/... on this cluster, PassRole of the execution role only, its queues, its bucket
+#   execution role  – image pulls (and pull-through imports), awslogs, the tasks' secrets (SSM, Secrets Manager)
+#   backend role    – RunTask/StopTask/... on this cluster, PassRole of the execution role only, its queues, its bucket,
+#                     the metrics log group (the CloudWatch agent sidecar)
 #   instance role   – the ECS agent on the container instances
 # Workspace tasks get no task role at all.
 
@@ -68,6 +69,18 @@ data "aws_iam_policy_document" "execution" {
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
     #tfsec:ignore:aws-iam-no-policy-wildcards stream names are chosen by ECS at task start; the groups are exact.
     resources = [for arn in var.log_group_arns : "${arn}:log-stream:*"]
+  }
+
+  # First pull of a tag from a pull-through cache repository (the CloudWatch
+  # agent from ECR Public): ECR imports it on behalf of the puller.
+  dynamic "statement" {
+    for_each = length(var.ecr_pull_through_repository_arns) > 0 ? [var.ecr_pull_through_repository_arns] : []
+
+    content {
+      sid       = "EcrPullThroughImport"
+      actions   = ["ecr:BatchImportUpstreamImage"]
+      resources = statement.value
+    }
   }
 
   statement {
@@ -204,16 +217,16 @@ data "aws_iam_policy_document" "backend" {
     resources = [var.workspace_files_kms_key_arn]
   }
 
+  # The CloudWatch agent sidecar shares this task role. It publishes the
+  # backend's metrics as embedded metric format log events, so it needs to
+  # write to its one log group and nothing else: CloudWatch Logs extracts
+  # the metrics, no cloudwatch:PutMetricData is involved (and none is
+  # granted: the backend itself publishes nothing to CloudWatch).
   statement {
-    sid       = "CustomMetrics"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metrics_namespace]
-    }
+    sid     = "MetricsEmf"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    #tfsec:ignore:aws-iam-no-policy-wildcards the agent names its log stream after the scrape job at start; the group is exact.
+    resources = ["${var.metrics_log_group_arn}:log-stream:*"]
   }
 }
 

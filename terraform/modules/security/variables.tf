@@ -148,10 +148,15 @@ variable "enable_ssm_session_manager" {
   default     = true
 }
 
-variable "metrics_namespace" {
-  description = "CloudWatch namespace the backend may publish custom metrics to (warm pool, RunTask failures)."
+variable "metrics_log_group_arn" {
+  description = "ARN of the log group the CloudWatch agent sidecar of the backend task writes the metrics to (monitoring module)."
   type        = string
-  default     = "Workspaced"
+}
+
+variable "ecr_pull_through_repository_arns" {
+  description = "ECR pull-through cache repositories tasks pull from (also in ecr_repository_arns): the execution role may import upstream images into them."
+  type        = list(string)
+  default     = []
 }
 
 variable "tags" {

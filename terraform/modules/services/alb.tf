@@ -49,6 +49,32 @@ resource "aws_lb_listener" "https" {
   tags = var.tags
 }
 
+# /metrics is for the CloudWatch agent sidecar, which scrapes it over
+# localhost; from outside it would publish pool sizes, routes and error codes
+# to anyone who can reach the API.
+resource "aws_lb_listener_rule" "hide_metrics" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 1
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "not found"
+      status_code  = "404"
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = ["/metrics", "/metrics/*"]
+    }
+  }
+
+  tags = var.tags
+}
+
 resource "aws_wafv2_web_acl_association" "alb" {
   count = var.waf_web_acl_arn == null ? 0 : 1
 

@@ -77,7 +77,7 @@ resource "aws_ecs_task_definition" "backend" {
   memory                   = tostring(var.backend_memory)
   task_role_arn            = var.backend_task_role_arn
   execution_role_arn       = var.execution_role_arn
-  container_definitions    = jsonencode([local.backend_container])
+  container_definitions    = jsonencode([local.backend_container, local.cloudwatch_agent_container])
 
   runtime_platform {
     operating_system_family = "LINUX"

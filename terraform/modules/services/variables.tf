@@ -377,3 +377,63 @@ variable "log_level" {
     error_message = "log_level must be debug, info, warn or error."
   }
 }
+
+# --- metrics: CloudWatch agent sidecar of the backend task (metrics.tf) ------
+
+variable "environment" {
+  description = "Environment name: the Environment label (and CloudWatch dimension) of every scraped metric."
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace the agent publishes the backend's metrics into (the monitoring module alarms on it)."
+  type        = string
+}
+
+variable "metrics_log_group" {
+  description = "Log group the agent writes the metrics to as embedded metric format events (monitoring module)."
+  type        = string
+}
+
+variable "cloudwatch_agent_image" {
+  description = "Image of the CloudWatch agent sidecar (an ECR URI with a pinned version tag; the pull-through cache of public.ecr.aws/cloudwatch-agent/cloudwatch-agent)."
+  type        = string
+
+  validation {
+    condition     = !endswith(var.cloudwatch_agent_image, ":latest")
+    error_message = "cloudwatch_agent_image must pin a version, not latest."
+  }
+}
+
+variable "cloudwatch_agent_cpu" {
+  description = "CPU units reserved for the CloudWatch agent sidecar, out of backend_cpu."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.cloudwatch_agent_cpu >= 32
+    error_message = "cloudwatch_agent_cpu must be at least 32."
+  }
+}
+
+variable "cloudwatch_agent_memory" {
+  description = "Hard memory limit (MiB) of the CloudWatch agent sidecar, out of backend_memory."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.cloudwatch_agent_memory >= 128
+    error_message = "cloudwatch_agent_memory must be at least 128 MiB."
+  }
+}
+
+variable "cloudwatch_agent_memory_reservation" {
+  description = "Soft memory reservation (MiB) of the CloudWatch agent sidecar."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.cloudwatch_agent_memory_reservation >= 64
+    error_message = "cloudwatch_agent_memory_reservation must be at least 64 MiB."
+  }
+}
