@@ -35,7 +35,7 @@ if [ ! -x "$tfsec" ] || [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 # One run per root module: given terraform/, tfsec scans only one root.
-# The environments pull in every module.
+# The environments pull in terraform/stack and, through it, every module.
 for root in terraform/bootstrap terraform/environments/*/; do
   echo "-- $root"
   if ! "$tfsec" "$root" --no-color --concise-output --exclude-downloaded-modules --no-module-downloads; then
