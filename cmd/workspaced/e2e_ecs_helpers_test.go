@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,9 @@ type ecsStack struct {
 	prefix  string
 	double  *ecsdouble.Double
 	bedrock *fakebedrock.Server
+	// queued counts the events the double queued for delivery (after
+	// hooks: dropped ones excluded, duplicates included).
+	queued atomic.Int64
 }
 
 // startECSStack runs workspaced (all roles) against the ECS double and
@@ -123,6 +127,7 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 	}
 	d := ecsdouble.Start(t, dopts)
 	s.double = d
+	s.setEventHook(nil)
 	taskQueue, err := emu.SQS.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{
 		QueueName: aws.String(bus.Queues{Prefix: prefix}.Name(events.TopicTaskEvents))})
 	if err != nil {
@@ -333,14 +338,27 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 	return sum
 }
 
-// waitEventsHandled waits until every event the double emitted so far has
-// been delivered (PutEvents) and workspaced's state subscriber has handled
-// as many task-event messages. Nothing notifies a handled message that
-// changed nothing (a stale event), so this polls workspaced's own bus
-// metric, with a deadline.
+// setEventHook installs h as the double's event hook (nil: deliver each
+// event once), counting what it queues.
+func (s *ecsStack) setEventHook(h func(ecsdouble.Event) []ecsdouble.Event) {
+	if h == nil {
+		h = func(ev ecsdouble.Event) []ecsdouble.Event { return []ecsdouble.Event{ev} }
+	}
+	s.double.SetEventHook(func(ev ecsdouble.Event) []ecsdouble.Event {
+		out := h(ev)
+		s.queued.Add(int64(len(out)))
+		return out
+	})
+}
+
+// waitEventsHandled waits until every event the double queued so far has
+// been delivered (PutEvents; call it only while events are not paused) and
+// workspaced's state subscriber has handled as many task-event messages.
+// Nothing notifies a handled message that changed nothing (a stale
+// event), so this polls workspaced's own bus metric, with a deadline.
 func (s *ecsStack) waitEventsHandled(ctx context.Context) {
 	s.t.Helper()
-	if err := s.double.WaitDelivered(ctx, len(s.double.Events())); err != nil {
+	if err := s.double.WaitDelivered(ctx, int(s.queued.Load())); err != nil {
 		s.t.Fatalf("double did not deliver its events: %v", err)
 	}
 	if errs := s.double.DeliveryErrors(); len(errs) > 0 {

@@ -1,14 +1,25 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/events/bus/bustest"
+	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/internal/fakebedrock"
+	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workers"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // End-to-end tests of the AWS path (issue 5): CONTAINER_MANAGER_TYPE=ecs,
@@ -112,5 +123,380 @@ func TestECSExecuteEndToEnd(t *testing.T) {
 	}
 	if n := len(s.tasksOf(cid)); n != 1 {
 		t.Errorf("%d tasks after the second run, want 1", n)
+	}
+}
+
+// execResult is the outcome of an execute run in the background.
+type execResult struct {
+	evs []sse.Event
+	err error
+}
+
+func (s *ecsStack) execAsync(ctx context.Context, cid, body string) <-chan execResult {
+	ch := make(chan execResult, 1)
+	go func() {
+		evs, err := s.exec(ctx, cid, body)
+		ch <- execResult{evs, err}
+	}()
+	return ch
+}
+
+func recvExec(ctx context.Context, t *testing.T, ch <-chan execResult) []sse.Event {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("execute: %v", r.err)
+		}
+		return r.evs
+	case <-ctx.Done():
+		t.Fatal("execute did not end")
+		return nil
+	}
+}
+
+// Duplicated and reordered task events (delivery is at least once and
+// unordered) never move state backwards. Every event is delivered twice;
+// then a task's whole life is held and delivered in reverse, so STOPPED
+// arrives before RUNNING: the conversation ends lost and stays lost, the
+// workspace stopped at the highest version.
+func TestECSDuplicateAndReorderedEvents(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true})
+	ctx := ctxFor(t, 3*time.Minute)
+	s.setEventHook(func(ev ecsdouble.Event) []ecsdouble.Event { return []ecsdouble.Event{ev, ev} })
+
+	// Duplicates on the way up: one workspace, ready, serving.
+	evs, err := s.exec(ctx, "ecs-dup", `{"kind":"command","argv":["echo","once"]}`)
+	if err != nil || stdout(evs) != "once\n" || final(evs).Event != "done" {
+		t.Fatalf("execute with duplicated events: %v %+v", err, evs)
+	}
+	ready := s.waitConversation("ecs-dup", func(c store.Conversation) bool { return c.State == store.StateReady })
+	s.waitEventsHandled(ctx)
+	snap, _ := s.double.Task(ready.Workspace)
+	w, err := s.store.Workspace(ctx, ready.Workspace)
+	if err != nil || w.State != store.WorkspaceReady || w.Version != snap.Version {
+		t.Fatalf("workspace after duplicates: %+v (task version %d) %v", w, snap.Version, err)
+	}
+	if n := len(s.tasksOf("ecs-dup")); n != 1 {
+		t.Fatalf("%d tasks, want 1", n)
+	}
+
+	// Reordered: hold everything, let the task run and die, then deliver
+	// its events newest first.
+	const cid = "ecs-reorder"
+	states := s.followStates(ctx, cid)
+	s.double.PauseEvents()
+	res := s.execAsync(ctx, cid, `{"kind":"command","argv":["echo","never"]}`)
+	prov := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateProvisioning && c.Workspace != "" })
+	arn := prov.Workspace
+	if snap, err := s.double.WaitStatus(ctx, arn, "RUNNING"); err != nil || snap.LastStatus != "RUNNING" {
+		t.Fatalf("task did not run: %+v %v", snap, err)
+	}
+	if err := s.double.ExitContainer(arn, "workspace-agent", 1); err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := s.double.WaitStatus(ctx, arn, "STOPPED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	s.double.ResumeEvents(func(held []ecsdouble.Event) []ecsdouble.Event {
+		slices.Reverse(held)
+		for _, ev := range held {
+			order = append(order, fmt.Sprintf("%s v%d", ev.LastStatus, ev.Version))
+		}
+		return held
+	})
+	t.Logf("delivery order: %v", order)
+	if i, j := slices.Index(order, fmt.Sprintf("STOPPED v%d", stopped.Version)), slices.IndexFunc(order, func(s string) bool { return strings.HasPrefix(s, "RUNNING ") }); i < 0 || j < 0 || i > j {
+		t.Fatalf("delivery order %v does not put STOPPED before RUNNING", order)
+	}
+
+	lost := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateLost })
+	if lost.Workspace != "" || lost.PreviousWorkspace != arn || lost.Generation != 1 {
+		t.Errorf("lost conversation %+v", lost)
+	}
+	evs = recvExec(ctx, t, res)
+	if code := errorCode(final(evs)); code != "workspace_lost" {
+		t.Errorf("waiting client got %+v, want an error event workspace_lost", final(evs))
+	}
+	s.waitEventsHandled(ctx) // every late RUNNING/PENDING/PROVISIONING was handled too
+	w, err = s.store.Workspace(ctx, arn)
+	if err != nil || w.State != store.WorkspaceStopped || w.Version != stopped.Version || w.LastStatus != "STOPPED" {
+		t.Errorf("workspace after reordered events: %+v (STOPPED is v%d) %v", w, stopped.Version, err)
+	}
+	after, err := s.store.Conversation(ctx, cid)
+	if err != nil || after.State != store.StateLost || after.Workspace != "" || after.Rev != lost.Rev {
+		t.Errorf("conversation changed after STOPPED: %+v → %+v", lost, after)
+	}
+	seen := states.drain()
+	if slices.Contains(seen, store.StateReady) || seen[len(seen)-1] != store.StateLost {
+		t.Errorf("conversation states %s", statesString(seen))
+	}
+}
+
+// A lost event: the task's RUNNING event never arrives. The conversation
+// cannot become ready from events alone (the agent is up, Redis says
+// provisioning); when the task later stops, its STOPPED event (a higher
+// version, no RUNNING ever applied) ends the binding and the waiting
+// client learns at once. A RUNNING task whose event was lost for good is
+// the reconciler's job (ListTasks/DescribeTasks), not covered here.
+func TestECSLostRunningEvent(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true})
+	ctx := ctxFor(t, 3*time.Minute)
+	s.setEventHook(func(ev ecsdouble.Event) []ecsdouble.Event {
+		if ev.LastStatus == "RUNNING" {
+			return nil
+		}
+		return []ecsdouble.Event{ev}
+	})
+	const cid = "ecs-lost-running"
+	states := s.followStates(ctx, cid)
+	res := s.execAsync(ctx, cid, `{"kind":"command","argv":["echo","never"]}`)
+	prov := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateProvisioning && c.Workspace != "" })
+	arn := prov.Workspace
+	if snap, err := s.double.WaitStatus(ctx, arn, "RUNNING"); err != nil || snap.LastStatus != "RUNNING" {
+		t.Fatalf("task did not run: %+v %v", snap, err)
+	}
+	s.waitEventsHandled(ctx)
+	if c, _ := s.store.Conversation(ctx, cid); c.State != store.StateProvisioning {
+		t.Fatalf("without its RUNNING event the conversation is %s", c.State)
+	}
+	if err := s.double.ExitContainer(arn, "workspace-agent", 1); err != nil {
+		t.Fatal(err)
+	}
+	lost := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateLost })
+	if lost.Workspace != "" || lost.PreviousWorkspace != arn {
+		t.Errorf("lost conversation %+v", lost)
+	}
+	if code := errorCode(final(recvExec(ctx, t, res))); code != "workspace_lost" {
+		t.Errorf("waiting client's final event code %q, want workspace_lost", code)
+	}
+	if seen := states.drain(); slices.Contains(seen, store.StateReady) {
+		t.Errorf("conversation states %s", statesString(seen))
+	}
+	// The next execute starts over with a new task (new generation, new
+	// token) and is served: nothing stale was left bound.
+	s.setEventHook(nil)
+	evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["echo","again"]}`)
+	if err != nil || stdout(evs) != "again\n" || final(evs).Event != "done" {
+		t.Fatalf("execute after the loss: %v %+v", err, evs)
+	}
+	if tasks := s.tasksOf(cid); len(tasks) != 2 || tasks[1].ClientToken != workers.WorkspaceToken(cid, 1) {
+		t.Errorf("tasks %+v, want a second one with the generation-1 token", tasks)
+	}
+}
+
+// A worker crashed between RunTask and its Redis write; the command is
+// delivered again (SQS is at least once). The start token is a function of
+// (conversation, generation), so RunTask's clientToken makes the retry
+// return the task already started: one task, bound and serving.
+func TestECSRedeliveredCommandOneTask(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true})
+	ctx := ctxFor(t, 3*time.Minute)
+	const cid = "ecs-crashed-worker"
+	tok := workers.WorkspaceToken(cid, 0)
+	// What the crashed worker did: Start with the token, nothing in Redis.
+	started, err := s.app.runtime.rt.Start(ctx, workspace.StartSpec{Token: tok, Conversation: cid, Tenant: "e2e"})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	// The redelivered command, and the client's execute (its own command).
+	if err := bus.PublishRequested(ctx, s.app.bus.Publisher(), events.WorkspaceRequested{
+		ConversationID: cid, RequestID: "redelivered", Tenant: "e2e", RequestedAt: time.Now()}, "redelivered"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["echo","served"]}`)
+	if err != nil || stdout(evs) != "served\n" || final(evs).Event != "done" {
+		t.Fatalf("execute: %v %+v", err, evs)
+	}
+	conv := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	if conv.Workspace != started.ID {
+		t.Errorf("bound to %s, the crashed worker started %s", conv.Workspace, started.ID)
+	}
+	tasks := s.tasksOf(cid)
+	if len(tasks) != 1 || tasks[0].ClientToken != tok || len(s.double.Tasks()) != 1 {
+		t.Fatalf("tasks %+v, want exactly one with token %s", tasks, tok)
+	}
+	// The worker did call RunTask again (idempotency, not luck).
+	if n := counter(t, s.app.reg, "workspaced_ecs_run_task_calls_total", nil); n < 2 {
+		t.Errorf("%v Start calls reached RunTask, want the crashed one and the worker's", n)
+	}
+}
+
+// RunTask failures[] RESOURCE:* (no task, no event) are retried by the bus
+// with backoff: one failure and the next attempt places the task. When
+// capacity never comes, the router gives up, the command goes to the DLQ,
+// the waiting client gets an "error" event, and no task exists.
+func TestECSCapacityFailures(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true, env: map[string]string{"BUS_MAX_RETRIES": "2"}})
+	ctx := ctxFor(t, 3*time.Minute)
+	retries := func() float64 {
+		return counter(t, s.app.reg, "workspaced_bus_handler_retries_total", map[string]string{"topic": events.TopicWorkspaceRequested})
+	}
+
+	s.double.FailNext("RESOURCE:CPU")
+	evs, err := s.exec(ctx, "ecs-cap-once", `{"kind":"command","argv":["echo","placed"]}`)
+	if err != nil || stdout(evs) != "placed\n" || final(evs).Event != "done" {
+		t.Fatalf("execute after one capacity failure: %v %+v", err, evs)
+	}
+	if r := retries(); r < 1 {
+		t.Errorf("%v retries after a capacity failure", r)
+	}
+
+	const cid = "ecs-cap-never"
+	before := retries()
+	fails := make([]string, 20)
+	for i := range fails {
+		fails[i] = "RESOURCE:MEMORY"
+	}
+	s.double.FailNext(fails...)
+	evs, err = s.exec(ctx, cid, `{"kind":"command","argv":["echo","unplaced"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := errorCode(final(evs)); code != "provisioning_failed" || !strings.Contains(final(evs).Data, "RESOURCE:MEMORY") {
+		t.Errorf("final event %+v, want error provisioning_failed naming RESOURCE:MEMORY", final(evs))
+	}
+	if slices.Contains(names(evs), "stdout") {
+		t.Errorf("output without a workspace: %+v", evs)
+	}
+	if r := retries() - before; r != 2 {
+		t.Errorf("%v retries, want BUS_MAX_RETRIES=2", r)
+	}
+	conv, err := s.store.Conversation(ctx, cid)
+	if err != nil || conv.State != store.StateFailed || conv.Workspace != "" {
+		t.Errorf("conversation %+v %v", conv, err)
+	}
+	if body := s.receiveDLQ(ctx, events.TopicWorkspaceRequested); !strings.Contains(body, cid) {
+		t.Errorf("DLQ holds %s", body)
+	}
+	if tasks := s.tasksOf(cid); len(tasks) != 0 {
+		t.Errorf("tasks for the unplaced conversation: %+v", tasks)
+	}
+	if n := len(s.double.Tasks()); n != 1 {
+		t.Errorf("%d tasks, want only the placed one", n)
+	}
+	if n := len(s.clusterContainers()); n != 2 {
+		t.Errorf("%d containers, want the placed task's 2", n)
+	}
+}
+
+// ThrottlingException from ECS (a request rate above the double's bucket,
+// plus injected throttles) is absorbed by the SDK's adaptive retryer:
+// concurrent executes of different conversations all succeed, one task
+// each.
+func TestECSThrottlingAbsorbed(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true, double: func(o *ecsdouble.Options) { o.RateLimit, o.Burst = 4, 2 }})
+	ctx := ctxFor(t, 3*time.Minute)
+	s.double.ThrottleNext(3)
+	const n = 4
+	results := make([]<-chan execResult, n)
+	for i := range n {
+		results[i] = s.execAsync(ctx, fmt.Sprintf("ecs-throttle-%d", i), fmt.Sprintf(`{"kind":"command","argv":["echo","run-%d"]}`, i))
+	}
+	for i := range n {
+		evs := recvExec(ctx, t, results[i])
+		if stdout(evs) != fmt.Sprintf("run-%d\n", i) || final(evs).Event != "done" {
+			t.Errorf("conversation %d: %+v", i, evs)
+		}
+		if tasks := s.tasksOf(fmt.Sprintf("ecs-throttle-%d", i)); len(tasks) != 1 {
+			t.Errorf("conversation %d has %d tasks", i, len(tasks))
+		}
+	}
+	throttled := 0
+	for _, op := range []string{"RunTask", "DescribeTasks", "StopTask"} {
+		throttled += s.double.Throttled(op)
+	}
+	if throttled < 3 {
+		t.Errorf("%d requests throttled, want at least the 3 injected", throttled)
+	}
+	if m := counter(t, s.app.reg, "workspaced_ecs_throttled_attempts_total", nil); m < 3 {
+		t.Errorf("runtime counted %v throttled attempts", m)
+	}
+}
+
+// A message on workspace-requested that does not decode goes to
+// workspace-requested-dlq at once (permanent error, no retries), and the
+// consumer goes on with the next message.
+func TestECSUndecodableCommandDeadLettered(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{noEvents: true})
+	ctx := ctxFor(t, 2*time.Minute)
+	bad := `{"schema_version":1,"conversation_id":"../etc"`
+	bustest.SendRaw(t, s.emu.SQS, s.prefix, events.TopicWorkspaceRequested, []byte(bad))
+	if got := s.receiveDLQ(ctx, events.TopicWorkspaceRequested); got != bad {
+		t.Fatalf("DLQ holds %q, want the undecodable body", got)
+	}
+	if p := counter(t, s.app.reg, "workspaced_bus_messages_poisoned_total",
+		map[string]string{"topic": events.TopicWorkspaceRequested, "cause": "permanent"}); p != 1 {
+		t.Errorf("%v messages poisoned as permanent", p)
+	}
+	if r := counter(t, s.app.reg, "workspaced_bus_handler_retries_total", map[string]string{"topic": events.TopicWorkspaceRequested}); r != 0 {
+		t.Errorf("%v retries of an undecodable message", r)
+	}
+	// The next message is processed: a task started and bound.
+	const cid = "ecs-after-poison"
+	if err := bus.PublishRequested(ctx, s.app.bus.Publisher(), events.WorkspaceRequested{
+		ConversationID: cid, RequestID: "next", Tenant: "e2e", RequestedAt: time.Now()}, "next"); err != nil {
+		t.Fatal(err)
+	}
+	c := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateProvisioning && c.Workspace != "" })
+	if tasks := s.tasksOf(cid); len(tasks) != 1 || tasks[0].Arn != c.Workspace {
+		t.Errorf("tasks %+v, binding %s", tasks, c.Workspace)
+	}
+}
+
+// DELETE → workspace.released (SQS) → worker → StopTask → the task stops
+// (containers removed) → its STOPPED event reaches Redis: binding cleared
+// as released, workspace stopped.
+func TestECSReleaseStopsTask(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true})
+	ctx := ctxFor(t, 3*time.Minute)
+	const cid = "ecs-release"
+	if evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["true"]}`); err != nil || final(evs).Event != "done" {
+		t.Fatalf("execute: %v %+v", err, evs)
+	}
+	ready := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	task, _ := s.double.Task(ready.Workspace)
+	if len(task.ContainerIDs) != 2 {
+		t.Fatalf("task containers %v", task.ContainerIDs)
+	}
+	resp := s.request(http.MethodDelete, "/v1/conversations/"+cid)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	stopped, err := s.double.WaitStatus(ctx, task.Arn, "STOPPED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stopped.StopCode != "UserInitiated" || stopped.StoppedReason != "client" {
+		t.Errorf("stopped with code %q reason %q", stopped.StopCode, stopped.StoppedReason)
+	}
+	rel := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReleased })
+	if rel.Workspace != "" || rel.PreviousWorkspace != task.Arn {
+		t.Errorf("released conversation %+v", rel)
+	}
+	s.waitEventsHandled(ctx)
+	w, err := s.store.Workspace(ctx, task.Arn)
+	if err != nil || w.State != store.WorkspaceStopped || w.LastStatus != "STOPPED" || w.Version != stopped.Version {
+		t.Errorf("workspace after its STOPPED event: %+v (v%d) %v", w, stopped.Version, err)
+	}
+	if c, _ := s.store.Conversation(ctx, cid); c.State != store.StateReleased {
+		t.Errorf("conversation %s after the STOPPED event, want released", c.State)
+	}
+	for name, id := range task.ContainerIDs {
+		if _, err := s.docker.ContainerInspect(ctx, id); !dockerclient.IsErrNotFound(err) {
+			t.Errorf("container %s survives its STOPPED task: %v", name, err)
+		}
+	}
+	if cs := s.clusterContainers(); len(cs) != 0 {
+		t.Errorf("%d containers left", len(cs))
 	}
 }
