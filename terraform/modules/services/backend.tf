@@ -35,6 +35,7 @@ locals {
     name                   = "backend"
     image                  = var.backend_image
     essential              = true
+    cpu                    = var.backend_cpu - var.cloudwatch_agent_cpu # CPU shares within the task; unset would be 2 against the sidecar's 64
     command                = ["serve"]
     user                   = "65532:65532"
     readonlyRootFilesystem = true
