@@ -143,6 +143,13 @@ type Proxy struct {
 type Pool struct {
 	MinSize int `env:"WARM_POOL_MIN_SIZE" envDefault:"0"`
 	MaxSize int `env:"WARM_POOL_MAX_SIZE" envDefault:"0"`
+	// MaxAge recycles available pool workspaces ready for longer (0: never).
+	MaxAge time.Duration `env:"WARM_POOL_MAX_AGE" envDefault:"6h"`
+	// StartRate caps the replenisher's starts per second.
+	StartRate float64 `env:"WARM_POOL_START_RATE" envDefault:"2"`
+	// CheckInterval is the replenisher's safety-net pass interval (it also
+	// wakes on every pool change).
+	CheckInterval time.Duration `env:"WARM_POOL_CHECK_INTERVAL" envDefault:"5s"`
 }
 
 // GC configures idle reaping and reconciliation.
@@ -152,6 +159,11 @@ type GC struct {
 	OrphanGrace       time.Duration `env:"ORPHAN_GRACE_PERIOD" envDefault:"10m"`
 	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"2m"`
 	DryRun            bool          `env:"GC_DRY_RUN" envDefault:"false"`
+	// StuckTimeout stops a workspace not ready this long after its start
+	// (or claim) and fails its conversation.
+	StuckTimeout time.Duration `env:"PROVISION_STUCK_TIMEOUT" envDefault:"5m"`
+	// LeaseTTL is the leadership lease of the pool and gc loops.
+	LeaseTTL time.Duration `env:"LEADER_LEASE_TTL" envDefault:"30s"`
 }
 
 // Files configures S3 persistence of workspace files.
@@ -208,6 +220,21 @@ func (c Config) Validate() error {
 	}
 	if c.Pool.MaxSize != 0 && c.Pool.MaxSize < c.Pool.MinSize {
 		errs = append(errs, fmt.Errorf("WARM_POOL_MAX_SIZE %d is below WARM_POOL_MIN_SIZE %d", c.Pool.MaxSize, c.Pool.MinSize))
+	}
+	if c.Pool.MinSize < 0 || c.Pool.MaxSize < 0 {
+		errs = append(errs, errors.New("WARM_POOL_MIN_SIZE and WARM_POOL_MAX_SIZE must not be negative"))
+	}
+	if c.Pool.StartRate <= 0 {
+		errs = append(errs, fmt.Errorf("WARM_POOL_START_RATE %v must be positive", c.Pool.StartRate))
+	}
+	if c.Pool.MaxAge < 0 {
+		errs = append(errs, errors.New("WARM_POOL_MAX_AGE must not be negative"))
+	}
+	if c.Pool.CheckInterval <= 0 || c.GC.Interval <= 0 || c.GC.ReconcileInterval <= 0 || c.GC.StuckTimeout <= 0 || c.GC.LeaseTTL <= 0 {
+		errs = append(errs, errors.New("WARM_POOL_CHECK_INTERVAL, GC_INTERVAL, RECONCILE_INTERVAL, PROVISION_STUCK_TIMEOUT and LEADER_LEASE_TTL must be positive"))
+	}
+	if c.GC.IdleTTL < 0 || c.GC.OrphanGrace < 0 {
+		errs = append(errs, errors.New("WORKSPACE_IDLE_TTL and ORPHAN_GRACE_PERIOD must not be negative"))
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("MAX_REQUEST_BYTES must be positive"))

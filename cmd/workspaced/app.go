@@ -38,6 +38,9 @@ type App struct {
 	http    *http.Server
 	ln      net.Listener
 	routers []*bus.Router
+	// loops are the background loops of the pool and gc roles.
+	loops []func(context.Context) error
+	pers  *workers.Personaliser
 
 	closers []func() error // in creation order; Close runs them backwards
 }
@@ -101,6 +104,15 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("register worker metrics: %w", err)
 	}
+	a.pers = a.newPersonaliser(nil)
+	rec := a.newReconciler(workerMetrics, a.pers)
+	a.addLocalReopen(rec)
+	if roles.Pool {
+		a.addPool(workerMetrics)
+	}
+	if roles.GC {
+		a.addGC(workerMetrics, rec)
+	}
 	if roles.Worker {
 		if err := a.addWorkers(workerMetrics, busMetrics); err != nil {
 			return nil, err
@@ -124,7 +136,9 @@ func (a *App) routerOptions(m *bus.Metrics) bus.RouterOptions {
 }
 
 func (a *App) addWorkers(wm *workers.Metrics, bm *bus.Metrics) error {
-	prov := workers.NewProvisioner(a.runtime.rt, a.store, wm, workers.ProvisionerOptions{Logger: a.log})
+	prov := workers.NewProvisioner(a.runtime.rt, a.store, wm, workers.ProvisionerOptions{
+		Logger: a.log, Pool: poolEnabled(a.cfg.Pool), Personaliser: a.pers,
+	})
 	opts := a.routerOptions(bm)
 	// When the router gives up on a workspace.requested, its waiters are
 	// told at once instead of timing out.
@@ -145,7 +159,7 @@ func (a *App) addStateSubscriber(wm *workers.Metrics, bm *bus.Metrics) error {
 	if err != nil {
 		return fmt.Errorf("build events router: %w", err)
 	}
-	sub := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log})
+	sub := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log, Personaliser: a.pers})
 	r.AddConsumerHandler("task-state", events.TopicTaskEvents, sub.Handle)
 	a.routers = append(a.routers, r)
 	return nil
@@ -164,6 +178,8 @@ func (a *App) addAPI() error {
 		Publisher:  a.bus.Publisher(),
 		Transports: a.runtime.rt,
 		Keys:       keys,
+		Pool:       a.store,
+		Rules:      a.pers,
 		Checks: map[string]handlers.Check{
 			"redis":   a.store.Ping,
 			"runtime": a.runtime.ping,
@@ -237,6 +253,9 @@ func (a *App) Run(ctx context.Context) error {
 	for _, bg := range a.runtime.background {
 		g.Go(func() error { return bg(consumeCtx) })
 	}
+	for _, loop := range a.loops {
+		g.Go(func() error { return loop(consumeCtx) })
+	}
 	if a.http != nil {
 		g.Go(func() error {
 			if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -260,7 +279,7 @@ func (a *App) Run(ctx context.Context) error {
 		addr = a.ln.Addr().String()
 	}
 	a.log.Info("workspaced started", "addr", addr, "runtime", a.cfg.Runtime, "bus", a.cfg.Bus.Kind,
-		"api", a.roles.API, "worker", a.roles.Worker, "events", a.roles.Events)
+		"api", a.roles.API, "worker", a.roles.Worker, "events", a.roles.Events, "pool", a.roles.Pool, "gc", a.roles.GC)
 	err := g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil

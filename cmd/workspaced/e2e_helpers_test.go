@@ -311,3 +311,20 @@ func buildBinary(t *testing.T, dir, pkg string) string {
 	}
 	return out
 }
+
+// socketDirs lists the per-workspace socket directories under base (not
+// the host-side claim records in .claims, nor any other dot entry).
+func socketDirs(t *testing.T, base string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}

@@ -174,7 +174,7 @@ func TestDeleteReleasesWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := s.waitConversation("conv-del", func(c store.Conversation) bool { return c.State == store.StateReady })
-	entries, _ := os.ReadDir(s.sockets)
+	entries := socketDirs(t, s.sockets)
 	if len(entries) != 1 {
 		t.Fatalf("%d socket dirs before release, want 1", len(entries))
 	}
@@ -195,7 +195,7 @@ func TestDeleteReleasesWorkspace(t *testing.T) {
 	if _, err := s.docker.ContainerInspect(ctx, ready.Workspace); err == nil {
 		t.Errorf("container %s still exists", ready.Workspace)
 	}
-	if entries, _ := os.ReadDir(s.sockets); len(entries) != 0 {
+	if entries := socketDirs(t, s.sockets); len(entries) != 0 {
 		t.Errorf("socket dirs left: %v", entries)
 	}
 }

@@ -7,6 +7,8 @@
 //	workspaced api          HTTP API (publishes commands, relays streams)
 //	workspaced worker       workspace.requested / workspace.released consumers
 //	workspaced events       task-state subscriber (and, on Docker, the engine event watcher)
+//	workspaced pool         warm-pool replenisher (one leader at a time, Redis lease)
+//	workspaced gc           idle TTL, stuck provisioning, orphan reaper, reconciler (one leader)
 //	workspaced healthcheck  exit 0 if the local API answers /health/live (for HEALTHCHECK)
 //
 // Configuration comes from the environment only: see docs/configuration.md.
@@ -32,7 +34,7 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: workspaced <serve|api|worker|events|healthcheck>
+const usage = `usage: workspaced <serve|api|worker|events|pool|gc|healthcheck>
 configuration: environment variables, see docs/configuration.md
 `
 

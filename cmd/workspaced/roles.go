@@ -14,12 +14,18 @@ type Roles struct {
 	API    bool // HTTP API
 	Worker bool // command consumers
 	Events bool // task-state subscriber (+ Docker event watcher)
+	Pool   bool // warm-pool replenisher (one leader by Redis lease)
+	GC     bool // idle/stuck/orphan GC and the reconciler (one leader by Redis lease)
 }
 
 func parseRoles(name string) (Roles, error) {
 	switch name {
 	case "serve":
-		return Roles{API: true, Worker: true, Events: true}, nil
+		return Roles{API: true, Worker: true, Events: true, Pool: true, GC: true}, nil
+	case "pool":
+		return Roles{Pool: true}, nil
+	case "gc":
+		return Roles{GC: true}, nil
 	case "api":
 		return Roles{API: true}, nil
 	case "worker":

@@ -73,6 +73,8 @@ func newBus(ctx context.Context, cfg config.Config, roles Roles, awsCfg aws.Conf
 	var pub, sub []string
 	if roles.API || roles.Worker {
 		pub = append(pub, events.TopicWorkspaceRequested, events.TopicWorkspaceReleased)
+	} else if roles.GC {
+		pub = append(pub, events.TopicWorkspaceReleased) // idle TTL releases
 	}
 	if roles.Worker {
 		sub = append(sub, events.TopicWorkspaceRequested, events.TopicWorkspaceReleased)
@@ -109,6 +111,10 @@ type runtimeParts struct {
 	ping       func(context.Context) error
 	background []func(context.Context) error
 	close      func() error
+	// Capabilities for personalisation and reconciliation (nil: absent).
+	rules   workers.ProxyRules
+	claims  workers.ClaimRecords
+	adopter workers.Adopter
 }
 
 // newRuntime is the one switch between Docker and ECS
@@ -153,6 +159,10 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
+	// Negotiate now: the client negotiates lazily on its first request and
+	// its event stream reads the version unsynchronised, so the watcher and
+	// the start-up reconcile racing on a fresh client is a data race.
+	cli.NegotiateAPIVersion(ctx)
 	px, err := newHostProxy(ctx, cfg, reg, log)
 	if err != nil {
 		_ = cli.Close()
@@ -189,6 +199,9 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 			return cli.Close()
 		},
 		background: []func(context.Context) error{px.Run},
+		rules:      hostProxyRules{px},
+		claims:     dockerClaims{rt},
+		adopter:    rt,
 	}
 	if b != nil {
 		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, busSink{b})

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/proxy"
+	"github.com/workspaced/workspaced/proxy/mcprule"
+	"github.com/workspaced/workspaced/runtime/docker"
+	"github.com/workspaced/workspaced/workers"
+	"github.com/workspaced/workspaced/workspace"
+)
+
+// Adapters from the concrete runtimes and bus to the capabilities the
+// workers declare. Each runtime keys its proxy and claim record by the
+// workspace's start token.
+
+// hostProxyRules sets rules on the in-process proxy of Docker mode: the
+// workspace's listener is keyed by its start token.
+type hostProxyRules struct{ px *proxy.Proxy }
+
+func (h hostProxyRules) SetProxyRules(_ context.Context, ws workspace.Info, rules []mcprule.Rule) error {
+	if err := workspace.ValidToken(ws.Token); err != nil {
+		return fmt.Errorf("set proxy rules of %s: %w", ws.ID, err)
+	}
+	return h.px.SetRules(ws.Token, rules)
+}
+
+// dockerClaims stores claim records as host-side files (runtime/docker).
+type dockerClaims struct{ rt *docker.Runtime }
+
+func (d dockerClaims) RecordClaim(ctx context.Context, ws workspace.Info, c workers.Claim) error {
+	return d.rt.RecordClaim(ctx, ws.Token, docker.Claim(c))
+}
+
+func (d dockerClaims) ReadClaim(_ context.Context, ws workspace.Info) (workers.Claim, bool, error) {
+	c, ok, err := d.rt.ReadClaim(ws.Token)
+	return workers.Claim(c), ok, err
+}
+
+// busReleases publishes GC's idle releases on the bus.
+type busReleases struct{ b *bus.Bus }
+
+func (p busReleases) PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error {
+	return bus.PublishReleased(ctx, p.b.Publisher(), cmd, cmd.ConversationID+"/"+cmd.WorkspaceID)
+}
