@@ -34,6 +34,7 @@ import (
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workers"
 )
 
 // The ECS/SQS end-to-end stack: workspaced in-process with
@@ -510,4 +511,31 @@ func statesString(ss []store.ConversationState) string {
 		out[i] = string(s)
 	}
 	return strings.Join(out, " → ")
+}
+
+// waitAgent waits until the agent at endpoint answers /health through the
+// runtime's transport. A process that just started has no readiness event
+// to wait on (ECS reports RUNNING when the containers start), so this
+// polls, with a deadline.
+func (s *ecsStack) waitAgent(ctx context.Context, endpoint string) {
+	s.t.Helper()
+	rt, err := s.app.runtime.rt.Transport(endpoint)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := workers.AgentHealth.Healthy(hctx, rt, endpoint)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			s.t.Fatalf("agent at %s never answered /health: %v", endpoint, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -236,12 +237,13 @@ func TestECSDuplicateAndReorderedEvents(t *testing.T) {
 	}
 }
 
-// A lost event: the task's RUNNING event never arrives. The conversation
-// cannot become ready from events alone (the agent is up, Redis says
-// provisioning); when the task later stops, its STOPPED event (a higher
-// version, no RUNNING ever applied) ends the binding and the waiting
-// client learns at once. A RUNNING task whose event was lost for good is
-// the reconciler's job (ListTasks/DescribeTasks), not covered here.
+// A lost event: the task's RUNNING event never arrives (EventBridge gave
+// up). Events alone cannot make the conversation ready (the agent is up,
+// Redis says provisioning): a reconcile pass (ListTasks + DescribeTasks)
+// repairs it, and the waiting client is served. A task whose RUNNING was
+// lost and that then dies is settled by its STOPPED event (a higher
+// version): the binding ends as lost and the waiting client learns at
+// once; the next execute starts over.
 func TestECSLostRunningEvent(t *testing.T) {
 	t.Parallel()
 	s := startECSStack(t, ecsOptions{docker: true})
@@ -252,22 +254,57 @@ func TestECSLostRunningEvent(t *testing.T) {
 		}
 		return []ecsdouble.Event{ev}
 	})
+	tw := &testWriter{t: t}
+	t.Cleanup(tw.close)
+	log := slog.New(slog.NewTextHandler(tw, nil))
+	sub := workers.NewStateSubscriber(s.app.runtime.rt, s.app.store, nil, workers.StateOptions{Logger: log})
+	rec := workers.NewReconciler(s.app.runtime.rt, s.app.store, nil, workers.ReconcilerOptions{
+		Ready:  sub,
+		Settle: time.Nanosecond, // the test decides the event is lost, not late
+		Logger: log,
+	})
+
+	// Repaired by the reconciler.
 	const cid = "ecs-lost-running"
-	states := s.followStates(ctx, cid)
-	res := s.execAsync(ctx, cid, `{"kind":"command","argv":["echo","never"]}`)
+	res := s.execAsync(ctx, cid, `{"kind":"command","argv":["echo","served"]}`)
 	prov := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateProvisioning && c.Workspace != "" })
-	arn := prov.Workspace
-	if snap, err := s.double.WaitStatus(ctx, arn, "RUNNING"); err != nil || snap.LastStatus != "RUNNING" {
-		t.Fatalf("task did not run: %+v %v", snap, err)
+	task, err := s.double.WaitStatus(ctx, prov.Workspace, "RUNNING")
+	if err != nil || task.LastStatus != "RUNNING" {
+		t.Fatalf("task did not run: %+v %v", task, err)
 	}
 	s.waitEventsHandled(ctx)
 	if c, _ := s.store.Conversation(ctx, cid); c.State != store.StateProvisioning {
 		t.Fatalf("without its RUNNING event the conversation is %s", c.State)
 	}
+	s.waitAgent(ctx, "http://"+task.IP+":9000") // the reconciler asks the agent once per pass
+	rep, err := rec.Reconcile(ctx)
+	if err != nil || rep.Ready != 1 {
+		t.Fatalf("reconcile: %+v %v", rep, err)
+	}
+	ready := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	if ready.Workspace != task.Arn || ready.Endpoint != "http://"+task.IP+":9000" {
+		t.Errorf("repaired binding %+v, task %s at %s", ready, task.Arn, task.IP)
+	}
+	if evs := recvExec(ctx, t, res); stdout(evs) != "served\n" || final(evs).Event != "done" {
+		t.Errorf("waiting client after the repair: %+v", evs)
+	}
+	if rep, err := rec.Reconcile(ctx); err != nil || rep.Total() != 0 {
+		t.Errorf("second reconcile pass repaired %+v (%v), want nothing", rep, err)
+	}
+
+	// Settled by the STOPPED event.
+	const cid2 = "ecs-lost-then-stopped"
+	states := s.followStates(ctx, cid2)
+	res = s.execAsync(ctx, cid2, `{"kind":"command","argv":["echo","never"]}`)
+	prov = s.waitConversation(cid2, func(c store.Conversation) bool { return c.State == store.StateProvisioning && c.Workspace != "" })
+	arn := prov.Workspace
+	if snap, err := s.double.WaitStatus(ctx, arn, "RUNNING"); err != nil || snap.LastStatus != "RUNNING" {
+		t.Fatalf("task did not run: %+v %v", snap, err)
+	}
 	if err := s.double.ExitContainer(arn, "workspace-agent", 1); err != nil {
 		t.Fatal(err)
 	}
-	lost := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateLost })
+	lost := s.waitConversation(cid2, func(c store.Conversation) bool { return c.State == store.StateLost })
 	if lost.Workspace != "" || lost.PreviousWorkspace != arn {
 		t.Errorf("lost conversation %+v", lost)
 	}
@@ -280,11 +317,11 @@ func TestECSLostRunningEvent(t *testing.T) {
 	// The next execute starts over with a new task (new generation, new
 	// token) and is served: nothing stale was left bound.
 	s.setEventHook(nil)
-	evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["echo","again"]}`)
+	evs, err := s.exec(ctx, cid2, `{"kind":"command","argv":["echo","again"]}`)
 	if err != nil || stdout(evs) != "again\n" || final(evs).Event != "done" {
 		t.Fatalf("execute after the loss: %v %+v", err, evs)
 	}
-	if tasks := s.tasksOf(cid); len(tasks) != 2 || tasks[1].ClientToken != workers.WorkspaceToken(cid, 1) {
+	if tasks := s.tasksOf(cid2); len(tasks) != 2 || tasks[1].ClientToken != workers.WorkspaceToken(cid2, 1) {
 		t.Errorf("tasks %+v, want a second one with the generation-1 token", tasks)
 	}
 }
