@@ -18,6 +18,7 @@ import (
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/handlers"
+	"github.com/workspaced/workspaced/proxy"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workers"
 )
@@ -38,9 +39,11 @@ type App struct {
 	http    *http.Server
 	ln      net.Listener
 	routers []*bus.Router
-	// loops are the background loops of the pool and gc roles.
-	loops []func(context.Context) error
-	pers  *workers.Personaliser
+	// loops are the background loops of the pool and gc roles; startup
+	// runs once, in order, before anything is served.
+	loops   []func(context.Context) error
+	startup []func(context.Context)
+	pers    *workers.Personaliser
 
 	closers []func() error // in creation order; Close runs them backwards
 }
@@ -58,6 +61,9 @@ type appDeps struct {
 	// awsConfig, when set, replaces the SDK's default configuration
 	// (region and credentials chain) for every AWS client.
 	awsConfig *aws.Config
+	// proxyOptions, when set, adjusts the in-process proxy's options
+	// (Docker mode): tests route its upstream dials to local servers.
+	proxyOptions func(*proxy.Options)
 }
 
 func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger, deps appDeps) (app *App, err error) {
@@ -91,7 +97,7 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	if roles.Events {
 		watchBus = a.bus // the Docker watcher feeds task events to this process's subscriber
 	}
-	if a.runtime, err = newRuntime(ctx, cfg, awsCfg, a.reg, log, watchBus); err != nil {
+	if a.runtime, err = newRuntime(ctx, cfg, awsCfg, a.reg, log, watchBus, deps); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.runtime.close)
@@ -236,6 +242,9 @@ func (a *App) Addr() net.Addr {
 // order. It returns nil after a clean shutdown.
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
+	for _, f := range a.startup {
+		f(ctx)
+	}
 	// Consumers outlive the API during shutdown: streams still waiting for
 	// a workspace need the state subscriber until they end.
 	consumeCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))

@@ -20,6 +20,7 @@ import (
 	dockerevents "github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	dockerclient "github.com/docker/docker/client"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/workspaced/workspaced/config"
 	"github.com/workspaced/workspaced/internal/redistest"
@@ -43,10 +44,12 @@ type stack struct {
 	url        string
 	docker     *dockerclient.Client
 	store      *store.Store
+	rdb        *redis.Client
 	deployment string
 	sockets    string
 	cancel     context.CancelFunc
 	done       chan error
+	stopOnce   *sync.Once
 }
 
 func randomName(prefix string) string {
@@ -89,6 +92,12 @@ func stackEnv(t *testing.T, redisURL string, extra map[string]string) (map[strin
 // startStack runs workspaced in-process.
 func startStack(t *testing.T, extra map[string]string) *stack {
 	t.Helper()
+	return startStackDeps(t, extra, appDeps{})
+}
+
+// startStackDeps runs workspaced in-process with injected dependencies.
+func startStackDeps(t *testing.T, extra map[string]string, deps appDeps) *stack {
+	t.Helper()
 	cli := testenv.Docker(t)
 	testenv.Image(t, cli, testImage)
 	rs := redistest.Start(t)
@@ -97,24 +106,34 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rdb := rs.Client(t)
+	s := &stack{t: t, env: env, docker: cli, rdb: rdb,
+		store:      store.New(rdb, store.Options{Prefix: cfg.Redis.KeyPrefix}),
+		deployment: deployment, sockets: sockets}
+	t.Cleanup(func() { removeDeployment(t, cli, deployment) })
+	s.run(cfg, deps)
+	return s
+}
+
+// run starts a workspaced process for the stack (again, after stop: a
+// restart on the same Redis, socket directory and deployment).
+func (s *stack) run(cfg config.Config, deps appDeps) {
+	t := s.t
 	tw := &testWriter{t: t}
 	t.Cleanup(tw.close) // registered first: runs after the stack stopped
 	log := slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := NewApp(ctx, cfg, Roles{API: true, Worker: true, Events: true}, log)
+	app, err := newApp(ctx, cfg, Roles{API: true, Worker: true, Events: true, Pool: true, GC: true}, log, deps)
 	if err != nil {
 		cancel()
 		t.Fatalf("NewApp: %v", err)
 	}
-	s := &stack{t: t, app: app, env: env, url: "http://" + app.Addr().String(), docker: cli,
-		store:      store.New(rs.Client(t), store.Options{Prefix: cfg.Redis.KeyPrefix}),
-		deployment: deployment, sockets: sockets, cancel: cancel, done: make(chan error, 1)}
+	s.app, s.cancel, s.done = app, cancel, make(chan error, 1)
+	s.url = "http://" + app.Addr().String()
 	go func() { s.done <- app.Run(ctx) }()
-	// Cleanups run last-registered first: stop workspaced, then remove
-	// what it left running.
-	t.Cleanup(func() { removeDeployment(t, cli, deployment) })
-	t.Cleanup(s.stop)
-	return s
+	var once sync.Once
+	t.Cleanup(func() { once.Do(s.stop) })
+	s.stopOnce = &once
 }
 
 // stop shuts the process down and checks it stopped cleanly.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/workspaced/workspaced/config"
 	"github.com/workspaced/workspaced/workers"
@@ -70,18 +71,20 @@ func (a *App) addGC(wm *workers.Metrics, rec *workers.Reconciler) {
 	a.loops = append(a.loops, gc.Run)
 }
 
-// addLocalReopen re-opens, once at start, the host side (in-process proxy
-// listeners) of workspaces still running from a previous workspaced
-// (Docker). It needs no lease: it touches only this process's proxy.
+// addLocalReopen re-opens, at start and before anything is served, the
+// host side (in-process proxy listeners, with their MCP rules) of
+// workspaces still running from a previous workspaced (Docker). It needs
+// no lease: it touches only this process's proxy.
 func (a *App) addLocalReopen(rec *workers.Reconciler) {
 	if a.adopter() == nil {
 		return
 	}
-	a.loops = append(a.loops, func(ctx context.Context) error {
-		if err := rec.ReopenLocal(ctx); err != nil && ctx.Err() == nil {
+	a.startup = append(a.startup, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := rec.ReopenLocal(ctx); err != nil {
 			a.log.Warn("re-opening running workspaces failed; the reconciler retries", "err", err)
 		}
-		return nil
 	})
 }
 

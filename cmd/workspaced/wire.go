@@ -119,12 +119,12 @@ type runtimeParts struct {
 
 // newRuntime is the one switch between Docker and ECS
 // (CONTAINER_MANAGER_TYPE).
-func newRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger, b *bus.Bus) (*runtimeParts, error) {
+func newRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger, b *bus.Bus, deps appDeps) (*runtimeParts, error) {
 	switch cfg.Runtime {
 	case config.RuntimeECS:
 		return newECSRuntime(cfg, awsCfg, reg, log)
 	default:
-		return newDockerRuntime(ctx, cfg, awsCfg, reg, log, b)
+		return newDockerRuntime(ctx, cfg, awsCfg, reg, log, b, deps)
 	}
 }
 
@@ -154,7 +154,7 @@ func newECSRuntime(cfg config.Config, awsCfg aws.Config, reg prometheus.Register
 // newDockerRuntime builds the Docker runtime with the in-process
 // credential proxy (one Unix socket per workspace) and the engine event
 // watcher that feeds the task-events topic.
-func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger, b *bus.Bus) (*runtimeParts, error) {
+func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config, reg prometheus.Registerer, log *slog.Logger, b *bus.Bus, deps appDeps) (*runtimeParts, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
@@ -163,7 +163,7 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 	// its event stream reads the version unsynchronised, so the watcher and
 	// the start-up reconcile racing on a fresh client is a data race.
 	cli.NegotiateAPIVersion(ctx)
-	px, err := newHostProxy(ctx, cfg, reg, log)
+	px, err := newHostProxy(ctx, cfg, reg, log, deps.proxyOptions)
 	if err != nil {
 		_ = cli.Close()
 		return nil, err
@@ -227,7 +227,7 @@ func (s busSink) Publish(ctx context.Context, e events.TaskStateChange) error {
 }
 
 // newHostProxy builds the in-process credential proxy of Docker mode.
-func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*proxy.Proxy, error) {
+func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, hook func(*proxy.Options)) (*proxy.Proxy, error) {
 	allow, err := egress.NewAllowlist(cfg.Proxy.DomainAllowlist)
 	if err != nil {
 		return nil, fmt.Errorf("PROXY_DOMAIN_WHITELIST: %w", err)
@@ -247,12 +247,16 @@ func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registe
 	if awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region)); err == nil && awsCfg.Credentials != nil {
 		bedrock.Credentials = awsCfg.Credentials
 	}
-	return proxy.New(proxy.Options{
+	opts := proxy.Options{
 		Logger:    log.With("component", "proxy"),
 		Metrics:   proxy.NewMetrics(reg),
 		Allowlist: allow,
 		Bedrock:   bedrock,
-	})
+	}
+	if hook != nil {
+		hook(&opts) // tests: a fake resolver and dialer, a test CA
+	}
+	return proxy.New(opts)
 }
 
 // loadKeys reads API_KEYS and API_KEYS_FILE.
