@@ -29,6 +29,14 @@ gobin=$(go env GOBIN)
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
 tfsec="$gobin/tfsec"
 stamp="$gobin/.tfsec-$TFSEC_VERSION"
+if [ "${1:-}" = --install-tools ]; then
+  # .ci/run starts this early in the background: compiling tfsec takes
+  # minutes on a fresh machine and overlaps with the image builds.
+  if [ ! -x "$tfsec" ] || [ ! -e "$stamp" ]; then
+    go install "github.com/aquasecurity/tfsec/cmd/tfsec@$TFSEC_VERSION" && touch "$stamp"
+  fi
+  exit
+fi
 if [ ! -x "$tfsec" ] || [ ! -e "$stamp" ]; then
   echo "installing github.com/aquasecurity/tfsec/cmd/tfsec@$TFSEC_VERSION"
   go install "github.com/aquasecurity/tfsec/cmd/tfsec@$TFSEC_VERSION"
