@@ -9,6 +9,7 @@ import (
 	"github.com/workspaced/workspaced/proxy"
 	"github.com/workspaced/workspaced/proxy/mcprule"
 	"github.com/workspaced/workspaced/runtime/docker"
+	"github.com/workspaced/workspaced/runtime/ecs"
 	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
 )
@@ -37,6 +38,18 @@ func (d dockerClaims) RecordClaim(ctx context.Context, ws workspace.Info, c work
 
 func (d dockerClaims) ReadClaim(_ context.Context, ws workspace.Info) (workers.Claim, bool, error) {
 	c, ok, err := d.rt.ReadClaim(ws.Token)
+	return workers.Claim(c), ok, err
+}
+
+// ecsClaims stores claim records as task tags (runtime/ecs).
+type ecsClaims struct{ rt *ecs.Runtime }
+
+func (e ecsClaims) RecordClaim(ctx context.Context, ws workspace.Info, c workers.Claim) error {
+	return e.rt.RecordClaim(ctx, ws.ID, ecs.Claim(c))
+}
+
+func (e ecsClaims) ReadClaim(ctx context.Context, ws workspace.Info) (workers.Claim, bool, error) {
+	c, ok, err := e.rt.ReadClaim(ctx, ws.ID)
 	return workers.Claim(c), ok, err
 }
 

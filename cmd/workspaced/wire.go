@@ -148,7 +148,7 @@ func newECSRuntime(cfg config.Config, awsCfg aws.Config, reg prometheus.Register
 	if err != nil {
 		return nil, fmt.Errorf("build ecs runtime: %w", err)
 	}
-	return &runtimeParts{rt: rt, ping: rt.Ping, close: rt.Close}, nil
+	return &runtimeParts{rt: rt, ping: rt.Ping, close: rt.Close, rules: rt, claims: ecsClaims{rt}}, nil
 }
 
 // newDockerRuntime builds the Docker runtime with the in-process
