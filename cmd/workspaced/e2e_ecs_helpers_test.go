@@ -386,8 +386,9 @@ func (s *ecsStack) waitEventsHandled(ctx context.Context) {
 }
 
 // receiveDLQ long-polls topic's dead-letter queue until it holds a
-// message, and returns it (left in the queue).
-func (s *ecsStack) receiveDLQ(ctx context.Context, topic string) string {
+// message, and returns its body and string attributes (the message is
+// left in the queue).
+func (s *ecsStack) receiveDLQ(ctx context.Context, topic string) (string, map[string]string) {
 	s.t.Helper()
 	url, err := s.emu.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(bus.Queues{Prefix: s.prefix}.DeadLetter(topic))})
 	if err != nil {
@@ -395,12 +396,17 @@ func (s *ecsStack) receiveDLQ(ctx context.Context, topic string) string {
 	}
 	for {
 		out, err := s.emu.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: url.QueueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, VisibilityTimeout: 0})
+			QueueUrl: url.QueueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1, VisibilityTimeout: 0,
+			MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			s.t.Fatalf("receive from the %s DLQ: %v", topic, err)
 		}
 		if len(out.Messages) > 0 {
-			return aws.ToString(out.Messages[0].Body)
+			attrs := map[string]string{}
+			for k, v := range out.Messages[0].MessageAttributes {
+				attrs[k] = aws.ToString(v.StringValue)
+			}
+			return aws.ToString(out.Messages[0].Body), attrs
 		}
 	}
 }

@@ -410,8 +410,8 @@ func TestECSCapacityFailures(t *testing.T) {
 	if err != nil || conv.State != store.StateFailed || conv.Workspace != "" {
 		t.Errorf("conversation %+v %v", conv, err)
 	}
-	if body := s.receiveDLQ(ctx, events.TopicWorkspaceRequested); !strings.Contains(body, cid) {
-		t.Errorf("DLQ holds %s", body)
+	if body, attrs := s.receiveDLQ(ctx, events.TopicWorkspaceRequested); !strings.Contains(body, cid) || !strings.Contains(attrs["reason_poisoned"], "RESOURCE:MEMORY") {
+		t.Errorf("DLQ holds %s %v", body, attrs)
 	}
 	if tasks := s.tasksOf(cid); len(tasks) != 0 {
 		t.Errorf("tasks for the unplaced conversation: %+v", tasks)
@@ -468,13 +468,14 @@ func TestECSUndecodableCommandDeadLettered(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	bad := `{"schema_version":1,"conversation_id":"../etc"`
 	bustest.SendRaw(t, s.emu.SQS, s.prefix, events.TopicWorkspaceRequested, []byte(bad))
-	if got := s.receiveDLQ(ctx, events.TopicWorkspaceRequested); got != bad {
+	got, attrs := s.receiveDLQ(ctx, events.TopicWorkspaceRequested)
+	if got != bad {
 		t.Fatalf("DLQ holds %q, want the undecodable body", got)
 	}
-	if p := counter(t, s.app.reg, "workspaced_bus_messages_poisoned_total",
-		map[string]string{"topic": events.TopicWorkspaceRequested, "cause": "permanent"}); p != 1 {
-		t.Errorf("%v messages poisoned as permanent", p)
+	if !strings.Contains(attrs["reason_poisoned"], "malformed") || attrs["topic_poisoned"] != events.TopicWorkspaceRequested {
+		t.Errorf("DLQ message attributes %v", attrs)
 	}
+	// Retries happen before the DLQ publish: none for a permanent error.
 	if r := counter(t, s.app.reg, "workspaced_bus_handler_retries_total", map[string]string{"topic": events.TopicWorkspaceRequested}); r != 0 {
 		t.Errorf("%v retries of an undecodable message", r)
 	}
