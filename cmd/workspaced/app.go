@@ -44,6 +44,7 @@ type App struct {
 	loops   []func(context.Context) error
 	startup []func(context.Context)
 	pers    *workers.Personaliser
+	saver   workers.Saver // nil: files are not saved (no bucket)
 
 	closers []func() error // in creation order; Close runs them backwards
 }
@@ -110,7 +111,15 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("register worker metrics: %w", err)
 	}
-	a.pers = a.newPersonaliser(nil)
+	fs, err := newFiles(cfg, awsCfg, a.runtime.rt, a.reg, log)
+	if err != nil {
+		return nil, err
+	}
+	var restorer workers.Restorer
+	if fs != nil {
+		a.saver, restorer = fs, filesRestorer{fs}
+	}
+	a.pers = a.newPersonaliser(restorer)
 	rec := a.newReconciler(workerMetrics, a.pers)
 	a.addLocalReopen(rec)
 	if roles.Pool {
@@ -153,7 +162,7 @@ func (a *App) addWorkers(wm *workers.Metrics, bm *bus.Metrics) error {
 	if err != nil {
 		return fmt.Errorf("build worker router: %w", err)
 	}
-	rel := workers.NewReleaser(a.runtime.rt, a.store, workers.ReleaserOptions{Logger: a.log})
+	rel := workers.NewReleaser(a.runtime.rt, a.store, workers.ReleaserOptions{Logger: a.log, Saver: a.saver})
 	r.AddConsumerHandler("workspace-requested", events.TopicWorkspaceRequested, prov.Handle)
 	r.AddConsumerHandler("workspace-released", events.TopicWorkspaceReleased, rel.Handle)
 	a.routers = append(a.routers, r)

@@ -57,7 +57,7 @@ func redactURL(raw string) string {
 // the process talks to AWS (ECS runtime or SQS bus). Endpoint overrides are
 // applied per client (config.AWS.Endpoint), not here.
 func loadAWS(ctx context.Context, cfg config.Config) (aws.Config, error) {
-	if cfg.Runtime != config.RuntimeECS && cfg.Bus.Kind != config.BusSQS {
+	if cfg.Runtime != config.RuntimeECS && cfg.Bus.Kind != config.BusSQS && cfg.Files.Bucket == "" {
 		return aws.Config{}, nil
 	}
 	c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWS.Region))
