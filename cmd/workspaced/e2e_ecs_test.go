@@ -123,8 +123,24 @@ func TestECSExecuteEndToEnd(t *testing.T) {
 	if s.bedrock.Rejected() != 0 {
 		t.Errorf("fake Bedrock rejected %d requests", s.bedrock.Rejected())
 	}
+
+	// No credential reaches the workspace: not in a run's environment, the
+	// agent's (PID 1 of its container), or any process it can see.
+	evs, err = s.exec(ctx, cid, `{"kind":"command","argv":["sh","-c","env; tr '\\0' '\\n' < /proc/1/environ; ps -o pid,args"]}`)
+	if err != nil || final(evs).Event != "done" {
+		t.Fatalf("environment run: %v %+v", err, evs)
+	}
+	out := stdout(evs)
+	if !strings.Contains(out, "WORKSPACE_LISTEN_PORT=9000") {
+		t.Errorf("the run did not show the agent's environment:\n%s", out)
+	}
+	for _, secret := range []string{bedrockCreds.AccessKeyID, bedrockCreds.SecretAccessKey, "PROXY_ADMIN_TOKEN", "AWS_SECRET_ACCESS_KEY", "credential-proxy"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the workspace sees %q:\n%s", secret, out)
+		}
+	}
 	if n := len(s.tasksOf(cid)); n != 1 {
-		t.Errorf("%d tasks after the second run, want 1", n)
+		t.Errorf("%d tasks after three runs, want 1", n)
 	}
 }
 
