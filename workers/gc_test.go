@@ -3,6 +3,7 @@ package workers_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,5 +191,40 @@ func TestGCStopsStuckClaim(t *testing.T) {
 	}
 	if _, err := h.rt.Inspect(ctx, cl.Workspace.ID); !errors.Is(err, workspace.ErrNotFound) {
 		t.Fatalf("stuck workspace still there: %v", err)
+	}
+}
+
+// restorerFunc adapts a function to workers.Restorer.
+type restorerFunc func(ctx context.Context, t workers.RestoreTarget) (bool, error)
+
+func (f restorerFunc) Restore(ctx context.Context, t workers.RestoreTarget) (bool, error) { return f(ctx, t) }
+
+// Cold path: files are restored before ready; a terminal restore failure
+// (a corrupt snapshot) fails the conversation at once instead of retrying.
+func TestColdPathRestoresBeforeReady(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []workers.RestoreTarget
+	h := newHarness(t, harnessOptions{restorer: restorerFunc(func(_ context.Context, tg workers.RestoreTarget) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, tg)
+		if tg.Conversation == "corrupt" {
+			return false, workspace.Terminal(errors.New("snapshot checksum mismatch"))
+		}
+		return true, nil
+	})})
+	c := h.acquire(t, h.prov, "restored")
+	mu.Lock()
+	if len(got) != 1 || got[0].Workspace != c.Workspace || got[0].Tenant != "tenant" || got[0].Endpoint != c.Endpoint {
+		t.Fatalf("restores = %+v, want one into %s", got, c.Workspace)
+	}
+	mu.Unlock()
+	h.claim(t, "corrupt")
+	if err := h.prov.Handle(requested(t, "corrupt")); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.waitFor(t, "corrupt", done); c.State != store.StateFailed || !strings.Contains(c.Error, "checksum") {
+		t.Fatalf("conversation = %+v, want failed with the restore error", c)
 	}
 }

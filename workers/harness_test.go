@@ -70,7 +70,8 @@ type harnessOptions struct {
 	state   workers.StateOptions
 	wrapRT  func(workers.Runtime) workers.Runtime // fault injection
 	noWatch bool
-	claims  bool // personalise with the Docker claim records
+	claims   bool             // personalise with the Docker claim records
+	restorer workers.Restorer // personalise with this Restorer
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -113,8 +114,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.prov = workers.NewProvisioner(h.rt, h.st, m, workers.ProvisionerOptions{Logger: log})
 	h.rel = workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Logger: log})
 	o.state.Logger = log
-	if o.claims {
-		h.pers = workers.NewPersonaliser(h.st, workers.PersonaliserOptions{Claims: dockerClaims{h.drt}, Logger: log})
+	if o.claims || o.restorer != nil {
+		h.pers = workers.NewPersonaliser(h.st, workers.PersonaliserOptions{Claims: dockerClaims{h.drt}, Restorer: o.restorer, Logger: log})
 		o.state.Personaliser = h.pers
 	}
 	h.sub = workers.NewStateSubscriber(h.rt, h.st, m, o.state)

@@ -211,6 +211,11 @@ func (s *StateSubscriber) markHealthy(ctx context.Context, w store.Workspace, in
 		w.Conversation = info.Conversation
 	}
 	if err := s.personalise(ctx, w, info); err != nil {
+		if workspace.IsTerminal(err) {
+			// Retrying cannot help (a corrupt snapshot, an invalid
+			// target): fail the conversation now rather than poison.
+			return s.unhealthy(ctx, w, err, log)
+		}
 		return err
 	}
 	r, err := s.st.MarkReady(ctx, w.ID, info.Endpoint)
