@@ -72,7 +72,11 @@ type ecsOptions struct {
 }
 
 type ecsStack struct {
-	*stack
+	*stack  // the first replica
+	t0      *testing.T
+	cfg     config.Config
+	rs      *redistest.Server
+	docker  *dockerclient.Client
 	emu     *bustest.Emulator
 	prefix  string
 	double  *ecsdouble.Double
@@ -101,7 +105,7 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 	bustest.CreateQueues(t, emu.SQS, prefix)
 	eb := eventbridge.NewFromConfig(emu.Config, func(eo *eventbridge.Options) { eo.BaseEndpoint = aws.String(emu.URL) })
 
-	s := &ecsStack{emu: emu, prefix: prefix}
+	s := &ecsStack{t0: t, emu: emu, prefix: prefix, docker: cli}
 	dopts := ecsdouble.Options{}
 	if !o.noEvents {
 		dopts.Sink = ecsdouble.EventBridgeSink{Client: eb}
@@ -166,24 +170,35 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.cfg, s.rs = cfg, rs
+	s.stack = s.startReplica()
+	return s
+}
+
+// startReplica runs one more workspaced process (all roles) on the stack's
+// queues, cluster and Redis: replicas compete for the same SQS messages.
+// It stops at cleanup, before the double and the queues go.
+func (s *ecsStack) startReplica() *stack {
+	t := s.t0
+	t.Helper()
 	tw := &testWriter{t: t}
-	t.Cleanup(tw.close) // registered early: runs after the stack stopped
+	t.Cleanup(tw.close) // registered early: runs after the replica stopped
 	log := slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// Static test credentials (the double accepts test/test, kumo anything);
 	// never the process environment, which parallel tests share.
-	awsCfg := emu.Config
+	awsCfg := s.emu.Config
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := newApp(ctx, cfg, Roles{API: true, Worker: true, Events: true}, log, appDeps{awsConfig: &awsCfg})
+	app, err := newApp(ctx, s.cfg, Roles{API: true, Worker: true, Events: true}, log, appDeps{awsConfig: &awsCfg})
 	if err != nil {
 		cancel()
 		t.Fatalf("NewApp: %v", err)
 	}
-	s.stack = &stack{t: t, app: app, env: env, url: "http://" + app.Addr().String(), docker: cli,
-		store:  store.New(rs.Client(t), store.Options{Prefix: cfg.Redis.KeyPrefix}),
+	r := &stack{t: t, app: app, url: "http://" + app.Addr().String(), docker: s.docker,
+		store:  store.New(s.rs.Client(t), store.Options{Prefix: s.cfg.Redis.KeyPrefix}),
 		cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- app.Run(ctx) }()
-	t.Cleanup(s.stop) // first to run: workspaced stops before the double and the queues go
-	return s
+	go func() { r.done <- app.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
 }
 
 // bedrockForTasks starts a fake Bedrock on the Docker bridge gateway and

@@ -555,3 +555,40 @@ func TestECSReleaseStopsTask(t *testing.T) {
 		t.Errorf("%d containers left", len(cs))
 	}
 }
+
+// Two workspaced replicas on the same queues, cluster and Redis (competing
+// SQS consumers): concurrent executes of one new conversation through
+// both APIs start exactly one task, and every execute is served.
+func TestECSTwoReplicasOneTask(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true})
+	other := s.startReplica()
+	ctx := ctxFor(t, 3*time.Minute)
+	const cid, n = "ecs-replicas", 6
+	results := make([]<-chan execResult, n)
+	for i := range n {
+		replica := s.stack
+		if i%2 == 1 {
+			replica = other
+		}
+		ch := make(chan execResult, 1)
+		go func() {
+			evs, err := replica.exec(ctx, cid, fmt.Sprintf(`{"kind":"command","argv":["echo","run-%d"]}`, i))
+			ch <- execResult{evs, err}
+		}()
+		results[i] = ch
+	}
+	for i := range n {
+		evs := recvExec(ctx, t, results[i])
+		if stdout(evs) != fmt.Sprintf("run-%d\n", i) || final(evs).Event != "done" {
+			t.Errorf("execute %d: %+v", i, evs)
+		}
+	}
+	if tasks := s.double.Tasks(); len(tasks) != 1 {
+		t.Fatalf("%d tasks, want exactly 1: %+v", len(tasks), tasks)
+	}
+	conv := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	if conv.Workspace != s.double.Tasks()[0].Arn {
+		t.Errorf("bound to %s", conv.Workspace)
+	}
+}
