@@ -3,15 +3,20 @@ package workers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus/bustest"
+	"github.com/workspaced/workspaced/files"
 	"github.com/workspaced/workspaced/runtime/docker"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workers"
@@ -31,17 +36,39 @@ func (p releaseNow) PublishReleased(ctx context.Context, cmd events.WorkspaceRel
 	return p.rel.Release(ctx, cmd)
 }
 
-// recordingSaver records saves (the S3 saver's stand-in).
+// recordingSaver records saves and passes them on to the real S3 saver
+// (files.Store on the emulator's S3).
 type recordingSaver struct {
+	next  workers.Saver
 	mu    sync.Mutex
 	saves []workers.SaveTarget
 }
 
-func (s *recordingSaver) Save(_ context.Context, t workers.SaveTarget) error {
+func (s *recordingSaver) Save(ctx context.Context, t workers.SaveTarget) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.saves = append(s.saves, t)
-	return nil
+	s.mu.Unlock()
+	return s.next.Save(ctx, t)
+}
+
+// s3Files is files.Store on a fresh bucket of the in-process emulator.
+func s3Files(t *testing.T, rt workers.Runtime) (*files.Store, *s3.Client, string) {
+	t.Helper()
+	emu := bustest.StartEmulator(t)
+	client := s3.NewFromConfig(emu.Config, func(o *s3.Options) { o.BaseEndpoint = aws.String(emu.URL); o.UsePathStyle = true })
+	bucket := "gc-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	if len(bucket) > 40 {
+		bucket = bucket[:40]
+	}
+	bucket += fmt.Sprint(time.Now().UnixNano() % 1e9)
+	if _, err := client.CreateBucket(testCtx(t, 10*time.Second), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := files.New(client, rt, files.Options{Bucket: bucket, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs, client, bucket
 }
 
 // dockerClaims adapts the Docker runtime's claim records (cmd/ does the
@@ -58,7 +85,8 @@ func (d dockerClaims) ReadClaim(_ context.Context, ws workspace.Info) (workers.C
 }
 
 // Idle TTL: an idle workspace is released with reason idle_ttl and its
-// files saved; one with an open (long) stream is not.
+// files saved (to S3, the emulator's); one with an open (long) stream is
+// not.
 func TestGCReleasesIdleNotStreaming(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -69,7 +97,8 @@ func TestGCReleasesIdleNotStreaming(t *testing.T) {
 	if ok, err := h.st.StreamStarted(ctx, busy.Workspace, "stream-1", 3*time.Hour); err != nil || !ok {
 		t.Fatalf("StreamStarted = %v, %v", ok, err)
 	}
-	saver := &recordingSaver{}
+	fs, s3c, bucket := s3Files(t, h.rt)
+	saver := &recordingSaver{next: fs}
 	rel := workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Saver: saver, Logger: testLogger(t)})
 	gc := workers.NewGC(h.rt, h.later(time.Hour), releaseNow{rel}, nil, h.m, workers.GCOptions{
 		IdleTTL: 30 * time.Minute, OrphanGrace: 24 * time.Hour, Logger: testLogger(t),
@@ -85,6 +114,10 @@ func TestGCReleasesIdleNotStreaming(t *testing.T) {
 	saver.mu.Unlock()
 	if len(saves) != 1 || saves[0].Workspace != idle.Workspace || saves[0].Reason != events.ReasonIdleTTL {
 		t.Fatalf("saves = %+v, want one of %s (idle_ttl)", saves, idle.Workspace)
+	}
+	objs, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil || len(objs.Contents) == 0 {
+		t.Fatalf("nothing saved to S3: %v", err)
 	}
 	if c, err := h.st.Conversation(ctx, "busy"); err != nil || c.State != store.StateReady || c.Workspace != busy.Workspace {
 		t.Fatalf("busy conversation = %+v, %v; want still ready", c, err)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus/bustest"
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/runtime/docker"
@@ -27,7 +28,8 @@ import (
 	"github.com/workspaced/workspaced/workers"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// kumo (the S3 emulator of the GC test) starts a reaper at init.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, bustest.GoleakOptions()...) }
 
 // The store satisfies every interface the workers declare.
 var (
