@@ -99,6 +99,15 @@ func TestMCPRulesReachProxyOnWarmClaim(t *testing.T) {
 	if _, err := s.store.WaitPool(ctx, func(c store.PoolCounts) bool { return c.Available == 2 }); err != nil {
 		t.Fatal(err)
 	}
+	var pool struct {
+		Enabled   bool  `json:"enabled"`
+		MinSize   int   `json:"min_size"`
+		Available int64 `json:"available"`
+	}
+	if err := json.NewDecoder(s.request(http.MethodGet, "/v1/pool").Body).Decode(&pool); err != nil ||
+		!pool.Enabled || pool.MinSize != 2 || pool.Available != 2 {
+		t.Fatalf("GET /v1/pool = %+v (%v)", pool, err)
+	}
 	for _, tc := range []struct{ conv, token string }{{"mcp-a", "token-A"}, {"mcp-b", "token-B"}} {
 		evs, err := s.exec(ctx, tc.conv, mcpBody(t, tc.token, gatewayGet...))
 		if err != nil {
