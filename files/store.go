@@ -73,15 +73,9 @@ const (
 )
 
 // RestoreTarget names the conversation whose files Restore puts into the
-// workspace at Endpoint.
-type RestoreTarget struct {
-	Tenant       string
-	Conversation string
-	// Workspace is the workspace's ID (for logs only).
-	Workspace string
-	// Endpoint reaches the agent (PUT /files replaces the workspace).
-	Endpoint string
-}
+// workspace at Endpoint. It is the workers' type, so a *Store is a
+// workers.Restorer as well as a workers.Saver.
+type RestoreTarget = workers.RestoreTarget
 
 // Store saves and restores workspace files in S3. It is safe for
 // concurrent use; saves and restores of one conversation are not
@@ -191,3 +185,8 @@ func (s *Store) agent(endpoint string) (*agentclient.Client, func(), error) {
 	}
 	return agentclient.New(rt), done, nil
 }
+
+var (
+	_ workers.Saver    = (*Store)(nil)
+	_ workers.Restorer = (*Store)(nil)
+)
