@@ -36,8 +36,16 @@ type GCStore interface {
 	MarkReleasing(ctx context.Context, wid, reason string) (bool, error)
 }
 
+// ClaimPruner removes claim records of workspaces that no longer exist
+// (Docker's host-side files; ECS tags go with the task).
+type ClaimPruner interface {
+	PruneClaims(ctx context.Context) (int, error)
+}
+
 // GCOptions configure GC. Zero durations take defaults.
 type GCOptions struct {
+	// Claims, when set, prunes claim records after each orphan pass.
+	Claims ClaimPruner
 	// IdleTTL releases a bound workspace unused for this long (no execute,
 	// no open stream); 0 disables idle release.
 	IdleTTL time.Duration
@@ -160,7 +168,7 @@ func (g *GC) Pass(ctx context.Context) error {
 	}
 	errs = append(errs, g.idle(ctx), g.stuck(ctx))
 	if reaping {
-		errs = append(errs, g.orphans(ctx))
+		errs = append(errs, g.orphans(ctx), g.pruneClaims(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -301,4 +309,16 @@ func (g *GC) owned(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return owned, nil
+}
+
+// pruneClaims removes claim records whose workspace is gone.
+func (g *GC) pruneClaims(ctx context.Context) error {
+	if g.opts.Claims == nil || g.opts.DryRun {
+		return nil
+	}
+	n, err := g.opts.Claims.PruneClaims(ctx)
+	if n > 0 {
+		g.log.Info("claim records of gone workspaces pruned", "count", n)
+	}
+	return err
 }

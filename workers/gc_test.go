@@ -230,7 +230,9 @@ func TestGCStopsStuckClaim(t *testing.T) {
 // restorerFunc adapts a function to workers.Restorer.
 type restorerFunc func(ctx context.Context, t workers.RestoreTarget) (bool, error)
 
-func (f restorerFunc) Restore(ctx context.Context, t workers.RestoreTarget) (bool, error) { return f(ctx, t) }
+func (f restorerFunc) Restore(ctx context.Context, t workers.RestoreTarget) (bool, error) {
+	return f(ctx, t)
+}
 
 // Cold path: files are restored before ready; a terminal restore failure
 // (a corrupt snapshot) fails the conversation at once instead of retrying.

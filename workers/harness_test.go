@@ -68,10 +68,10 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	image   string
-	state   workers.StateOptions
-	wrapRT  func(workers.Runtime) workers.Runtime // fault injection
-	noWatch bool
+	image    string
+	state    workers.StateOptions
+	wrapRT   func(workers.Runtime) workers.Runtime // fault injection
+	noWatch  bool
 	claims   bool             // personalise with the Docker claim records
 	restorer workers.Restorer // personalise with this Restorer
 }

@@ -66,6 +66,7 @@ func (a *App) addGC(wm *workers.Metrics, rec *workers.Reconciler) {
 		ReconcileInterval: a.cfg.GC.ReconcileInterval,
 		DryRun:            a.cfg.GC.DryRun,
 		LeaseTTL:          a.cfg.GC.LeaseTTL,
+		Claims:            a.runtime.pruner,
 		Logger:            a.log,
 	})
 	a.loops = append(a.loops, gc.Run)

@@ -115,6 +115,7 @@ type runtimeParts struct {
 	rules   workers.ProxyRules
 	claims  workers.ClaimRecords
 	adopter workers.Adopter
+	pruner  workers.ClaimPruner
 }
 
 // newRuntime is the one switch between Docker and ECS
@@ -202,6 +203,7 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 		rules:      hostProxyRules{px},
 		claims:     dockerClaims{rt},
 		adopter:    rt,
+		pruner:     rt,
 	}
 	if b != nil {
 		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, busSink{b})

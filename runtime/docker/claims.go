@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -160,4 +161,39 @@ func (r *Runtime) Adopt(ctx context.Context, id string) (bool, error) {
 		r.log.Info("workspace adopted: proxy listener re-opened", "container_id", c.ID, "token", token)
 	}
 	return v.(bool), nil
+}
+
+// PruneClaims removes claim records whose workspace container no longer
+// exists (removed behind the runtime's back, or by a Stop that crashed
+// half-way), and returns how many it removed. Records of existing
+// containers, running or not, are kept.
+func (r *Runtime) PruneClaims(ctx context.Context) (int, error) {
+	dir := filepath.Join(r.opts.SocketBasePath, claimsDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("prune claims: %w", err)
+	}
+	infos, err := r.List(ctx) // after reading the directory: a record written since is kept
+	if err != nil {
+		return 0, fmt.Errorf("prune claims: %w", err)
+	}
+	live := make(map[string]bool, len(infos))
+	for _, i := range infos {
+		live[i.Token] = true
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || live[name] || workspace.ValidToken(name) != nil {
+			continue // temporary files of a write in progress, live or foreign entries
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("prune claims: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -146,3 +146,33 @@ func TestClaimRecordAndAdopt(t *testing.T) {
 		t.Fatalf("Adopt of a removed workspace = %v %v", ok, err)
 	}
 }
+
+// Claim records of containers that are gone are pruned; live ones stay.
+func TestPruneClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := testCtx(t, 2*time.Minute)
+	spec := workspace.StartSpec{Token: runtimetest.Token(t), Pool: true}
+	info, err := e.rt.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := runtimetest.Token(t) + "x"
+	for _, tok := range []string{spec.Token, gone} {
+		if err := e.rt.RecordClaim(ctx, tok, Claim{Conversation: "c", Generation: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.rt.PruneClaims(ctx); err != nil || n != 1 {
+		t.Fatalf("PruneClaims = %d, %v; want 1", n, err)
+	}
+	if _, ok, _ := e.rt.ReadClaim(spec.Token); !ok {
+		t.Fatal("the live workspace's claim was pruned")
+	}
+	if _, ok, _ := e.rt.ReadClaim(gone); ok {
+		t.Fatal("the gone workspace's claim is still there")
+	}
+	if err := e.rt.Stop(ctx, info.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
