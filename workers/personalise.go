@@ -94,6 +94,9 @@ func (p *Personaliser) Personalise(ctx context.Context, conv store.Conversation,
 	if p == nil {
 		return nil
 	}
+	// The claim record comes first: once a workspace holds anything of
+	// the conversation (rules, files), a reconciler that lost Redis must
+	// see whose it is, never return it to the pool.
 	if p.opts.Claims != nil {
 		c := Claim{Conversation: conv.ID, Owner: conv.Owner, Tenant: conv.Tenant, Generation: gen}
 		if err := p.opts.Claims.RecordClaim(ctx, ws, c); err != nil {

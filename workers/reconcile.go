@@ -228,7 +228,7 @@ func (r *Reconciler) reopen(ctx context.Context, info workspace.Info, w store.Wo
 
 // adopt restores a running workspace Redis does not know.
 func (r *Reconciler) adopt(ctx context.Context, info workspace.Info, rep *Repairs) error {
-	claim, claimed, err := r.claim(ctx, info)
+	claim, claimed, recorded, err := r.claim(ctx, info)
 	if err != nil {
 		return err
 	}
@@ -249,9 +249,12 @@ func (r *Reconciler) adopt(ctx context.Context, info workspace.Info, rep *Repair
 		}
 		return nil
 	}
+	// Without a claim record the workspace was never personalised: adopt
+	// it as provisioning, and the usual path (health, personalise, ready)
+	// finishes it.
 	out, conv, err := r.st.AdoptWorkspace(ctx, store.Adoption{
 		Workspace: info, Conversation: claim.Conversation, Owner: claim.Owner, Tenant: claim.Tenant,
-		Generation: claim.Generation, Ready: r.healthy(ctx, info),
+		Generation: claim.Generation, Ready: recorded && r.healthy(ctx, info),
 	})
 	if err != nil {
 		return err
@@ -263,30 +266,30 @@ func (r *Reconciler) adopt(ctx context.Context, info workspace.Info, rep *Repair
 	return nil
 }
 
-// claim finds whom a workspace serves: its claim record, or for a cold
-// workspace without one, its label if the conversation's current
-// generation matches its token.
-func (r *Reconciler) claim(ctx context.Context, info workspace.Info) (Claim, bool, error) {
+// claim finds whom a workspace serves: its claim record (recorded), or
+// for a cold workspace without one, its label if the conversation's
+// current generation matches its token.
+func (r *Reconciler) claim(ctx context.Context, info workspace.Info) (c Claim, ok, recorded bool, err error) {
 	if r.opts.Claims != nil {
 		c, ok, err := r.opts.Claims.ReadClaim(ctx, info)
 		if err != nil || ok {
-			return c, ok, err
+			return c, ok, ok, err
 		}
 	}
 	if info.Conversation == "" || info.Pool {
-		return Claim{}, false, nil
+		return Claim{}, false, false, nil
 	}
 	conv, err := r.st.Conversation(ctx, info.Conversation)
 	if errors.Is(err, store.ErrNotFound) {
-		return Claim{}, false, nil
+		return Claim{}, false, false, nil
 	}
 	if err != nil {
-		return Claim{}, false, err
+		return Claim{}, false, false, err
 	}
 	if info.Token != WorkspaceToken(conv.ID, conv.Generation) {
-		return Claim{}, false, nil
+		return Claim{}, false, false, nil
 	}
-	return Claim{Conversation: conv.ID, Owner: conv.Owner, Tenant: conv.Tenant, Generation: conv.Generation}, true, nil
+	return Claim{Conversation: conv.ID, Owner: conv.Owner, Tenant: conv.Tenant, Generation: conv.Generation}, true, false, nil
 }
 
 // vanished handles a tracked workspace the runtime no longer lists: once
