@@ -39,11 +39,11 @@ func (l *leader) lead(ctx context.Context) bool {
 	return ok
 }
 
-// resign releases the lease if held, so another replica leads at once.
+// resign releases the lease (if this replica holds it: the release is a
+// compare-and-delete on the holder), so another replica leads at once. It
+// does not trust held: a renewal that failed because the loop was being
+// cancelled leaves the lease held in Redis.
 func (l *leader) resign() {
-	if !l.held {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := l.st.ReleaseLease(ctx, l.name, l.holder); err != nil {

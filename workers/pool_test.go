@@ -240,3 +240,33 @@ func TestPoolUnhealthyClaimReleased(t *testing.T) {
 		t.Fatalf("%d containers, want 1", got)
 	}
 }
+
+// Pool workspaces older than the maximum age are recycled: stopped and
+// replaced.
+func TestPoolRecyclesOldWorkspaces(t *testing.T) {
+	t.Parallel()
+	h, cr := countingHarness(t)
+	stop := runReplenisher(t, h.replenisher(t, 1, 1))
+	h.waitPool(t, func(c store.PoolCounts) bool { return c.Available == 1 })
+	stop()
+	old := h.containers(t)
+	if len(old) != 1 {
+		t.Fatalf("containers %v, want 1", old)
+	}
+	later := workers.NewReplenisher(h.rt, h.st, h.m, workers.PoolOptions{
+		MinSize: 1, MaxSize: 1, MaxAge: time.Hour, StartRate: 50, Logger: testLogger(t),
+		Now: func() time.Time { return time.Now().Add(2 * time.Hour) },
+	})
+	n, err := later.Tick(testCtx(t, time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("Tick = %d, %v; want 1 replacement", n, err)
+	}
+	h.waitPool(t, func(c store.PoolCounts) bool { return c.Available == 1 })
+	now := h.containers(t)
+	if len(now) != 1 || now[0] == old[0] || cr.pool.Load() != 2 {
+		t.Fatalf("containers %v (old %v), pool starts %d; want one new", now, old, cr.pool.Load())
+	}
+	if got := h.metric(t, "workspaced_pool_retired_total", "reason", workers.GCPoolMaxAge); got != 1 {
+		t.Errorf("retired = %v, want 1", got)
+	}
+}
