@@ -117,7 +117,7 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	}
 	var restorer workers.Restorer
 	if fs != nil {
-		a.saver, restorer = fs, filesRestorer{fs}
+		a.saver, restorer = fs, fs
 	}
 	a.pers = a.newPersonaliser(restorer)
 	rec := a.newReconciler(workerMetrics, a.pers)

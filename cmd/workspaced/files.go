@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/workspaced/workspaced/config"
 	"github.com/workspaced/workspaced/files"
-	"github.com/workspaced/workspaced/workers"
 )
 
 // newFiles builds S3 persistence of workspace files (saved on release,
@@ -32,13 +30,4 @@ func newFiles(cfg config.Config, awsCfg aws.Config, tr files.Transports, reg pro
 		return nil, fmt.Errorf("build files store: %w", err)
 	}
 	return fs, nil
-}
-
-// filesRestorer adapts files.Store to the workers' Restorer.
-type filesRestorer struct{ fs *files.Store }
-
-func (f filesRestorer) Restore(ctx context.Context, t workers.RestoreTarget) (bool, error) {
-	return f.fs.Restore(ctx, files.RestoreTarget{
-		Tenant: t.Tenant, Conversation: t.Conversation, Workspace: t.Workspace, Endpoint: t.Endpoint,
-	})
 }
