@@ -169,6 +169,10 @@ type GC struct {
 // Files configures S3 persistence of workspace files.
 type Files struct {
 	Bucket string `env:"WORKSPACE_FILES_BUCKET"`
+	// Prefix starts every key (several deployments can share a bucket).
+	Prefix string `env:"WORKSPACE_FILES_PREFIX"`
+	// Keep is how many snapshots of a conversation are kept (at least 2).
+	Keep int `env:"WORKSPACE_FILES_KEEP" envDefault:"3"`
 }
 
 // Log configures logging.
@@ -235,6 +239,9 @@ func (c Config) Validate() error {
 	}
 	if c.GC.IdleTTL < 0 || c.GC.OrphanGrace < 0 {
 		errs = append(errs, errors.New("WORKSPACE_IDLE_TTL and ORPHAN_GRACE_PERIOD must not be negative"))
+	}
+	if c.Files.Keep < 2 {
+		errs = append(errs, fmt.Errorf("WORKSPACE_FILES_KEEP %d: keep at least 2 snapshots", c.Files.Keep))
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("MAX_REQUEST_BYTES must be positive"))

@@ -64,7 +64,7 @@ func (s *Server) awaitReady(ctx context.Context, st *stream, conv store.Conversa
 		case store.StateReady:
 			if cur.Endpoint != "" {
 				_ = st.sendJSON("status", statusEvent{State: "ready", WorkspaceID: cur.Workspace})
-				s.metrics.wait.WithLabelValues("cold").Observe(s.opts.Now().Sub(start).Seconds())
+				s.metrics.wait.WithLabelValues("provisioned").Observe(s.opts.Now().Sub(start).Seconds())
 				return cur, nil
 			}
 		case store.StateFailed:

@@ -105,6 +105,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, fmt.Errorf("register workers metrics: %w", err)
 		}
 	}
+	// Export the alarmed series at zero from the start: a collector that
+	// turns counters into rates (the CloudWatch agent) takes a series' first
+	// sample as its baseline, so the first failure after a restart would
+	// otherwise go unseen.
+	for _, k := range []string{FailCapacity, FailTerminal, FailError, FailStopped, FailUnhealthy, FailGaveUp, FailPersonalise} {
+		m.failures.WithLabelValues(k)
+	}
+	m.gc.WithLabelValues(GCStuck, "done")
 	return m, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/workspaced/workspaced/events"
 )
 
 // Outcomes of handling one message (label "outcome").
@@ -47,6 +49,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{m.handled, m.poisoned, m.retries} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register bus metrics: %w", err)
+		}
+	}
+	// Poisonings are alarmed on: export every topic's series at zero from
+	// the start, so a rate-taking collector has a baseline before the first.
+	for _, topic := range []string{events.TopicWorkspaceRequested, events.TopicWorkspaceReleased, events.TopicTaskEvents} {
+		for _, cause := range []string{CausePermanent, CauseExhausted} {
+			m.poisoned.WithLabelValues(topic, cause)
 		}
 	}
 	return m, nil
