@@ -77,12 +77,23 @@ func (s *Store) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, 
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply task state %s v%d of workspace %s: %w", ev.Status, ev.Version, ev.Workspace, err)
 	}
-	w, err := workspaceJSON(ev.Workspace, r[2])
+	res, err := applyResult(ev.Workspace, r)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res.Duplicate = res.Outcome == OutcomeStale && res.Workspace.Version == ev.Version
+	return res, nil
+}
+
+// applyResult decodes the reply of the apply script: outcome, previous
+// state, the workspace, and the conversation whose binding ended ("" if
+// none).
+func applyResult(wid string, r []string) (ApplyResult, error) {
+	w, err := workspaceJSON(wid, r[2])
 	if err != nil {
 		return ApplyResult{}, err
 	}
 	res := ApplyResult{Outcome: Outcome(r[0]), Previous: WorkspaceState(r[1]), Workspace: w}
-	res.Duplicate = res.Outcome == OutcomeStale && w.Version == ev.Version
 	if r[3] != "" {
 		c, err := conversationJSON(w.Conversation, r[3])
 		if err != nil {

@@ -23,19 +23,7 @@ func (s *Store) MarkStopped(ctx context.Context, wid, reason string) (ApplyResul
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("mark workspace %s stopped: %w", wid, err)
 	}
-	w, err := workspaceJSON(wid, r[2])
-	if err != nil {
-		return ApplyResult{}, err
-	}
-	res := ApplyResult{Outcome: Outcome(r[0]), Previous: WorkspaceState(r[1]), Workspace: w}
-	if r[3] != "" {
-		c, err := conversationJSON(w.Conversation, r[3])
-		if err != nil {
-			return ApplyResult{}, err
-		}
-		res.Ended = &c
-	}
-	return res, nil
+	return applyResult(wid, r)
 }
 
 // Adoption is what the reconciler knows about a running workspace Redis
