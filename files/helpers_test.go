@@ -20,9 +20,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/workspaced/workspaced/agent"
@@ -111,18 +108,7 @@ func newWorkspaces(t testing.TB) *workspaces {
 
 // removeAll force-removes every container of this test.
 func (w *workspaces) removeAll(t testing.TB) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cs, err := w.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+w.id))})
-	if err != nil {
-		t.Errorf("cleanup: list containers: %v", err)
-		return
-	}
-	for _, c := range cs {
-		if err := w.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-			t.Errorf("cleanup: remove %s: %v", c.ID, err)
-		}
-	}
+	testenv.RemoveLabelled(t, w.cli, testLabel, w.id)
 }
 
 // start starts a workspace and waits until its agent answers; it is

@@ -11,7 +11,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -158,18 +157,7 @@ type sinkFunc func(ctx context.Context, e events.TaskStateChange) error
 func (f sinkFunc) Publish(ctx context.Context, e events.TaskStateChange) error { return f(ctx, e) }
 
 func (h *harness) removeAll(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cs, err := h.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+h.testID))})
-	if err != nil {
-		t.Errorf("cleanup: list containers: %v", err)
-		return
-	}
-	for _, c := range cs {
-		if err := h.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			t.Errorf("cleanup: remove %s: %v", c.ID, err)
-		}
-	}
+	testenv.RemoveLabelled(t, h.cli, testLabel, h.testID)
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -290,18 +290,7 @@ func bridgeGateway(t *testing.T, cli *dockerclient.Client) string {
 
 // removeCluster force-removes every container the double made for cluster.
 func removeCluster(t *testing.T, cli *dockerclient.Client, cluster string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", ecsdouble.LabelCluster+"="+cluster))})
-	if err != nil {
-		t.Errorf("list containers of cluster %s: %v", cluster, err)
-		return
-	}
-	for _, c := range cs {
-		t.Logf("removing leftover container %s", c.Names)
-		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	}
+	testenv.RemoveLabelled(t, cli, ecsdouble.LabelCluster, cluster)
 }
 
 // clusterContainers lists the containers of this stack's tasks.

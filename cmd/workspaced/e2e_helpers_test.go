@@ -151,23 +151,11 @@ func (s *stack) stop() {
 
 // removeDeployment force-removes every container of a test deployment.
 func removeDeployment(t *testing.T, cli *dockerclient.Client, deployment string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, c := range listDeployment(t, cli, deployment) {
-		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-	}
+	testenv.RemoveLabelled(t, cli, deploymentLabel, deployment)
 }
 
 func listDeployment(t *testing.T, cli *dockerclient.Client, deployment string) []container.Summary {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", deploymentLabel+"="+deployment))})
-	if err != nil {
-		t.Fatalf("list containers: %v", err)
-	}
-	return cs
+	return testenv.Labelled(t, cli, deploymentLabel, deployment)
 }
 
 // running counts the deployment's running containers.

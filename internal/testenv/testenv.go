@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 )
 
@@ -65,5 +68,33 @@ func Image(t testing.TB, cli *client.Client, ref string) {
 	defer cancel()
 	if _, err := cli.ImageInspect(ctx, ref); err != nil {
 		Unavailable(t, "image "+ref+" (run `make images`)", err)
+	}
+}
+
+// Labelled lists every container (running or not) that carries label=value.
+func Labelled(t testing.TB, cli *client.Client, label, value string) []container.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", label+"="+value))})
+	if err != nil {
+		t.Fatalf("list containers labelled %s=%s: %v", label, value, err)
+	}
+	return cs
+}
+
+// RemoveLabelled force-removes every container that carries label=value:
+// the cleanup of a test that labels what it creates. Containers already
+// gone, or being removed by the code under test, are not an error.
+func RemoveLabelled(t testing.TB, cli *client.Client, label, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range Labelled(t, cli, label, value) {
+		err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			t.Errorf("cleanup: remove container %s: %v", c.ID, err)
+		}
 	}
 }

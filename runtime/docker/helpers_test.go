@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/workspaced/workspaced/agent"
@@ -77,18 +74,7 @@ func newEnv(t testing.TB, mod func(*Options)) *env {
 
 // removeAll force-removes every container of this test.
 func (e *env) removeAll(t testing.TB) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+e.testID))})
-	if err != nil {
-		t.Errorf("cleanup: list containers: %v", err)
-		return
-	}
-	for _, c := range cs {
-		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-			t.Errorf("cleanup: remove %s: %v", c.ID, err)
-		}
-	}
+	testenv.RemoveLabelled(t, e.cli, testLabel, e.testID)
 }
 
 func testCtx(t testing.TB, d time.Duration) context.Context {
