@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"event"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "workspaced_execute_workspace_wait_seconds",
-			Help:    "Time from an execute request to a ready workspace, as the API sees it: start=bound (already ready) or provisioned (warm claim or cold start for this request; workspaced_provisioning_seconds tells them apart).",
+			Help:    "Time from an execute request to a ready workspace, as the client sees it: start=bound (already ready), warm (a warm-pool workspace was claimed), cold (one was started).",
 			Buckets: []float64{.01, .05, .25, 1, 2.5, 5, 10, 20, 40, 90},
 		}, []string{"start"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{

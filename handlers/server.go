@@ -22,6 +22,7 @@ import (
 type Store interface {
 	ClaimConversation(ctx context.Context, cid, owner, tenant string) (store.Conversation, error)
 	Conversation(ctx context.Context, cid string) (store.Conversation, error)
+	Workspace(ctx context.Context, wid string) (store.Workspace, error)
 	MarkQueued(ctx context.Context, cid, requestID string, requestedAt time.Time) (store.Conversation, error)
 	Watch(ctx context.Context, cid string) (*store.Watch, error)
 	StreamStarted(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error)

@@ -64,7 +64,7 @@ func (s *Server) awaitReady(ctx context.Context, st *stream, conv store.Conversa
 		case store.StateReady:
 			if cur.Endpoint != "" {
 				_ = st.sendJSON("status", statusEvent{State: "ready", WorkspaceID: cur.Workspace})
-				s.metrics.wait.WithLabelValues("provisioned").Observe(s.opts.Now().Sub(start).Seconds())
+				s.metrics.wait.WithLabelValues(s.startKind(ctx, cur.Workspace)).Observe(s.opts.Now().Sub(start).Seconds())
 				return cur, nil
 			}
 		case store.StateFailed:
@@ -112,4 +112,13 @@ func (s *Server) ended(ctx context.Context, err error) *streamError {
 	}
 	s.log.Error("execute stream failed", "err", err)
 	return &streamError{codeUnavailable, "internal error while waiting for the workspace"}
+}
+
+// startKind labels a wait that ended ready: "warm" when the conversation
+// got a warm-pool workspace, "cold" when one was started for it.
+func (s *Server) startKind(ctx context.Context, wid string) string {
+	if w, err := s.opts.Store.Workspace(ctx, wid); err == nil && w.Pool {
+		return "warm"
+	}
+	return "cold"
 }

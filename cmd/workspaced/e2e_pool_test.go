@@ -142,6 +142,9 @@ func TestMCPRulesReachProxyOnWarmClaim(t *testing.T) {
 	if hits := s.metricValue(t, `workspaced_pool_claims_total{result="hit"}`); hits != 2 {
 		t.Errorf("pool hits = %v, want 2", hits)
 	}
+	if warm := s.metricValue(t, `workspaced_execute_workspace_wait_seconds_count{start="warm"}`); warm != 2 {
+		t.Errorf("API waits labelled warm = %v, want 2", warm)
+	}
 }
 
 // A claude run gets the rewritten MCP config: the gateway URL, no headers.
