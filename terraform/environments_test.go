@@ -22,6 +22,9 @@ func environmentDirs(t testing.TB) []string {
 	}
 	var out []string
 	for _, d := range dirs {
+		if strings.HasPrefix(filepath.Base(d), "_") {
+			continue // shared files, linked into each environment
+		}
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 			out = append(out, d)
 		}

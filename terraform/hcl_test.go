@@ -27,7 +27,9 @@ func tfFiles(t testing.TB, dir string) []tfFile {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == ".terraform" || strings.HasPrefix(d.Name(), ".")) && path != dir {
+		// "_shared" holds files the environments include by symlink: they are
+		// parsed (and checked) as part of each environment, never alone.
+		if d.IsDir() && (d.Name() == ".terraform" || strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_")) && path != dir {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".tf") {
