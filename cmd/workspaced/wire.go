@@ -250,7 +250,7 @@ func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registe
 		bedrock.Credentials = awsCfg.Credentials
 	}
 	opts := proxy.Options{
-		Logger:    log.With("component", "proxy"),
+		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
 		Allowlist: allow,
 		Bedrock:   bedrock,
