@@ -3,7 +3,7 @@
 // and that the backend drives.
 //
 //	GET  /health   Health as JSON
-//	POST /execute  ExecuteRequest in, text/event-stream out (see the Event*
+//	POST /execute  api.ExecuteRequest in, text/event-stream out (see the Event*
 //	               constants); one run at a time, a second gets 409
 //	GET  /files    the work directory as a tar stream
 //	PUT  /files    replace the work directory's contents from a tar stream
@@ -18,6 +18,6 @@
 // Under Docker the agent also forwards 127.0.0.1:8080 to the host-side
 // credential proxy's Unix socket (Options.ProxySocket).
 //
-// Wire types (ExecuteRequest, Health, Done, Error) are shared with
+// Wire types (api.ExecuteRequest, Health, Done, api.Error) are shared with
 // agent/client, the backend's side.
 package agent

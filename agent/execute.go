@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"github.com/workspaced/workspaced/sse"
 )
 
@@ -70,12 +72,12 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 	done.DurationMS = time.Since(began).Milliseconds()
 	free()
 	b, _ := json.Marshal(done)
-	_ = ew.event(EventDone, string(b))
+	_ = ew.event(api.EventDone, string(b))
 	log.Info("run finished", "exit_code", done.ExitCode, "reason", done.Reason, "duration_ms", done.DurationMS)
 }
 
-func decodeExecute(w http.ResponseWriter, r *http.Request) (ExecuteRequest, error) {
-	var req ExecuteRequest
+func decodeExecute(w http.ResponseWriter, r *http.Request) (api.ExecuteRequest, error) {
+	var req api.ExecuteRequest
 	body := http.MaxBytesReader(w, r.Body, DefaultMaxRequest)
 	// Read the body to its end: only then does the server watch the
 	// connection, so that a client going away cancels the run at once.
@@ -84,12 +86,12 @@ func decodeExecute(w http.ResponseWriter, r *http.Request) (ExecuteRequest, erro
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return req, fmt.Errorf("%w: decode request: %w", ErrBadRequest, err)
+			return req, fmt.Errorf("%w: decode request: %w", api.ErrBadRequest, err)
 		}
-		return req, fmt.Errorf("%w: decode request: %v", ErrBadRequest, err)
+		return req, fmt.Errorf("%w: decode request: %v", api.ErrBadRequest, err)
 	}
 	if dec.More() {
-		return req, fmt.Errorf("%w: trailing data after the request object", ErrBadRequest)
+		return req, fmt.Errorf("%w: trailing data after the request object", api.ErrBadRequest)
 	}
 	if err := req.Validate(); err != nil {
 		return req, err
@@ -99,10 +101,10 @@ func decodeExecute(w http.ResponseWriter, r *http.Request) (ExecuteRequest, erro
 
 // buildSpec turns a request into argv, environment and stdin. cleanup
 // removes per-run files.
-func (s *Server) buildSpec(req ExecuteRequest) (procSpec, func(), error) {
+func (s *Server) buildSpec(req api.ExecuteRequest) (procSpec, func(), error) {
 	spec := procSpec{env: s.env(), dir: s.opts.WorkDir}
 	cleanup := func() {}
-	if req.Kind == KindCommand {
+	if req.Kind == api.KindCommand {
 		spec.argv = req.Argv
 		return spec, cleanup, nil
 	}
@@ -162,13 +164,13 @@ func (s *Server) env() []string {
 
 // run starts the process, streams its output as events and returns how it
 // ended; when it returns, no process of the run is left.
-func (s *Server) run(reqCtx context.Context, req ExecuteRequest, spec procSpec, ew *eventWriter, log *slog.Logger) Done {
+func (s *Server) run(reqCtx context.Context, req api.ExecuteRequest, spec procSpec, ew *eventWriter, log *slog.Logger) api.Done {
 	ctx, cancel, cause := s.runContext(reqCtx, req)
 	defer cancel()
 
 	p, err := startProc(spec, s.opts.KillGrace)
 	if err != nil {
-		return Done{ExitCode: 127, Error: err.Error()}
+		return api.Done{ExitCode: 127, Error: err.Error()}
 	}
 	lines := make(chan outLine, 64)
 	var wg sync.WaitGroup
@@ -195,12 +197,12 @@ func (s *Server) run(reqCtx context.Context, req ExecuteRequest, spec procSpec, 
 	if ex.reason != "" {
 		log.Warn("run ended early", "reason", ex.reason)
 	}
-	return Done{ExitCode: ex.code, Signal: ex.signal, Reason: ex.reason}
+	return api.Done{ExitCode: ex.code, Signal: ex.signal, Reason: ex.reason}
 }
 
 // runContext derives the run's context: it ends when the client goes, the
 // timeout passes or the agent shuts down; cause tells which.
-func (s *Server) runContext(reqCtx context.Context, req ExecuteRequest) (context.Context, context.CancelFunc, func() string) {
+func (s *Server) runContext(reqCtx context.Context, req api.ExecuteRequest) (context.Context, context.CancelFunc, func() string) {
 	timeout := s.opts.DefaultTimeout
 	if req.TimeoutS > 0 {
 		timeout = time.Duration(req.TimeoutS) * time.Second
@@ -283,9 +285,9 @@ func (s *Server) pump(kind string, lines <-chan outLine, exitc <-chan exit, ew *
 }
 
 // namer picks each line's event type. Pieces of a split stdout line are
-// EventStdoutPart; the piece that ends a split claude line is EventMessage
+// api.EventStdoutPart; the piece that ends a split claude line is api.EventMessage
 // when the line starts with "{" and ends with "}" (it is too long to
-// validate as a whole), EventLog otherwise.
+// validate as a whole), api.EventLog otherwise.
 type namer struct {
 	kind     string
 	inPart   bool
@@ -295,28 +297,28 @@ type namer struct {
 func (n *namer) name(l outLine) string {
 	if l.stream == streamStderr {
 		if l.partial {
-			return EventStderrPart
+			return api.EventStderrPart
 		}
-		return EventStderr
+		return api.EventStderr
 	}
 	if l.partial {
 		if !n.inPart {
 			n.inPart = true
 			n.partJSON = strings.HasPrefix(strings.TrimLeft(l.data, " \t"), "{")
 		}
-		return EventStdoutPart
+		return api.EventStdoutPart
 	}
 	wasPart := n.inPart
 	n.inPart = false
 	switch {
-	case n.kind == KindCommand:
-		return EventStdout
+	case n.kind == api.KindCommand:
+		return api.EventStdout
 	case wasPart && n.partJSON && strings.HasSuffix(strings.TrimRight(l.data, " \t"), "}"):
-		return EventMessage
+		return api.EventMessage
 	case !wasPart && isJSONLine(l.data):
-		return EventMessage
+		return api.EventMessage
 	default:
-		return EventLog
+		return api.EventLog
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/sse"
@@ -18,7 +20,7 @@ func TestExecuteClaudeStreamsEventsInOrder(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
 	ctx := testContext(t)
-	st, err := ta.client.Execute(ctx, agent.ExecuteRequest{Prompt: "hello raw:not-json stderr:warning"})
+	st, err := ta.client.Execute(ctx, api.ExecuteRequest{Prompt: "hello raw:not-json stderr:warning"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,17 +34,17 @@ func TestExecuteClaudeStreamsEventsInOrder(t *testing.T) {
 	var stderr []string
 	for _, ev := range evs {
 		switch ev.Event {
-		case agent.EventMessage:
+		case api.EventMessage:
 			var m struct{ Type, Subtype string }
 			if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
 				t.Fatalf("message event is not JSON: %q", ev.Data)
 			}
 			stdout = append(stdout, "message:"+m.Type)
-		case agent.EventLog:
+		case api.EventLog:
 			stdout = append(stdout, "log:"+ev.Data)
-		case agent.EventStderr:
+		case api.EventStderr:
 			stderr = append(stderr, ev.Data)
-		case agent.EventDone:
+		case api.EventDone:
 		default:
 			t.Errorf("unexpected event %+v", ev)
 		}
@@ -68,12 +70,12 @@ func TestExecuteReportsExitCode(t *testing.T) {
 	ta := startAgent(t, nil)
 	tests := []struct {
 		name string
-		req  agent.ExecuteRequest
+		req  api.ExecuteRequest
 		want int
 	}{
-		{"claude exit", agent.ExecuteRequest{Prompt: "fail exit:3"}, 3},
-		{"command exit", agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"sh", "-c", "exit 7"}}, 7},
-		{"missing binary", agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"no-such-program-xyz"}}, 127},
+		{"claude exit", api.ExecuteRequest{Prompt: "fail exit:3"}, 3},
+		{"command exit", api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"sh", "-c", "exit 7"}}, 7},
+		{"missing binary", api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"no-such-program-xyz"}}, 127},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { // sequential: one run at a time
@@ -92,7 +94,7 @@ func TestExecuteSplitsLongLinesWithoutLoss(t *testing.T) {
 	t.Parallel()
 	const size = 3<<20 + 12345
 	ta := startAgent(t, nil)
-	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: "bigline:" + strconv.Itoa(size)})
+	st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Prompt: "bigline:" + strconv.Itoa(size)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestExecuteSplitsLongLinesWithoutLoss(t *testing.T) {
 	var line strings.Builder
 	parts := 0
 	for _, ev := range evs {
-		if ev.Event == agent.EventStdoutPart {
+		if ev.Event == api.EventStdoutPart {
 			parts++
 			if len(ev.Data) > agent.DefaultMaxLineBytes {
 				t.Errorf("part of %d bytes, over the limit", len(ev.Data))
@@ -109,7 +111,7 @@ func TestExecuteSplitsLongLinesWithoutLoss(t *testing.T) {
 			continue
 		}
 		if parts > 0 && line.Len() > 0 {
-			if ev.Event != agent.EventMessage {
+			if ev.Event != api.EventMessage {
 				t.Fatalf("split line ends with a %q event, want message", ev.Event)
 			}
 			line.WriteString(ev.Data)
@@ -148,7 +150,7 @@ func TestExecuteCommandRunsArgvWithoutShell(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Kind: agent.KindCommand, Argv: tt.argv})
+			st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Kind: api.KindCommand, Argv: tt.argv})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,11 +158,11 @@ func TestExecuteCommandRunsArgvWithoutShell(t *testing.T) {
 			var out, errs []string
 			for _, ev := range evs {
 				switch ev.Event {
-				case agent.EventStdout:
+				case api.EventStdout:
 					out = append(out, ev.Data)
-				case agent.EventStderr:
+				case api.EventStderr:
 					errs = append(errs, ev.Data)
-				case agent.EventDone:
+				case api.EventDone:
 				default:
 					t.Errorf("unexpected event %+v", ev)
 				}
@@ -180,7 +182,7 @@ func assistantTexts(t *testing.T, evs []sse.Event) []string {
 	t.Helper()
 	var texts []string
 	for _, ev := range evs {
-		if ev.Event != agent.EventMessage {
+		if ev.Event != api.EventMessage {
 			continue
 		}
 		var m struct {
@@ -204,7 +206,7 @@ func assistantTexts(t *testing.T, evs []sse.Event) []string {
 func TestExecutePassesClaudeFlags(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
-	req := agent.ExecuteRequest{
+	req := api.ExecuteRequest{
 		Prompt:       "argv:",
 		SessionID:    "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3",
 		AllowedTools: []string{"Bash(git log:*)", "Read"},
@@ -256,7 +258,7 @@ func TestExecutePassesClaudeFlags(t *testing.T) {
 func TestExecutePromptThatLooksLikeAFlag(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
-	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: "--help me argv:"})
+	st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Prompt: "--help me argv:"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func TestExecuteEnvironmentIsFixed(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAMUSTNOTLEAK")
 	ta := startAgent(t, nil)
-	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: "env:"})
+	st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Prompt: "env:"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +326,7 @@ func TestExecuteRejectsBadRequests(t *testing.T) {
 			if status != 400 {
 				t.Fatalf("status = %d, want 400 (%s)", status, body)
 			}
-			var e agent.Error
+			var e api.Error
 			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
 				t.Fatalf("body %q is not a JSON error", body)
 			}
@@ -335,7 +337,7 @@ func TestExecuteRejectsBadRequests(t *testing.T) {
 func TestClientMapsErrors(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
-	_, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Kind: "bogus"})
+	_, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Kind: "bogus"})
 	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 || apiErr.Message == "" {
 		t.Fatalf("Execute error = %v, want *APIError 400", err)

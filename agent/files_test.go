@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/client"
 )
@@ -287,7 +289,7 @@ func TestPutFilesWhileRunningIsBusy(t *testing.T) {
 	ta := startAgent(t, nil)
 	prompt, pidfile := sleepPrompt(t)
 	ctx, cancel := contextWithCancel(t)
-	st, err := ta.client.Execute(ctx, agent.ExecuteRequest{Prompt: prompt})
+	st, err := ta.client.Execute(ctx, api.ExecuteRequest{Prompt: prompt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +297,7 @@ func TestPutFilesWhileRunningIsBusy(t *testing.T) {
 	waitFor(t, st, isSleeping)
 	err = ta.client.PutFiles(testContext(t), bytes.NewReader(makeTar(t, goodTree)))
 	if !errors.Is(err, client.ErrBusy) {
-		t.Fatalf("PutFiles during a run = %v, want ErrBusy", err)
+		t.Fatalf("PutFiles during a run = %v, want api.ErrBusy", err)
 	}
 	cancel()
 	waitIdle(t, ta)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/sse"
@@ -27,7 +29,7 @@ func TestDisconnectKillsProcessGroup(t *testing.T) {
 	ta := startAgent(t, nil)
 	prompt, pidfile := sleepPrompt(t)
 	ctx, cancel := context.WithCancel(testContext(t))
-	st, err := ta.client.Execute(ctx, agent.ExecuteRequest{Prompt: prompt})
+	st, err := ta.client.Execute(ctx, api.ExecuteRequest{Prompt: prompt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
 	prompt, pidfile := sleepPrompt(t)
-	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: prompt, TimeoutS: 1})
+	st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Prompt: prompt, TimeoutS: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +62,8 @@ func TestKillEscalatesToSIGKILL(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, func(o *agent.Options) { o.KillGrace = 200e6 })
 	// The shell ignores SIGTERM and so does its sleeping child.
-	st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{
-		Kind:     agent.KindCommand,
+	st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{
+		Kind:     api.KindCommand,
 		Argv:     []string{"sh", "-c", `trap '' TERM; sleep 600 & echo "$$ $!"; wait`},
 		TimeoutS: 1,
 	})
@@ -73,7 +75,7 @@ func TestKillEscalatesToSIGKILL(t *testing.T) {
 	if d.Reason != "timeout" || d.Signal != "SIGKILL" {
 		t.Errorf("done = %+v, want SIGKILL after the grace period", d)
 	}
-	if evs[0].Event != agent.EventStdout {
+	if evs[0].Event != api.EventStdout {
 		t.Fatalf("first event %+v, want the PIDs", evs[0])
 	}
 	assertGone(t, parsePIDs(t, evs[0].Data))
@@ -85,7 +87,7 @@ func TestSecondExecuteIsBusy(t *testing.T) {
 	prompt, pidfile := sleepPrompt(t)
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
-	st, err := ta.client.Execute(ctx, agent.ExecuteRequest{Prompt: prompt})
+	st, err := ta.client.Execute(ctx, api.ExecuteRequest{Prompt: prompt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +96,9 @@ func TestSecondExecuteIsBusy(t *testing.T) {
 	if h, err := ta.client.Health(testContext(t)); err != nil || !h.Busy {
 		t.Errorf("Health = %+v, %v; want busy", h, err)
 	}
-	_, err = ta.client.Execute(testContext(t), agent.ExecuteRequest{Prompt: "second"})
+	_, err = ta.client.Execute(testContext(t), api.ExecuteRequest{Prompt: "second"})
 	if !errors.Is(err, client.ErrBusy) {
-		t.Fatalf("second Execute error = %v, want ErrBusy", err)
+		t.Fatalf("second Execute error = %v, want api.ErrBusy", err)
 	}
 	status, body := postRaw(t, ta, "/execute", `{"prompt":"third"}`)
 	if status != 409 || body == "" {
@@ -138,11 +140,11 @@ func TestSlotFreeWhenDoneIsRead(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
 	for i := range 20 {
-		st, err := ta.client.Execute(testContext(t), agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"true"}})
+		st, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"true"}})
 		if err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
-		waitFor(t, st, func(ev sse.Event) bool { return ev.Event == agent.EventDone })
+		waitFor(t, st, func(ev sse.Event) bool { return ev.Event == api.EventDone })
 		if ta.srv.Busy() {
 			t.Fatalf("run %d: agent busy after its final event", i)
 		}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
@@ -184,7 +186,7 @@ func waitFor(t *testing.T, st *client.Stream, ok func(sse.Event) bool) []sse.Eve
 }
 
 func isSleeping(ev sse.Event) bool {
-	return ev.Event == agent.EventStderr && strings.Contains(ev.Data, "fakeclaude: sleeping")
+	return ev.Event == api.EventStderr && strings.Contains(ev.Data, "fakeclaude: sleeping")
 }
 
 // readPIDs reads the PID file fakeclaude's sleep: directive wrote.
@@ -239,12 +241,12 @@ func waitIdle(t *testing.T, ta *testAgent) {
 	}
 }
 
-func doneOf(t *testing.T, evs []sse.Event) agent.Done {
+func doneOf(t *testing.T, evs []sse.Event) api.Done {
 	t.Helper()
-	if len(evs) == 0 || evs[len(evs)-1].Event != agent.EventDone {
+	if len(evs) == 0 || evs[len(evs)-1].Event != api.EventDone {
 		t.Fatalf("stream does not end with a done event: %+v", evs)
 	}
-	var d agent.Done
+	var d api.Done
 	if err := json.Unmarshal([]byte(evs[len(evs)-1].Data), &d); err != nil {
 		t.Fatalf("decode done: %v", err)
 	}

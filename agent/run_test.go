@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/client"
 )
@@ -86,7 +88,7 @@ func TestRunShutsDownOnCancel(t *testing.T) {
 	defer rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	c := client.New(rt)
 	prompt, pidfile := sleepPrompt(t)
-	st, err := c.Execute(testContext(t), agent.ExecuteRequest{Prompt: prompt})
+	st, err := c.Execute(testContext(t), api.ExecuteRequest{Prompt: prompt})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/workspaced/workspaced/agent/api"
+
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
@@ -66,17 +68,17 @@ func New(opts Options) (*Server, error) {
 // Handler returns the agent's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// acquire takes the one run slot, or returns ErrBusy. The returned function
+// acquire takes the one run slot, or returns api.ErrBusy. The returned function
 // releases it.
 func (s *Server) acquire() (func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.busy {
-		return nil, ErrBusy
+		return nil, api.ErrBusy
 	}
 	select {
 	case <-s.stopping:
-		return nil, ErrShuttingDown
+		return nil, api.ErrShuttingDown
 	default:
 	}
 	s.busy = true
@@ -233,7 +235,7 @@ func (l *unlinkListener) Close() error {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	h := Health{
+	h := api.Health{
 		Status:  "ok",
 		Version: s.opts.Version,
 		Busy:    s.Busy(),
@@ -259,14 +261,14 @@ func writeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrRefused):
+	case errors.Is(err, api.ErrBadRequest), errors.Is(err, api.ErrRefused):
 		status = http.StatusBadRequest
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, api.ErrBusy):
 		status = http.StatusConflict
-	case errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, api.ErrShuttingDown):
 		status = http.StatusServiceUnavailable
-	case errors.Is(err, ErrTooLarge), errors.As(err, &mbe):
+	case errors.Is(err, api.ErrTooLarge), errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge
 	}
-	writeJSON(w, status, Error{Error: err.Error()})
+	writeJSON(w, status, api.Error{Error: err.Error()})
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/workspaced/workspaced/agent/api"
 )
 
 // maxLinkHops bounds symlink expansion when checking where links lead
@@ -20,7 +22,7 @@ import (
 const maxLinkHops = 40
 
 func refused(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrRefused}, a...)...)
+	return fmt.Errorf("%w: "+format, append([]any{api.ErrRefused}, a...)...)
 }
 
 // cleanEntryPath validates an archive member name and returns it relative
@@ -107,11 +109,11 @@ func (x *extractor) extract(r io.Reader) error {
 }
 
 // readError classifies a failure to read the archive: over the size limit
-// (ErrTooLarge) or not a valid tar stream (ErrRefused).
+// (api.ErrTooLarge) or not a valid tar stream (api.ErrRefused).
 func readError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, mbe.Limit)
+		return fmt.Errorf("%w: over %d bytes", api.ErrTooLarge, mbe.Limit)
 	}
 	return refused("read archive: %v", err)
 }
@@ -213,7 +215,7 @@ func (x *extractor) dir(rel, dst string, hdr *tar.Header) error {
 
 func (x *extractor) file(dst string, hdr *tar.Header, r io.Reader) error {
 	if hdr.Size < 0 || hdr.Size > x.budget {
-		return fmt.Errorf("%w: file %q needs %d bytes", ErrTooLarge, hdr.Name, hdr.Size)
+		return fmt.Errorf("%w: file %q needs %d bytes", api.ErrTooLarge, hdr.Name, hdr.Size)
 	}
 	x.budget -= hdr.Size
 	if err := x.clear(dst); err != nil {
@@ -295,7 +297,7 @@ func wrapFS(op, name string, err error) error {
 		return nil
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %s %s: %w", ErrTooLarge, op, name, err)
+		return fmt.Errorf("%w: %s %s: %w", api.ErrTooLarge, op, name, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, name, err)
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/docker/docker/client"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/events/bus/bustest"
 	"github.com/workspaced/workspaced/files"
@@ -148,7 +148,7 @@ func (w *workspaces) agent(t testing.TB, info workspace.Info) *agentclient.Clien
 // agent's POST /execute and fails the test unless it exits 0.
 func (w *workspaces) sh(t testing.TB, info workspace.Info, script string) string {
 	t.Helper()
-	stream, err := w.agent(t, info).Execute(testCtx(t, 2*time.Minute), agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"sh", "-c", script}})
+	stream, err := w.agent(t, info).Execute(testCtx(t, 2*time.Minute), api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"sh", "-c", script}})
 	if err != nil {
 		t.Fatalf("execute: %v", err)
 	}
@@ -160,11 +160,11 @@ func (w *workspaces) sh(t testing.TB, info workspace.Info, script string) string
 			t.Fatalf("execute %q: %v; output so far:\n%s", script, err, out.String())
 		}
 		switch ev.Event {
-		case agent.EventStdout, agent.EventStderr:
+		case api.EventStdout, api.EventStderr:
 			out.WriteString(ev.Data + "\n")
-		case agent.EventStdoutPart, agent.EventStderrPart:
+		case api.EventStdoutPart, api.EventStderrPart:
 			out.WriteString(ev.Data)
-		case agent.EventDone:
+		case api.EventDone:
 			if d := stream.Done(); d.ExitCode != 0 || d.Error != "" {
 				t.Fatalf("execute %q: exit %d %s; output:\n%s", script, d.ExitCode, d.Error, out.String())
 			}

@@ -30,7 +30,7 @@ import (
 // failed check fails the upload before the agent sees a complete archive.
 // Agent and S3 failures return a plain error (retry); an invalid tenant or
 // conversation a workspace.Terminal error wrapping ErrInvalidTarget.
-func (s *Store) Restore(ctx context.Context, t RestoreTarget) (bool, error) {
+func (s *Store) Restore(ctx context.Context, t workspace.RestoreTarget) (bool, error) {
 	start := s.opts.Now()
 	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
 	m, err := s.restore(ctx, t)
@@ -55,7 +55,7 @@ func (s *Store) Restore(ctx context.Context, t RestoreTarget) (bool, error) {
 }
 
 // restore returns the manifest it restored, nil if there is none.
-func (s *Store) restore(ctx context.Context, t RestoreTarget) (*Manifest, error) {
+func (s *Store) restore(ctx context.Context, t workspace.RestoreTarget) (*Manifest, error) {
 	l, err := newLayout(s.opts.Prefix, t.Tenant, t.Conversation)
 	if err != nil {
 		return nil, err

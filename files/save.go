@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -29,7 +28,7 @@ import (
 // reading all of its input.
 var errUploadEnded = errors.New("upload ended")
 
-// Save implements workers.Saver: it streams the workspace's files (GET
+// Save streams the workspace's files (GET
 // /files on the agent at t.Endpoint) through gzip into a new snapshot
 // object, then points the conversation's manifest at it and prunes old
 // snapshots. Memory stays bounded by the multipart buffers whatever the
@@ -40,7 +39,7 @@ var errUploadEnded = errors.New("upload ended")
 // is aborted; the error is returned for the caller to retry. An invalid
 // tenant or conversation is a workspace.Terminal error wrapping
 // ErrInvalidTarget. A failure to prune is only logged.
-func (s *Store) Save(ctx context.Context, t workers.SaveTarget) error {
+func (s *Store) Save(ctx context.Context, t workspace.SaveTarget) error {
 	start := s.opts.Now()
 	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
 	m, err := s.save(ctx, t, start, log)
@@ -59,7 +58,7 @@ func (s *Store) Save(ctx context.Context, t workers.SaveTarget) error {
 	return nil
 }
 
-func (s *Store) save(ctx context.Context, t workers.SaveTarget, start time.Time, log *slog.Logger) (Manifest, error) {
+func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Time, log *slog.Logger) (Manifest, error) {
 	l, err := newLayout(s.opts.Prefix, t.Tenant, t.Conversation)
 	if err != nil {
 		return Manifest{}, err

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	agentclient "github.com/workspaced/workspaced/agent/client"
-	"github.com/workspaced/workspaced/workers"
 )
 
 // S3 is the part of *s3.Client the Store uses. The transfer manager needs
@@ -72,11 +71,6 @@ const (
 	minPartSize         = 5 << 20
 )
 
-// RestoreTarget names the conversation whose files Restore puts into the
-// workspace at Endpoint. It is the workers' type, so a *Store is a
-// workers.Restorer as well as a workers.Saver.
-type RestoreTarget = workers.RestoreTarget
-
 // Store saves and restores workspace files in S3. It is safe for
 // concurrent use; saves and restores of one conversation are not
 // serialized against each other (the workers keep one workspace per
@@ -89,8 +83,6 @@ type Store struct {
 	log     *slog.Logger
 	metrics *metrics
 }
-
-var _ workers.Saver = (*Store)(nil)
 
 // New returns a Store over client and bucket opts.Bucket, reaching agents
 // through tr.
@@ -185,8 +177,3 @@ func (s *Store) agent(endpoint string) (*agentclient.Client, func(), error) {
 	}
 	return agentclient.New(rt), done, nil
 }
-
-var (
-	_ workers.Saver    = (*Store)(nil)
-	_ workers.Restorer = (*Store)(nil)
-)

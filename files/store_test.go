@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/workspaced/workspaced/files"
-	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -43,12 +42,12 @@ head -c 1048576 /dev/urandom > random.bin
 chmod 444 random.bin
 `
 
-func saveTarget(tenant, conversation string, info workspace.Info) workers.SaveTarget {
-	return workers.SaveTarget{Tenant: tenant, Conversation: conversation, Workspace: info.ID, Endpoint: info.Endpoint}
+func saveTarget(tenant, conversation string, info workspace.Info) workspace.SaveTarget {
+	return workspace.SaveTarget{Tenant: tenant, Conversation: conversation, Workspace: info.ID, Endpoint: info.Endpoint}
 }
 
-func restoreTarget(tenant, conversation string, info workspace.Info) files.RestoreTarget {
-	return files.RestoreTarget{Tenant: tenant, Conversation: conversation, Workspace: info.ID, Endpoint: info.Endpoint}
+func restoreTarget(tenant, conversation string, info workspace.Info) workspace.RestoreTarget {
+	return workspace.RestoreTarget{Tenant: tenant, Conversation: conversation, Workspace: info.ID, Endpoint: info.Endpoint}
 }
 
 // Files written by a run survive release and re-acquire: saved from one
@@ -91,7 +90,7 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 
 	// Another conversation of the tenant, and the same conversation ID
 	// under another tenant, have no files.
-	for _, tgt := range []files.RestoreTarget{restoreTarget("acme", "conv-2", w2), restoreTarget("other", "conv-1", w2)} {
+	for _, tgt := range []workspace.RestoreTarget{restoreTarget("acme", "conv-2", w2), restoreTarget("other", "conv-1", w2)} {
 		if ok, err := st.Restore(ctx, tgt); ok || err != nil {
 			t.Fatalf("Restore(%s/%s) = %v, %v; want false, nil", tgt.Tenant, tgt.Conversation, ok, err)
 		}
@@ -340,11 +339,11 @@ func TestHostileTargetsAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := st.Save(ctx, workers.SaveTarget{Tenant: tt.tenant, Conversation: tt.conversation, Endpoint: "unix:///x"})
+			err := st.Save(ctx, workspace.SaveTarget{Tenant: tt.tenant, Conversation: tt.conversation, Endpoint: "unix:///x"})
 			if !errors.Is(err, files.ErrInvalidTarget) || !workspace.IsTerminal(err) {
 				t.Errorf("Save = %v, want a terminal ErrInvalidTarget", err)
 			}
-			ok, err := st.Restore(ctx, files.RestoreTarget{Tenant: tt.tenant, Conversation: tt.conversation, Endpoint: "unix:///x"})
+			ok, err := st.Restore(ctx, workspace.RestoreTarget{Tenant: tt.tenant, Conversation: tt.conversation, Endpoint: "unix:///x"})
 			if ok || !errors.Is(err, files.ErrInvalidTarget) || !workspace.IsTerminal(err) {
 				t.Errorf("Restore = %v, %v; want a terminal ErrInvalidTarget", ok, err)
 			}

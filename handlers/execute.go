@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/store"
 )
@@ -69,8 +69,8 @@ func conversationID(c echo.Context) (string, error) {
 
 // decodeExecute reads and validates the body: at most MaxBodyBytes, one
 // JSON object, the agent's request fields, prompt or argv present.
-func (s *Server) decodeExecute(c echo.Context) (agent.ExecuteRequest, error) {
-	var req agent.ExecuteRequest
+func (s *Server) decodeExecute(c echo.Context) (api.ExecuteRequest, error) {
+	var req api.ExecuteRequest
 	r := c.Request()
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		return req, errTooLarge
@@ -99,7 +99,7 @@ func (s *Server) decodeExecute(c echo.Context) (agent.ExecuteRequest, error) {
 
 // serveStream waits for a ready workspace, then relays the run. It returns
 // the outcome label: "done" or the final error's code.
-func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Conversation, req agent.ExecuteRequest) string {
+func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Conversation, req api.ExecuteRequest) string {
 	release, fail := s.waitTurn(ctx, st, conv.ID)
 	if fail != nil {
 		return st.fail(fail)

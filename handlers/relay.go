@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/store"
 )
@@ -16,7 +16,7 @@ import (
 // open stream holds a lease in Redis (renewed every heartbeat) so idle GC
 // never reaps a workspace in use. Cancelling ctx (client gone) or aborting
 // the server closes the upstream request, which kills the run in the agent.
-func (s *Server) relay(ctx context.Context, st *stream, conv store.Conversation, req agent.ExecuteRequest) *streamError {
+func (s *Server) relay(ctx context.Context, st *stream, conv store.Conversation, req api.ExecuteRequest) *streamError {
 	rt, err := s.opts.Transports.Transport(conv.Endpoint)
 	if err != nil {
 		s.log.Error("no transport to workspace", "conversation", conv.ID, "workspace", conv.Workspace, "err", err)
@@ -57,7 +57,7 @@ func (s *Server) relay(ctx context.Context, st *stream, conv store.Conversation,
 		}
 		s.metrics.relayBytes.Add(float64(len(ev.Data)))
 		s.metrics.relayEvents.WithLabelValues(ev.Event).Inc()
-		if ev.Event == agent.EventDone {
+		if ev.Event == api.EventDone {
 			return nil
 		}
 	}
@@ -96,7 +96,7 @@ const (
 // startRun starts the run, waiting with backoff while the agent answers 409
 // (busy). The waits are on the agent, an external server with no change
 // notification; they are bounded by busyRetryFor.
-func (s *Server) startRun(ctx context.Context, st *stream, cl *client.Client, req agent.ExecuteRequest) (*client.Stream, error) {
+func (s *Server) startRun(ctx context.Context, st *stream, cl *client.Client, req api.ExecuteRequest) (*client.Stream, error) {
 	deadline := s.opts.Now().Add(busyRetryFor)
 	wait := busyMinWait
 	for told := false; ; {

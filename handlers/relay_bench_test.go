@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/handlers"
@@ -59,7 +60,7 @@ func BenchmarkRelay(b *testing.B) {
 	b.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "agent.sock")
 	startAgent(b, dir, sock)
-	req := agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"seq", "1", fmt.Sprint(relayLines)}}
+	req := api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"seq", "1", fmt.Sprint(relayLines)}}
 	body := fmt.Sprintf(`{"kind":"command","argv":["seq","1","%d"]}`, relayLines)
 
 	b.Run("direct", func(b *testing.B) {

@@ -22,7 +22,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/deploy/seccomp"
 	"github.com/workspaced/workspaced/internal/testenv"
@@ -189,7 +189,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func run(t *testing.T, ws *workspace, req agent.ExecuteRequest) ([]string, agent.Done) {
+func run(t *testing.T, ws *workspace, req api.ExecuteRequest) ([]string, api.Done) {
 	t.Helper()
 	st, err := ws.client.Execute(testCtx(t), req)
 	if err != nil {
@@ -226,7 +226,7 @@ func TestWorkspaceImage(t *testing.T) {
 		}
 	})
 	t.Run("claude run reaches the proxy, not the agent's env", func(t *testing.T) {
-		lines, done := run(t, ws, agent.ExecuteRequest{Prompt: "hi http:http://upstream.test/ping env:"})
+		lines, done := run(t, ws, api.ExecuteRequest{Prompt: "hi http:http://upstream.test/ping env:"})
 		all := strings.Join(lines, "\n")
 		if done.ExitCode != 0 {
 			t.Fatalf("done = %+v\n%s", done, all)
@@ -239,7 +239,7 @@ func TestWorkspaceImage(t *testing.T) {
 		}
 	})
 	t.Run("runs as appuser in /workspace", func(t *testing.T) {
-		lines, done := run(t, ws, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"sh", "-c", "id -u; id -g; pwd; touch /workspace/ok && echo writable; touch /etc/x 2>/dev/null || echo readonly"}})
+		lines, done := run(t, ws, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"sh", "-c", "id -u; id -g; pwd; touch /workspace/ok && echo writable; touch /etc/x 2>/dev/null || echo readonly"}})
 		want := []string{"stdout 1000", "stdout 1000", "stdout /workspace", "stdout writable", "stdout readonly"}
 		if done.ExitCode != 0 || strings.Join(lines[:len(lines)-1], "|") != strings.Join(want, "|") {
 			t.Errorf("got %q (%+v), want %q", lines, done, want)
@@ -248,11 +248,11 @@ func TestWorkspaceImage(t *testing.T) {
 	t.Run("nothing outlives a run", func(t *testing.T) {
 		// A process that leaves the run's group (setsid) is killed too:
 		// the agent is the container's PID 1.
-		_, done := run(t, ws, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"sh", "-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 & sleep 600 & echo started; wait"}, TimeoutS: 2})
+		_, done := run(t, ws, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"sh", "-c", "setsid sleep 600 </dev/null >/dev/null 2>&1 & sleep 600 & echo started; wait"}, TimeoutS: 2})
 		if done.Reason != "timeout" {
 			t.Fatalf("done = %+v", done)
 		}
-		lines, _ := run(t, ws, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"ps", "-o", "pid,stat,args"}})
+		lines, _ := run(t, ws, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"ps", "-o", "pid,stat,args"}})
 		t.Logf("processes after the run: %q", lines)
 		for _, l := range lines {
 			if strings.Contains(l, "sleep") || strings.Contains(l, " Z ") {
@@ -271,7 +271,7 @@ func TestWorkspaceImage(t *testing.T) {
 		if err := ws.client.PutFiles(ctx, &buf); err != nil {
 			t.Fatal(err)
 		}
-		lines, done := run(t, ws, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"./dir/run.sh"}})
+		lines, done := run(t, ws, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"./dir/run.sh"}})
 		if done.ExitCode != 0 || len(lines) != 2 || lines[0] != "stdout works" {
 			t.Errorf("run restored script: %q %+v", lines, done)
 		}
@@ -309,13 +309,13 @@ func TestProductionEntrypoint(t *testing.T) {
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: script, Target: "/entrypoint.sh", ReadOnly: true})
 	}
 	ws := startWorkspace(t, cli, ecsStyle)
-	lines, done := run(t, ws, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"sh", "-c",
+	lines, done := run(t, ws, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"sh", "-c",
 		"touch /workspace/f && ls -ld /workspace && test -d /home/appuser/.claude && echo home-ok"}})
 	all := strings.Join(lines, "\n")
 	if done.ExitCode != 0 || !strings.Contains(all, "drwxrwxrwt") || !strings.Contains(all, "home-ok") {
 		t.Errorf("run in ECS-style tmpfs: %+v\n%s", done, all)
 	}
-	lines, _ = run(t, ws, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: []string{"ps", "-o", "pid,args"}})
+	lines, _ = run(t, ws, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"ps", "-o", "pid,args"}})
 	if len(lines) < 2 || !strings.Contains(lines[1], "1 /usr/local/bin/workspace-agent") {
 		t.Errorf("the agent is not PID 1 after the entrypoint: %q", lines)
 	}

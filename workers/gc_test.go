@@ -41,10 +41,10 @@ func (p releaseNow) PublishReleased(ctx context.Context, cmd events.WorkspaceRel
 type recordingSaver struct {
 	next  workers.Saver
 	mu    sync.Mutex
-	saves []workers.SaveTarget
+	saves []workspace.SaveTarget
 }
 
-func (s *recordingSaver) Save(ctx context.Context, t workers.SaveTarget) error {
+func (s *recordingSaver) Save(ctx context.Context, t workspace.SaveTarget) error {
 	s.mu.Lock()
 	s.saves = append(s.saves, t)
 	s.mu.Unlock()
@@ -112,7 +112,7 @@ func TestGCReleasesIdleNotStreaming(t *testing.T) {
 	saver.mu.Lock()
 	saves := saver.saves
 	saver.mu.Unlock()
-	if len(saves) != 1 || saves[0].Workspace != idle.Workspace || saves[0].Reason != events.ReasonIdleTTL {
+	if len(saves) != 1 || saves[0].Workspace != idle.Workspace || saves[0].Reason != string(events.ReasonIdleTTL) {
 		t.Fatalf("saves = %+v, want one of %s (idle_ttl)", saves, idle.Workspace)
 	}
 	objs, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
@@ -228,9 +228,9 @@ func TestGCStopsStuckClaim(t *testing.T) {
 }
 
 // restorerFunc adapts a function to workers.Restorer.
-type restorerFunc func(ctx context.Context, t workers.RestoreTarget) (bool, error)
+type restorerFunc func(ctx context.Context, t workspace.RestoreTarget) (bool, error)
 
-func (f restorerFunc) Restore(ctx context.Context, t workers.RestoreTarget) (bool, error) {
+func (f restorerFunc) Restore(ctx context.Context, t workspace.RestoreTarget) (bool, error) {
 	return f(ctx, t)
 }
 
@@ -239,8 +239,8 @@ func (f restorerFunc) Restore(ctx context.Context, t workers.RestoreTarget) (boo
 func TestColdPathRestoresBeforeReady(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	var got []workers.RestoreTarget
-	h := newHarness(t, harnessOptions{restorer: restorerFunc(func(_ context.Context, tg workers.RestoreTarget) (bool, error) {
+	var got []workspace.RestoreTarget
+	h := newHarness(t, harnessOptions{restorer: restorerFunc(func(_ context.Context, tg workspace.RestoreTarget) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, tg)

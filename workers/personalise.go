@@ -43,20 +43,11 @@ type ClaimRecords interface {
 	ReadClaim(ctx context.Context, ws workspace.Info) (Claim, bool, error)
 }
 
-// RestoreTarget names the workspace a conversation's saved files go into.
-type RestoreTarget struct {
-	Tenant       string
-	Conversation string
-	Workspace    string
-	// Endpoint reaches the agent (PUT /files takes the workspace tar).
-	Endpoint string
-}
-
 // Restorer puts a conversation's saved files into a fresh workspace before
 // it serves (S3 in production). It reports whether there was anything to
 // restore. An error is retried (the workspace is not marked ready).
 type Restorer interface {
-	Restore(ctx context.Context, t RestoreTarget) (restored bool, err error)
+	Restore(ctx context.Context, t workspace.RestoreTarget) (restored bool, err error)
 }
 
 // PersonaliserOptions configure a Personaliser; every capability may be nil
@@ -107,7 +98,7 @@ func (p *Personaliser) Personalise(ctx context.Context, conv store.Conversation,
 		return fmt.Errorf("personalise workspace %s: %w", ws.ID, err)
 	}
 	if p.opts.Restorer != nil {
-		restored, err := p.opts.Restorer.Restore(ctx, RestoreTarget{
+		restored, err := p.opts.Restorer.Restore(ctx, workspace.RestoreTarget{
 			Tenant: conv.Tenant, Conversation: conv.ID, Workspace: ws.ID, Endpoint: ws.Endpoint,
 		})
 		if err != nil {

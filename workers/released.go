@@ -13,22 +13,10 @@ import (
 	"github.com/workspaced/workspaced/workspace"
 )
 
-// SaveTarget names the workspace whose files a Saver saves.
-type SaveTarget struct {
-	// Tenant owns the conversation (store.Conversation.Tenant); savers key
-	// stored files by it.
-	Tenant       string
-	Conversation string
-	Workspace    string
-	// Endpoint reaches the agent (GET /files streams the workspace tar).
-	Endpoint string
-	Reason   events.ReleaseReason
-}
-
 // Saver saves a workspace's files before it is stopped (S3, in a later
 // issue). An error is retried (the workspace is not stopped meanwhile).
 type Saver interface {
-	Save(ctx context.Context, t SaveTarget) error
+	Save(ctx context.Context, t workspace.SaveTarget) error
 }
 
 // ReleaserOptions configure a Releaser.
@@ -129,7 +117,7 @@ func (r *Releaser) save(ctx context.Context, conv store.Conversation, reason eve
 	case info.Status.Stopping():
 		return nil
 	}
-	t := SaveTarget{Tenant: conv.Tenant, Conversation: conv.ID, Workspace: wid, Endpoint: conv.Endpoint, Reason: reason}
+	t := workspace.SaveTarget{Tenant: conv.Tenant, Conversation: conv.ID, Workspace: wid, Endpoint: conv.Endpoint, Reason: string(reason)}
 	if err := r.saver.Save(ctx, t); err != nil {
 		return fmt.Errorf("save workspace %s: %w", wid, err)
 	}

@@ -371,9 +371,9 @@ func TestUnhealthyWorkspaceFailsConversation(t *testing.T) {
 }
 
 // saverFunc adapts a function to workers.Saver.
-type saverFunc func(context.Context, workers.SaveTarget) error
+type saverFunc func(context.Context, workspace.SaveTarget) error
 
-func (f saverFunc) Save(ctx context.Context, t workers.SaveTarget) error { return f(ctx, t) }
+func (f saverFunc) Save(ctx context.Context, t workspace.SaveTarget) error { return f(ctx, t) }
 
 // TestReleaseSavesBeforeStop: the Saver sees the running workspace; when
 // it fails, the workspace is neither stopped nor unbound (the release is
@@ -387,9 +387,9 @@ func TestReleaseSavesBeforeStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := h.waitFor(t, "conv-save", done)
-	var saved []workers.SaveTarget
+	var saved []workspace.SaveTarget
 	fail := true
-	saver := saverFunc(func(ctx context.Context, tg workers.SaveTarget) error {
+	saver := saverFunc(func(ctx context.Context, tg workspace.SaveTarget) error {
 		info, err := h.rt.Inspect(ctx, tg.Workspace)
 		if err != nil || info.Status != workspace.StatusRunning {
 			t.Errorf("at save time the workspace is %+v, %v; want running", info, err)
@@ -412,7 +412,7 @@ func TestReleaseSavesBeforeStop(t *testing.T) {
 	if err := rel.Handle(copyMsg(t, msg)); err != nil {
 		t.Fatal(err)
 	}
-	want := workers.SaveTarget{Tenant: "tenant", Conversation: "conv-save", Workspace: c.Workspace, Endpoint: c.Endpoint, Reason: events.ReasonClient}
+	want := workspace.SaveTarget{Tenant: "tenant", Conversation: "conv-save", Workspace: c.Workspace, Endpoint: c.Endpoint, Reason: string(events.ReasonClient)}
 	if len(saved) != 2 || saved[1] != want {
 		t.Fatalf("saves = %+v, want two of %+v", saved, want)
 	}

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/sse"
 )
 
@@ -88,8 +88,8 @@ func baseTransport() *http.Transport {
 }
 
 // Health returns the agent's health.
-func (c *Client) Health(ctx context.Context) (agent.Health, error) {
-	var h agent.Health
+func (c *Client) Health(ctx context.Context) (api.Health, error) {
+	var h api.Health
 	resp, err := c.do(ctx, http.MethodGet, "/health", nil, "")
 	if err != nil {
 		return h, err
@@ -103,7 +103,7 @@ func (c *Client) Health(ctx context.Context) (agent.Health, error) {
 
 // Execute starts a run. The returned Stream must be closed; cancelling ctx
 // (or closing the stream) makes the agent kill the run.
-func (c *Client) Execute(ctx context.Context, req agent.ExecuteRequest) (*Stream, error) {
+func (c *Client) Execute(ctx context.Context, req api.ExecuteRequest) (*Stream, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode execute request: %w", err)
@@ -132,7 +132,7 @@ func (c *Client) GetFiles(ctx context.Context) (io.ReadCloser, error) {
 }
 
 // PutFiles replaces the workspace's contents with the tar stream r.
-// A refused archive (agent.ErrRefused cases, too large) is an *APIError
+// A refused archive (api.ErrRefused cases, too large) is an *APIError
 // with status 400 or 413 and leaves the workspace unchanged.
 func (c *Client) PutFiles(ctx context.Context, r io.Reader) error {
 	resp, err := c.do(ctx, http.MethodPut, "/files", r, "application/x-tar")
@@ -160,7 +160,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ct
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	var e agent.Error
+	var e api.Error
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	msg := strings.TrimSpace(string(b))
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
@@ -176,7 +176,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ct
 type Stream struct {
 	body io.ReadCloser
 	r    *sse.Reader
-	done *agent.Done
+	done *api.Done
 }
 
 // Next returns the next event; io.EOF after the stream ended. When it
@@ -186,8 +186,8 @@ func (s *Stream) Next() (sse.Event, error) {
 	if err != nil {
 		return ev, err
 	}
-	if ev.Event == agent.EventDone {
-		var d agent.Done
+	if ev.Event == api.EventDone {
+		var d api.Done
 		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
 			return ev, fmt.Errorf("decode done event: %w", err)
 		}
@@ -199,7 +199,7 @@ func (s *Stream) Next() (sse.Event, error) {
 // Done is the final event's payload once Next returned it, nil before. A
 // stream that ends without one was cut (the agent died or the connection
 // broke).
-func (s *Stream) Done() *agent.Done { return s.done }
+func (s *Stream) Done() *api.Done { return s.done }
 
 // Body is the raw event stream, for relays that pass bytes on unparsed.
 // Do not mix reading it with Next.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/agent/client"
 )
 
@@ -37,7 +37,7 @@ func TestErrorMapping(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := client.NewWithBaseURL(client.TCPTransport(), srv.URL)
-			_, err := c.Execute(context.Background(), agent.ExecuteRequest{Prompt: "x"})
+			_, err := c.Execute(context.Background(), api.ExecuteRequest{Prompt: "x"})
 			if tt.busy {
 				if !errors.Is(err, client.ErrBusy) {
 					t.Fatalf("err = %v, want ErrBusy", err)
@@ -63,7 +63,7 @@ func TestStreamBodyRelaysRawBytes(t *testing.T) {
 	c := client.NewWithBaseURL(client.TCPTransport(), srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := c.Execute(ctx, agent.ExecuteRequest{Prompt: "x"})
+	st, err := c.Execute(ctx, api.ExecuteRequest{Prompt: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestStreamDone(t *testing.T) {
 		io.WriteString(w, "event: stdout\ndata: hi\n\nevent: done\ndata: {\"exit_code\":3,\"duration_ms\":7,\"reason\":\"timeout\"}\n\n")
 	}))
 	defer srv.Close()
-	st, err := client.NewWithBaseURL(client.TCPTransport(), srv.URL).Execute(context.Background(), agent.ExecuteRequest{Prompt: "x"})
+	st, err := client.NewWithBaseURL(client.TCPTransport(), srv.URL).Execute(context.Background(), api.ExecuteRequest{Prompt: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestExecuteRejectsNonStream(t *testing.T) {
 		io.WriteString(w, "{}")
 	}))
 	defer srv.Close()
-	_, err := client.NewWithBaseURL(client.TCPTransport(), srv.URL).Execute(context.Background(), agent.ExecuteRequest{Prompt: "x"})
+	_, err := client.NewWithBaseURL(client.TCPTransport(), srv.URL).Execute(context.Background(), api.ExecuteRequest{Prompt: "x"})
 	if err == nil {
 		t.Fatal("a JSON answer was accepted as an event stream")
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/agent/client"
 )
 
@@ -141,7 +142,7 @@ func TestSIGTERMMidRun(t *testing.T) {
 	defer rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	c := client.New(rt)
 	pidfile := filepath.Join(t.TempDir(), "pids")
-	st, err := c.Execute(ctx, agent.ExecuteRequest{Prompt: "sleep:10m pidfile:" + pidfile})
+	st, err := c.Execute(ctx, api.ExecuteRequest{Prompt: "sleep:10m pidfile:" + pidfile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestSIGTERMMidRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("stream ended before the run slept: %v", err)
 		}
-		if ev.Event == agent.EventStderr && strings.Contains(ev.Data, "fakeclaude: sleeping") {
+		if ev.Event == api.EventStderr && strings.Contains(ev.Data, "fakeclaude: sleeping") {
 			break
 		}
 	}
@@ -168,7 +169,7 @@ func TestSIGTERMMidRun(t *testing.T) {
 		}
 		last = ev.Event
 	}
-	if last != agent.EventDone {
+	if last != api.EventDone {
 		t.Errorf("stream's last event = %q, want done", last)
 	}
 	select {

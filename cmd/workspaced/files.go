@@ -10,6 +10,13 @@ import (
 
 	"github.com/workspaced/workspaced/config"
 	"github.com/workspaced/workspaced/files"
+	"github.com/workspaced/workspaced/workers"
+)
+
+// files.Store is the workers' Saver and Restorer.
+var (
+	_ workers.Saver    = (*files.Store)(nil)
+	_ workers.Restorer = (*files.Store)(nil)
 )
 
 // newFiles builds S3 persistence of workspace files (saved on release,

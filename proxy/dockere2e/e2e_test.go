@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/internal/fakebedrock"
 	"github.com/workspaced/workspaced/internal/testenv"
@@ -163,7 +163,7 @@ func TestWorkspaceReachesUpstreamOnlyThroughProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
-		stream, err := agentclient.New(tr).Execute(ctx, agent.ExecuteRequest{Kind: agent.KindCommand, Argv: argv})
+		stream, err := agentclient.New(tr).Execute(ctx, api.ExecuteRequest{Kind: api.KindCommand, Argv: argv})
 		if err != nil {
 			t.Fatalf("execute %q: %v", argv, err)
 		}
@@ -178,11 +178,11 @@ func TestWorkspaceReachesUpstreamOnlyThroughProxy(t *testing.T) {
 				t.Fatalf("execute %q: %v", argv, err)
 			}
 			switch ev.Event {
-			case agent.EventStdout, agent.EventStderr:
+			case api.EventStdout, api.EventStderr:
 				out.WriteString(ev.Data + "\n")
-			case agent.EventStdoutPart, agent.EventStderrPart:
+			case api.EventStdoutPart, api.EventStderrPart:
 				out.WriteString(ev.Data)
-			case agent.EventDone:
+			case api.EventDone:
 				_, _ = io.Copy(io.Discard, stream.Body())
 				return out.String(), stream.Done().ExitCode
 			}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/workspaced/workspaced/agent"
+	"github.com/workspaced/workspaced/agent/api"
 	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/runtime/runtimetest"
@@ -112,7 +112,7 @@ func (e *env) run(t testing.TB, info workspace.Info, argv ...string) result {
 		t.Fatalf("Transport: %v", err)
 	}
 	defer tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
-	stream, err := agentclient.New(tr).Execute(testCtx(t, time.Minute), agent.ExecuteRequest{Kind: agent.KindCommand, Argv: argv})
+	stream, err := agentclient.New(tr).Execute(testCtx(t, time.Minute), api.ExecuteRequest{Kind: api.KindCommand, Argv: argv})
 	if err != nil {
 		t.Fatalf("execute %q: %v", argv, err)
 	}
@@ -127,11 +127,11 @@ func (e *env) run(t testing.TB, info workspace.Info, argv ...string) result {
 			t.Fatalf("execute %q: read events: %v", argv, err)
 		}
 		switch ev.Event {
-		case agent.EventStdout, agent.EventStderr:
+		case api.EventStdout, api.EventStderr:
 			out.WriteString(ev.Data + "\n")
-		case agent.EventStdoutPart, agent.EventStderrPart:
+		case api.EventStdoutPart, api.EventStderrPart:
 			out.WriteString(ev.Data)
-		case agent.EventDone:
+		case api.EventDone:
 			done := stream.Done()
 			if done.Error != "" {
 				out.WriteString(fmt.Sprintf("[agent: %s]\n", done.Error))
