@@ -11,6 +11,7 @@ import (
 
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // GC defaults.
@@ -36,16 +37,8 @@ type GCStore interface {
 	MarkReleasing(ctx context.Context, wid, reason string) (bool, error)
 }
 
-// ClaimPruner removes claim records of workspaces that no longer exist
-// (Docker's host-side files; ECS tags go with the task).
-type ClaimPruner interface {
-	PruneClaims(ctx context.Context) (int, error)
-}
-
 // GCOptions configure GC. Zero durations take defaults.
 type GCOptions struct {
-	// Claims, when set, prunes claim records after each orphan pass.
-	Claims ClaimPruner
 	// IdleTTL releases a bound workspace unused for this long (no execute,
 	// no open stream); 0 disables idle release.
 	IdleTTL time.Duration
@@ -82,7 +75,7 @@ type GCOptions struct {
 // tells their waiters, and stops orphans: workspaces with our labels that
 // Redis does not track, older than the grace period.
 type GC struct {
-	rt     Runtime
+	rt     workspace.Runtime
 	st     GCStore
 	pub    ReleasePublisher
 	rec    *Reconciler
@@ -96,7 +89,7 @@ type GC struct {
 
 // NewGC returns the GC loop. rec (the reconciler) and m may be nil; pub
 // may be nil when IdleTTL is 0.
-func NewGC(rt Runtime, st GCStore, pub ReleasePublisher, rec *Reconciler, m *Metrics, opts GCOptions) *GC {
+func NewGC(rt workspace.Runtime, st GCStore, pub ReleasePublisher, rec *Reconciler, m *Metrics, opts GCOptions) *GC {
 	if opts.StuckTimeout <= 0 {
 		opts.StuckTimeout = DefaultStuckTimeout
 	}
@@ -311,12 +304,13 @@ func (g *GC) owned(ctx context.Context) (map[string]bool, error) {
 	return owned, nil
 }
 
-// pruneClaims removes claim records whose workspace is gone.
+// pruneClaims removes the runtime's claim records (and rules) of
+// workspaces that are gone.
 func (g *GC) pruneClaims(ctx context.Context) error {
-	if g.opts.Claims == nil || g.opts.DryRun {
+	if g.opts.DryRun {
 		return nil
 	}
-	n, err := g.opts.Claims.PruneClaims(ctx)
+	n, err := g.rt.PruneClaims(ctx)
 	if n > 0 {
 		g.log.Info("claim records of gone workspaces pruned", "count", n)
 	}

@@ -52,7 +52,7 @@ func (s *recordingSaver) Save(ctx context.Context, t workspace.SaveTarget) error
 }
 
 // s3Files is files.Store on a fresh bucket of the in-process emulator.
-func s3Files(t *testing.T, rt workers.Runtime) (*files.Store, *s3.Client, string) {
+func s3Files(t *testing.T, rt workspace.Runtime) (*files.Store, *s3.Client, string) {
 	t.Helper()
 	emu := bustest.StartEmulator(t)
 	client := s3.NewFromConfig(emu.Config, func(o *s3.Options) { o.BaseEndpoint = aws.String(emu.URL); o.UsePathStyle = true })
@@ -69,19 +69,6 @@ func s3Files(t *testing.T, rt workers.Runtime) (*files.Store, *s3.Client, string
 		t.Fatal(err)
 	}
 	return fs, client, bucket
-}
-
-// dockerClaims adapts the Docker runtime's claim records (cmd/ does the
-// same in production).
-type dockerClaims struct{ rt *docker.Runtime }
-
-func (d dockerClaims) RecordClaim(ctx context.Context, ws workspace.Info, c workers.Claim) error {
-	return d.rt.RecordClaim(ctx, ws.Token, docker.Claim(c))
-}
-
-func (d dockerClaims) ReadClaim(_ context.Context, ws workspace.Info) (workers.Claim, bool, error) {
-	c, ok, err := d.rt.ReadClaim(ws.Token)
-	return workers.Claim(c), ok, err
 }
 
 // Idle TTL: an idle workspace is released with reason idle_ttl and its

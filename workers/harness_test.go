@@ -25,6 +25,7 @@ import (
 	"github.com/workspaced/workspaced/runtime/runtimetest"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workers"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // kumo (the S3 emulator of the GC test) starts a reaper at init.
@@ -35,7 +36,7 @@ var (
 	_ workers.ProvisionStore = (*store.Store)(nil)
 	_ workers.ReleaseStore   = (*store.Store)(nil)
 	_ workers.StateStore     = (*store.Store)(nil)
-	_ workers.Runtime        = (*docker.Runtime)(nil)
+	_ workspace.Runtime      = (*docker.Runtime)(nil)
 )
 
 const testLabel = "test.workspaced.id"
@@ -52,7 +53,7 @@ func testImage() string {
 // the state subscriber, and the two command consumers.
 type harness struct {
 	cli     *client.Client
-	rt      workers.Runtime
+	rt      workspace.Runtime
 	drt     *docker.Runtime
 	st      *store.Store
 	rdb     *redis.Client
@@ -69,7 +70,7 @@ type harness struct {
 type harnessOptions struct {
 	image    string
 	state    workers.StateOptions
-	wrapRT   func(workers.Runtime) workers.Runtime // fault injection
+	wrapRT   func(workspace.Runtime) workspace.Runtime // fault injection
 	noWatch  bool
 	claims   bool             // personalise with the Docker claim records
 	restorer workers.Restorer // personalise with this Restorer
@@ -116,7 +117,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.rel = workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Logger: log})
 	o.state.Logger = log
 	if o.claims || o.restorer != nil {
-		h.pers = workers.NewPersonaliser(h.st, workers.PersonaliserOptions{Claims: dockerClaims{h.drt}, Restorer: o.restorer, Logger: log})
+		h.pers = workers.NewPersonaliser(h.rt, h.st, workers.PersonaliserOptions{Restorer: o.restorer, Logger: log})
 		o.state.Personaliser = h.pers
 	}
 	h.sub = workers.NewStateSubscriber(h.rt, h.st, m, o.state)

@@ -89,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"action", "mode"})
 	m.repairs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "workspaced_reconcile_repairs_total",
-		Help: "Redis repairs by the reconciler, by kind (adopted, pool_adopted, stopped, ready, endpoint, dead_binding, proxy_reopened).",
+		Help: "Redis repairs by the reconciler, by kind (adopted, pool_adopted, stopped, ready, endpoint, dead_binding).",
 	}, []string{"repair"})
 	m.reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "workspaced_reconcile_runs_total",
@@ -196,13 +196,12 @@ func (m *Metrics) gcAction(action string, dryRun bool) {
 
 // Reconciler repairs (label "repair" of workspaced_reconcile_repairs_total).
 const (
-	RepairAdopted       = "adopted"
-	RepairPoolAdopted   = "pool_adopted"
-	RepairStopped       = "stopped"
-	RepairReady         = "ready"
-	RepairEndpoint      = "endpoint"
-	RepairDeadBinding   = "dead_binding"
-	RepairProxyReopened = "proxy_reopened"
+	RepairAdopted     = "adopted"
+	RepairPoolAdopted = "pool_adopted"
+	RepairStopped     = "stopped"
+	RepairReady       = "ready"
+	RepairEndpoint    = "endpoint"
+	RepairDeadBinding = "dead_binding"
 )
 
 func (m *Metrics) repair(kind string, n int) {

@@ -60,7 +60,7 @@ type PoolOptions struct {
 // healthy, and leaves on STOPPED) and claims; the replenisher reacts to
 // those changes (pub/sub) and re-checks every Interval.
 type Replenisher struct {
-	rt     Runtime
+	rt     workspace.Runtime
 	st     PoolStore
 	m      *Metrics
 	opts   PoolOptions
@@ -74,7 +74,7 @@ type Replenisher struct {
 }
 
 // NewReplenisher returns the warm-pool loop. m may be nil.
-func NewReplenisher(rt Runtime, st PoolStore, m *Metrics, opts PoolOptions) *Replenisher {
+func NewReplenisher(rt workspace.Runtime, st PoolStore, m *Metrics, opts PoolOptions) *Replenisher {
 	if opts.MaxSize < opts.MinSize {
 		opts.MaxSize = opts.MinSize
 	}

@@ -16,7 +16,7 @@ import (
 
 // countingRuntime counts Start calls on the real runtime, split by kind.
 type countingRuntime struct {
-	workers.Runtime
+	workspace.Runtime
 	pool, cold atomic.Int64
 }
 
@@ -31,7 +31,7 @@ func (c *countingRuntime) Start(ctx context.Context, spec workspace.StartSpec) (
 
 func countingHarness(t *testing.T) (*harness, *countingRuntime) {
 	var cr *countingRuntime
-	h := newHarness(t, harnessOptions{wrapRT: func(rt workers.Runtime) workers.Runtime {
+	h := newHarness(t, harnessOptions{wrapRT: func(rt workspace.Runtime) workspace.Runtime {
 		cr = &countingRuntime{Runtime: rt}
 		return cr
 	}})

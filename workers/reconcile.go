@@ -23,22 +23,8 @@ type ReconcileStore interface {
 	ClearDeadBindings(ctx context.Context) (int, error)
 }
 
-// Adopter re-opens the host side of a running workspace after a restart
-// (Docker: the in-process proxy listener). It reports whether it opened it
-// now; the workspace's MCP rules must then be applied again.
-type Adopter interface {
-	Adopt(ctx context.Context, id string) (bool, error)
-}
-
-// ReconcilerOptions configure a Reconciler. Nil capabilities skip their
-// step.
+// ReconcilerOptions configure a Reconciler.
 type ReconcilerOptions struct {
-	// Claims reads the durable claim records (who a workspace serves).
-	Claims ClaimRecords
-	// Adopter re-opens host-side resources (Docker).
-	Adopter Adopter
-	// Personaliser re-applies MCP rules to a re-opened proxy.
-	Personaliser *Personaliser
 	// Ready finishes a healthy workspace whose events were lost
 	// (personalise, then ready): the state subscriber.
 	Ready *StateSubscriber
@@ -57,12 +43,12 @@ type ReconcilerOptions struct {
 
 // Repairs counts what one reconcile pass changed in Redis.
 type Repairs struct {
-	Adopted, PoolAdopted, Stopped, Ready, Endpoint, DeadBinding, ProxyReopened int
+	Adopted, PoolAdopted, Stopped, Ready, Endpoint, DeadBinding int
 }
 
 // Total is the number of repairs.
 func (r Repairs) Total() int {
-	return r.Adopted + r.PoolAdopted + r.Stopped + r.Ready + r.Endpoint + r.DeadBinding + r.ProxyReopened
+	return r.Adopted + r.PoolAdopted + r.Stopped + r.Ready + r.Endpoint + r.DeadBinding
 }
 
 // Reconciler converges Redis with what the runtime actually runs, by
@@ -74,7 +60,7 @@ func (r Repairs) Total() int {
 // time (every repair is a compare-and-set script); GC runs it on start
 // and every RECONCILE_INTERVAL under its lease.
 type Reconciler struct {
-	rt   Runtime
+	rt   workspace.Runtime
 	st   ReconcileStore
 	m    *Metrics
 	opts ReconcilerOptions
@@ -82,7 +68,7 @@ type Reconciler struct {
 }
 
 // NewReconciler returns a Reconciler. m may be nil.
-func NewReconciler(rt Runtime, st ReconcileStore, m *Metrics, opts ReconcilerOptions) *Reconciler {
+func NewReconciler(rt workspace.Runtime, st ReconcileStore, m *Metrics, opts ReconcilerOptions) *Reconciler {
 	if opts.Health == nil {
 		opts.Health = AgentHealth
 	}
@@ -113,12 +99,10 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Repairs, error) {
 	r.m.repair(RepairReady, rep.Ready)
 	r.m.repair(RepairEndpoint, rep.Endpoint)
 	r.m.repair(RepairDeadBinding, rep.DeadBinding)
-	r.m.repair(RepairProxyReopened, rep.ProxyReopened)
 	r.m.reconciled(err)
 	if rep.Total() > 0 || err != nil {
 		r.log.Info("reconciled", "adopted", rep.Adopted, "pool_adopted", rep.PoolAdopted, "stopped", rep.Stopped,
-			"ready", rep.Ready, "endpoint", rep.Endpoint, "dead_binding", rep.DeadBinding,
-			"proxy_reopened", rep.ProxyReopened, "err", err)
+			"ready", rep.Ready, "endpoint", rep.Endpoint, "dead_binding", rep.DeadBinding, "err", err)
 	}
 	return rep, err
 }
@@ -176,9 +160,6 @@ func (r *Reconciler) one(ctx context.Context, info workspace.Info, w store.Works
 	if info.Status != workspace.StatusRunning {
 		return nil // still starting: its events will come
 	}
-	if err := r.reopen(ctx, info, w, tracked, rep); err != nil {
-		return err
-	}
 	if !tracked {
 		return r.adopt(ctx, info, rep)
 	}
@@ -198,30 +179,6 @@ func (r *Reconciler) one(ctx context.Context, info workspace.Info, w store.Works
 			return err
 		}
 		rep.Ready++
-	}
-	return nil
-}
-
-// reopen re-opens a running workspace's host side (Docker proxy listener
-// after a restart) and gives the new listener its conversation's rules.
-func (r *Reconciler) reopen(ctx context.Context, info workspace.Info, w store.Workspace, tracked bool, rep *Repairs) error {
-	if r.opts.Adopter == nil {
-		return nil
-	}
-	opened, err := r.opts.Adopter.Adopt(ctx, info.ID)
-	if err != nil || !opened {
-		return err
-	}
-	rep.ProxyReopened++
-	cid := info.Conversation
-	if tracked && w.Conversation != "" {
-		cid = w.Conversation
-	}
-	if cid == "" {
-		return nil
-	}
-	if err := r.opts.Personaliser.ReapplyRules(ctx, cid, info); err != nil {
-		return fmt.Errorf("re-apply mcp rules: %w", err)
 	}
 	return nil
 }
@@ -269,27 +226,24 @@ func (r *Reconciler) adopt(ctx context.Context, info workspace.Info, rep *Repair
 // claim finds whom a workspace serves: its claim record (recorded), or
 // for a cold workspace without one, its label if the conversation's
 // current generation matches its token.
-func (r *Reconciler) claim(ctx context.Context, info workspace.Info) (c Claim, ok, recorded bool, err error) {
-	if r.opts.Claims != nil {
-		c, ok, err := r.opts.Claims.ReadClaim(ctx, info)
-		if err != nil || ok {
-			return c, ok, ok, err
-		}
+func (r *Reconciler) claim(ctx context.Context, info workspace.Info) (c workspace.Claim, ok, recorded bool, err error) {
+	if c, ok, err := r.rt.ReadClaim(ctx, info); err != nil || ok {
+		return c, ok, ok, err
 	}
 	if info.Conversation == "" || info.Pool {
-		return Claim{}, false, false, nil
+		return workspace.Claim{}, false, false, nil
 	}
 	conv, err := r.st.Conversation(ctx, info.Conversation)
 	if errors.Is(err, store.ErrNotFound) {
-		return Claim{}, false, false, nil
+		return workspace.Claim{}, false, false, nil
 	}
 	if err != nil {
-		return Claim{}, false, false, err
+		return workspace.Claim{}, false, false, err
 	}
 	if info.Token != WorkspaceToken(conv.ID, conv.Generation) {
-		return Claim{}, false, false, nil
+		return workspace.Claim{}, false, false, nil
 	}
-	return Claim{Conversation: conv.ID, Owner: conv.Owner, Tenant: conv.Tenant, Generation: conv.Generation}, true, false, nil
+	return workspace.Claim{Conversation: conv.ID, Owner: conv.Owner, Tenant: conv.Tenant, Generation: conv.Generation}, true, false, nil
 }
 
 // vanished handles a tracked workspace the runtime no longer lists: once
@@ -329,40 +283,4 @@ func (r *Reconciler) healthy(ctx context.Context, info workspace.Info) bool {
 	hctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
 	return r.opts.Health.Healthy(hctx, rt, info.Endpoint) == nil
-}
-
-// ReopenLocal re-opens the host side of every running workspace in this
-// process (Docker: the proxy listeners of a restarted workspaced) and
-// re-applies their rules. Unlike Reconcile it changes nothing else in
-// Redis and needs no lease: every process hosting workspaces' proxies
-// runs it once at start.
-func (r *Reconciler) ReopenLocal(ctx context.Context) error {
-	if r.opts.Adopter == nil {
-		return nil
-	}
-	infos, err := r.rt.List(ctx)
-	if err != nil {
-		return err
-	}
-	var rep Repairs
-	var errs []error
-	for _, info := range infos {
-		if info.Status != workspace.StatusRunning {
-			continue
-		}
-		w, err := r.st.Workspace(ctx, info.ID)
-		tracked := err == nil
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			errs = append(errs, err)
-			continue
-		}
-		if err := r.reopen(ctx, info, w, tracked, &rep); err != nil {
-			errs = append(errs, fmt.Errorf("workspace %s: %w", info.ID, err))
-		}
-	}
-	r.m.repair(RepairProxyReopened, rep.ProxyReopened)
-	if rep.ProxyReopened > 0 {
-		r.log.Info("proxy listeners re-opened", "count", rep.ProxyReopened)
-	}
-	return errors.Join(errs...)
 }

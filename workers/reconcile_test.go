@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 func (h *harness) reconciler(t *testing.T) *workers.Reconciler {
 	return workers.NewReconciler(h.rt, h.st, h.m, workers.ReconcilerOptions{
-		Claims: dockerClaims{h.drt}, Personaliser: h.pers, Ready: h.sub,
+		Ready:  h.sub,
 		Settle: time.Nanosecond, Logger: testLogger(t),
 	})
 }
@@ -98,7 +99,7 @@ func TestReconcileLostEvents(t *testing.T) {
 		t.Fatalf("conversation = %+v, want ready", c)
 	}
 	// Personalised on the way: the claim record exists.
-	if cl, ok, err := h.drt.ReadClaim(info.Token); !ok || err != nil || cl.Conversation != "quiet" || cl.Owner != "key" {
+	if cl, ok, err := h.drt.ReadClaim(context.Background(), info); !ok || err != nil || cl.Conversation != "quiet" || cl.Owner != "key" {
 		t.Fatalf("claim = %+v %v %v", cl, ok, err)
 	}
 	if err := h.drt.Stop(ctx, c.Workspace, "behind its back"); err != nil {

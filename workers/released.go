@@ -32,14 +32,14 @@ type ReleaserOptions struct {
 // and clears the conversation's binding. Idempotent; safe for concurrent
 // use.
 type Releaser struct {
-	rt    Runtime
+	rt    workspace.Runtime
 	st    ReleaseStore
 	saver Saver
 	log   *slog.Logger
 }
 
 // NewReleaser returns the workspace.released consumer.
-func NewReleaser(rt Runtime, st ReleaseStore, opts ReleaserOptions) *Releaser {
+func NewReleaser(rt workspace.Runtime, st ReleaseStore, opts ReleaserOptions) *Releaser {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

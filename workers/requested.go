@@ -62,7 +62,7 @@ const (
 // conversation's generation, so even attempts that overlap (lock expiry,
 // replicas) start one workspace.
 type Provisioner struct {
-	rt      Runtime
+	rt      workspace.Runtime
 	st      ProvisionStore
 	m       *Metrics
 	log     *slog.Logger
@@ -72,7 +72,7 @@ type Provisioner struct {
 }
 
 // NewProvisioner returns the workspace.requested consumer. m may be nil.
-func NewProvisioner(rt Runtime, st ProvisionStore, m *Metrics, opts ProvisionerOptions) *Provisioner {
+func NewProvisioner(rt workspace.Runtime, st ProvisionStore, m *Metrics, opts ProvisionerOptions) *Provisioner {
 	if opts.LockTTL <= 0 {
 		opts.LockTTL = DefaultLockTTL
 	}

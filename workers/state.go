@@ -71,7 +71,7 @@ type StateOptions struct {
 // Side effects also run for an exact duplicate of the stored version, so a
 // redelivery after a failed side effect completes it.
 type StateSubscriber struct {
-	rt    Runtime
+	rt    workspace.Runtime
 	st    StateStore
 	m     *Metrics
 	log   *slog.Logger
@@ -81,7 +81,7 @@ type StateSubscriber struct {
 }
 
 // NewStateSubscriber returns the task-state consumer. m may be nil.
-func NewStateSubscriber(rt Runtime, st StateStore, m *Metrics, opts StateOptions) *StateSubscriber {
+func NewStateSubscriber(rt workspace.Runtime, st StateStore, m *Metrics, opts StateOptions) *StateSubscriber {
 	if opts.Health == nil {
 		opts.Health = AgentHealth
 	}

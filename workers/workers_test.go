@@ -302,7 +302,7 @@ func TestTerminalStartErrorFailsConversation(t *testing.T) {
 
 // capacityRuntime is the real runtime whose Start reports no capacity:
 // the retryable failure Docker cannot be made to produce on demand.
-type capacityRuntime struct{ workers.Runtime }
+type capacityRuntime struct{ workspace.Runtime }
 
 func (capacityRuntime) Start(context.Context, workspace.StartSpec) (workspace.Info, error) {
 	return workspace.Info{}, workspace.ErrCapacity
@@ -313,7 +313,7 @@ func (capacityRuntime) Start(context.Context, workspace.StartSpec) (workspace.In
 // conversation so the waiter is told.
 func TestGiveUpFailsConversation(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{noWatch: true, wrapRT: func(rt workers.Runtime) workers.Runtime { return capacityRuntime{rt} }})
+	h := newHarness(t, harnessOptions{noWatch: true, wrapRT: func(rt workspace.Runtime) workspace.Runtime { return capacityRuntime{rt} }})
 	h.claim(t, "conv-giveup")
 	attempts := 0
 	counted := func(msg *message.Message) ([]*message.Message, error) {

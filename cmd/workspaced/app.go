@@ -121,7 +121,7 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	}
 	a.pers = a.newPersonaliser(restorer)
 	rec := a.newReconciler(workerMetrics, a.pers)
-	a.addLocalReopen(rec)
+	a.addRecover()
 	if roles.Pool {
 		a.addPool(workerMetrics)
 	}

@@ -118,7 +118,7 @@ func TestECSWarmClaimSetsRulesThroughAdminAPI(t *testing.T) {
 	if err != nil || info.Conversation != "ecs-warm" || !info.Pool {
 		t.Fatalf("task after claim: %+v (%v), want tagged with its conversation", info, err)
 	}
-	if cl, ok, err := s.app.runtime.claims.ReadClaim(ctx, info); !ok || err != nil || cl.Owner == "" {
+	if cl, ok, err := s.app.runtime.rt.ReadClaim(ctx, info); !ok || err != nil || cl.Owner == "" {
 		t.Fatalf("claim record %+v %v %v", cl, ok, err)
 	}
 }

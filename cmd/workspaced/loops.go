@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/workspaced/workspaced/config"
@@ -14,9 +15,7 @@ import (
 // (state subscriber), the warm path (provisioner), the API (rules changed
 // on a ready workspace) and the reconciler. restorer may be nil.
 func (a *App) newPersonaliser(restorer workers.Restorer) *workers.Personaliser {
-	return workers.NewPersonaliser(a.store, workers.PersonaliserOptions{
-		Rules:    a.runtime.rules,
-		Claims:   a.runtime.claims,
+	return workers.NewPersonaliser(a.runtime.rt, a.store, workers.PersonaliserOptions{
 		Restorer: restorer,
 		Logger:   a.log,
 	})
@@ -48,11 +47,8 @@ func (a *App) addPool(wm *workers.Metrics) {
 func (a *App) newReconciler(wm *workers.Metrics, pers *workers.Personaliser) *workers.Reconciler {
 	ready := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log, Personaliser: pers})
 	return workers.NewReconciler(a.runtime.rt, a.store, wm, workers.ReconcilerOptions{
-		Claims:       a.runtime.claims,
-		Adopter:      a.adopter(),
-		Personaliser: pers,
-		Ready:        ready,
-		Logger:       a.log,
+		Ready:  ready,
+		Logger: a.log,
 	})
 }
 
@@ -66,36 +62,51 @@ func (a *App) addGC(wm *workers.Metrics, rec *workers.Reconciler) {
 		ReconcileInterval: a.cfg.GC.ReconcileInterval,
 		DryRun:            a.cfg.GC.DryRun,
 		LeaseTTL:          a.cfg.GC.LeaseTTL,
-		Claims:            a.runtime.pruner,
 		Logger:            a.log,
 	})
 	a.loops = append(a.loops, gc.Run)
 }
 
-// addLocalReopen re-opens, at start and before anything is served, the
-// host side (in-process proxy listeners, with their MCP rules) of
-// workspaces still running from a previous workspaced (Docker). It needs
-// no lease: it touches only this process's proxy.
-func (a *App) addLocalReopen(rec *workers.Reconciler) {
-	if a.adopter() == nil {
+// addRecover has the runtime re-attach, at start and before anything is
+// served, to the workspaces a previous workspaced left running (Docker:
+// their proxy listeners, with their persisted MCP rules). Where the
+// proxies live in-process, only the process that starts workspaces (the
+// worker role; all roles share one process on Docker) may do it: another
+// would take their sockets. It needs no lease and changes nothing in
+// Redis. A failed first attempt does not hold the process back: a
+// background loop retries until one succeeds.
+func (a *App) addRecover() {
+	if a.runtime.rt.Capabilities().HostProxies && !a.roles.Worker {
 		return
 	}
-	a.startup = append(a.startup, func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := rec.ReopenLocal(ctx); err != nil {
-			a.log.Warn("re-opening running workspaces failed; the reconciler retries", "err", err)
+	var done atomic.Bool
+	a.startup = append(a.startup, func(ctx context.Context) { done.Store(a.recoverOnce(ctx)) })
+	a.loops = append(a.loops, func(ctx context.Context) error {
+		for backoff := time.Second; !done.Load(); backoff = min(2*backoff, time.Minute) {
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			done.Store(a.recoverOnce(ctx))
 		}
+		return nil
 	})
 }
 
-// adopter is the runtime's Adopter in the process that hosts workspaces'
-// in-process proxies: on Docker the one with the worker role (it starts
-// them; all roles run in one process there). Elsewhere re-opening would
-// steal the sockets from that process.
-func (a *App) adopter() workers.Adopter {
-	if !a.roles.Worker {
-		return nil
+// recoverOnce runs one bounded Recover and reports whether it succeeded.
+func (a *App) recoverOnce(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n, err := a.runtime.rt.Recover(ctx)
+	if n > 0 {
+		a.log.Info("running workspaces recovered", "count", n)
 	}
-	return a.runtime.adopter
+	if err != nil {
+		a.log.Warn("recovering running workspaces failed; retrying", "err", err)
+		return false
+	}
+	return true
 }

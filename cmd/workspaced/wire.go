@@ -22,7 +22,7 @@ import (
 	"github.com/workspaced/workspaced/proxy/egress"
 	"github.com/workspaced/workspaced/runtime/docker"
 	"github.com/workspaced/workspaced/runtime/ecs"
-	"github.com/workspaced/workspaced/workers"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // newRedis connects to REDIS_URL (redis://, rediss://, unix://) and checks
@@ -107,15 +107,10 @@ func newBus(ctx context.Context, cfg config.Config, roles Roles, awsCfg aws.Conf
 // runtimeParts is the chosen runtime plus what the process must run and
 // close for it.
 type runtimeParts struct {
-	rt         workers.Runtime
+	rt         workspace.Runtime
 	ping       func(context.Context) error
 	background []func(context.Context) error
 	close      func() error
-	// Capabilities for personalisation and reconciliation (nil: absent).
-	rules   workers.ProxyRules
-	claims  workers.ClaimRecords
-	adopter workers.Adopter
-	pruner  workers.ClaimPruner
 }
 
 // newRuntime is the one switch between Docker and ECS
@@ -149,7 +144,7 @@ func newECSRuntime(cfg config.Config, awsCfg aws.Config, reg prometheus.Register
 	if err != nil {
 		return nil, fmt.Errorf("build ecs runtime: %w", err)
 	}
-	return &runtimeParts{rt: rt, ping: rt.Ping, close: rt.Close, rules: rt, claims: ecsClaims{rt}}, nil
+	return &runtimeParts{rt: rt, ping: rt.Ping, close: rt.Close}, nil
 }
 
 // newDockerRuntime builds the Docker runtime with the in-process
@@ -200,12 +195,8 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 			return cli.Close()
 		},
 		background: []func(context.Context) error{px.Run},
-		rules:      hostProxyRules{px},
-		claims:     dockerClaims{rt},
-		adopter:    rt,
-		pruner:     rt,
 	}
-	if b != nil {
+	if b != nil && rt.Capabilities().LocalEvents {
 		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, busSink{b})
 		if err := reg.Register(w); err != nil {
 			_ = cli.Close()

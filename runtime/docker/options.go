@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/workspaced/workspaced/deploy/seccomp"
+	"github.com/workspaced/workspaced/proxy/mcprule"
 )
 
 // Engine is the part of the Docker client the runtime uses;
@@ -43,6 +44,8 @@ type ProxyHost interface {
 	// Close stops serving key and removes its socket. Closing an unknown
 	// key returns nil.
 	Close(key string) error
+	// SetRules replaces key's MCP header rules (before or after Open).
+	SetRules(key string, rules []mcprule.Rule) error
 }
 
 // Options configure a Runtime. Zero values take the defaults noted.

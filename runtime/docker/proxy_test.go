@@ -14,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/workspaced/workspaced/proxy/mcprule"
 	"github.com/workspaced/workspaced/runtime/runtimetest"
 	"github.com/workspaced/workspaced/workspace"
 )
@@ -28,6 +29,9 @@ type socketProxy struct {
 	closes []string
 	wg     sync.WaitGroup
 }
+
+// SetRules is not what these tests observe (see httpProxy).
+func (p *socketProxy) SetRules(string, []mcprule.Rule) error { return nil }
 
 func (p *socketProxy) Open(ctx context.Context, key, socketPath string) error {
 	// The contract: Open comes before the container runs.

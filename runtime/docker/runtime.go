@@ -21,6 +21,8 @@ import (
 // runs detached from the callers' contexts.
 const startTimeout = 2 * time.Minute
 
+var _ workspace.Runtime = (*Runtime)(nil)
+
 // Runtime runs workspaces as containers of one Docker engine. It is safe for
 // concurrent use.
 type Runtime struct {
@@ -202,10 +204,7 @@ func (r *Runtime) openProxy(ctx context.Context, token string) error {
 	if r.opts.Proxy == nil {
 		return nil
 	}
-	r.mu.Lock()
-	open := r.opened[token]
-	r.mu.Unlock()
-	if open {
+	if r.isOpen(token) {
 		return nil
 	}
 	if err := r.opts.Proxy.Open(ctx, token, filepath.Join(r.socketDir(token), proxySocketName)); err != nil {
@@ -231,7 +230,9 @@ func (r *Runtime) release(token string) {
 	if err := os.RemoveAll(r.socketDir(token)); err != nil {
 		r.log.Warn("remove socket dir failed", "token", token, "error", err)
 	}
-	r.removeClaim(token)
+	if err := r.removeState(token); err != nil {
+		r.log.Warn("remove claim record and rules failed", "token", token, "err", err)
+	}
 }
 
 // discard removes a container whose start failed, and its host resources.

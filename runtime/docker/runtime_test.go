@@ -14,17 +14,59 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/workspaced/workspaced/proxy/mcprule"
 	"github.com/workspaced/workspaced/runtime/runtimetest"
-	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
 )
 
-var _ workers.Runtime = (*Runtime)(nil)
-
 func TestConformance(t *testing.T) {
 	t.Parallel()
+	var mu sync.Mutex
+	proxies := map[runtimetest.Runtime]*httpProxy{}
+	build := func(t *testing.T, e *env, name string) *Runtime {
+		p := newHTTPProxy(t, name)
+		opts := e.rt.opts
+		opts.Proxy = p
+		rt, err := New(e.cli, opts)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		mu.Lock()
+		proxies[rt] = p
+		mu.Unlock()
+		return rt
+	}
+	proxyOf := func(rt runtimetest.Runtime) *httpProxy {
+		mu.Lock()
+		defer mu.Unlock()
+		return proxies[rt]
+	}
+	envs := map[runtimetest.Runtime]*env{}
 	runtimetest.Run(t, runtimetest.Harness{
-		New: func(t *testing.T) runtimetest.Runtime { return newEnv(t, nil).rt },
+		New: func(t *testing.T) runtimetest.Runtime {
+			e := newEnv(t, nil)
+			rt := build(t, e, "first")
+			mu.Lock()
+			envs[rt] = e
+			mu.Unlock()
+			return rt
+		},
+		// A restarted workspaced: its proxy's listeners die with it; a new
+		// Runtime and proxy come up on the same socket base.
+		Restart: func(t *testing.T, rt runtimetest.Runtime) runtimetest.Runtime {
+			proxyOf(rt).closeAll()
+			mu.Lock()
+			e := envs[rt]
+			mu.Unlock()
+			again := build(t, e, "restarted")
+			mu.Lock()
+			envs[again] = e
+			mu.Unlock()
+			return again
+		},
+		ProxyRules: func(t *testing.T, rt runtimetest.Runtime, info workspace.Info) []mcprule.Rule {
+			return proxyOf(rt).served(info.Token)
+		},
 		WaitReady: func(ctx context.Context, rt runtimetest.Runtime, info workspace.Info) (workspace.Info, error) {
 			r := rt.(*Runtime)
 			if err := r.WaitReady(ctx, info); err != nil {

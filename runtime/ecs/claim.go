@@ -31,17 +31,10 @@ const (
 // (deploy/names.json workspace_task.proxy_admin_port).
 const DefaultProxyAdminPort = 9001
 
-// Claim is the durable record of whom a task serves (see workers.Claim).
-type Claim struct {
-	Conversation string
-	Owner        string
-	Tenant       string
-	Generation   int64
-}
-
-// RecordClaim tags task id with its claim (conversation, owner, tenant,
+// RecordClaim tags ws's task with its claim (conversation, owner, tenant,
 // generation). Idempotent; tags replace older values.
-func (r *Runtime) RecordClaim(ctx context.Context, id string, c Claim) error {
+func (r *Runtime) RecordClaim(ctx context.Context, ws workspace.Info, c workspace.Claim) error {
+	id := ws.ID
 	for _, v := range []string{c.Conversation, c.Owner, c.Tenant} {
 		if len(v) > 256 || !tagValueRE.MatchString(v) {
 			return fmt.Errorf("record claim of %s: %w: %q is not a valid tag value", id, workspace.ErrInvalidSpec, v)
@@ -61,14 +54,14 @@ func (r *Runtime) RecordClaim(ctx context.Context, id string, c Claim) error {
 	return nil
 }
 
-// ReadClaim returns task id's claim; false if it has none (never
-// personalised, gone, or stopped: StopTask deletes tags).
-func (r *Runtime) ReadClaim(ctx context.Context, id string) (Claim, bool, error) {
-	tasks, err := r.describe(ctx, []string{id})
+// ReadClaim returns ws's claim from its task's tags; false if it has none
+// (never personalised, gone, or stopped: StopTask deletes tags).
+func (r *Runtime) ReadClaim(ctx context.Context, ws workspace.Info) (workspace.Claim, bool, error) {
+	tasks, err := r.describe(ctx, []string{ws.ID})
 	if err != nil || len(tasks) == 0 {
-		return Claim{}, false, err
+		return workspace.Claim{}, false, err
 	}
-	var c Claim
+	var c workspace.Claim
 	gen := ""
 	for _, tg := range tasks[0].Tags {
 		v := aws.ToString(tg.Value)
@@ -85,7 +78,7 @@ func (r *Runtime) ReadClaim(ctx context.Context, id string) (Claim, bool, error)
 	}
 	n, err := strconv.ParseInt(gen, 10, 64)
 	if c.Conversation == "" || err != nil {
-		return Claim{}, false, nil
+		return workspace.Claim{}, false, nil
 	}
 	c.Generation = n
 	return c, true, nil
@@ -98,6 +91,9 @@ func (r *Runtime) ReadClaim(ctx context.Context, id string) (Claim, bool, error)
 func (r *Runtime) SetProxyRules(ctx context.Context, info workspace.Info, rules []mcprule.Rule) error {
 	if info.Token == "" || info.Endpoint == "" {
 		return fmt.Errorf("set proxy rules of %s: token and endpoint required", info.ID)
+	}
+	if _, err := mcprule.Compile(rules); err != nil {
+		return fmt.Errorf("set proxy rules of %s: %w: %w", info.ID, workspace.ErrInvalidSpec, err)
 	}
 	u, err := url.Parse(info.Endpoint)
 	if err != nil || u.Hostname() == "" {
@@ -116,3 +112,16 @@ func (r *Runtime) SetProxyRules(ctx context.Context, info workspace.Info, rules 
 func (r *Runtime) adminHTTP() *http.Client {
 	return &http.Client{Transport: r.transport, Timeout: 10 * time.Second}
 }
+
+// Recover has nothing to re-attach on ECS: each task's sidecar holds its
+// own rules, and claims are task tags.
+func (r *Runtime) Recover(context.Context) (int, error) { return 0, nil }
+
+// PruneClaims has nothing to prune on ECS: a task's tags go with it.
+func (r *Runtime) PruneClaims(context.Context) (int, error) { return 0, nil }
+
+// Capabilities: every task runs its own proxy sidecar, and ECS delivers
+// task-state events through EventBridge.
+func (r *Runtime) Capabilities() workspace.Capabilities { return workspace.Capabilities{} }
+
+var _ workspace.Runtime = (*Runtime)(nil)

@@ -27,14 +27,14 @@ func TestClaimTagsAndProxyRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := rt.ReadClaim(ctx, info.ID); ok || err != nil {
+	if _, ok, err := rt.ReadClaim(ctx, info); ok || err != nil {
 		t.Fatalf("claim of an unclaimed task: %v %v", ok, err)
 	}
-	claim := ecs.Claim{Conversation: "conv-1", Owner: "k_0123abcd", Tenant: "acme", Generation: 3}
-	if err := rt.RecordClaim(ctx, info.ID, claim); err != nil {
+	claim := workspace.Claim{Conversation: "conv-1", Owner: "k_0123abcd", Tenant: "acme", Generation: 3}
+	if err := rt.RecordClaim(ctx, info, claim); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok, err := rt.ReadClaim(ctx, info.ID); !ok || err != nil || got != claim {
+	if got, ok, err := rt.ReadClaim(ctx, info); !ok || err != nil || got != claim {
 		t.Fatalf("ReadClaim = %+v %v %v, want %+v", got, ok, err, claim)
 	}
 	if got, err := rt.Inspect(ctx, info.ID); err != nil || got.Conversation != "conv-1" || got.Tenant != "acme" || !got.Pool {

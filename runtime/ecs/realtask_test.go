@@ -181,6 +181,17 @@ func TestConformance(t *testing.T) {
 			}
 			return waitReady(ctx, d, r, info.ID)
 		},
+		// A restarted workspaced: a new runtime object on the same cluster.
+		Restart: func(t *testing.T, rt runtimetest.Runtime) runtimetest.Runtime {
+			mu.Lock()
+			d := doubles[rt]
+			mu.Unlock()
+			again, _ := newRuntime(t, d)
+			mu.Lock()
+			doubles[again] = d
+			mu.Unlock()
+			return again
+		},
 		UnknownID: "arn:aws:ecs:us-east-1:000000000000:task/unknown-cluster/0123456789abcdef0123456789abcdef",
 	})
 }

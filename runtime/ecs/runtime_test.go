@@ -12,11 +12,8 @@ import (
 	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/proxy/admin"
 	"github.com/workspaced/workspaced/runtime/ecs"
-	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
 )
-
-var _ workers.Runtime = (*ecs.Runtime)(nil)
 
 // runTaskRequest is the part of a RunTask body the tests check, decoded
 // from what the double received on the wire.

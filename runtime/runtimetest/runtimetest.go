@@ -14,22 +14,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/http"
 	"testing"
 	"time"
 
+	"github.com/workspaced/workspaced/proxy/mcprule"
 	"github.com/workspaced/workspaced/workspace"
 )
 
-// Runtime is what the suite exercises; it mirrors workers.Runtime
-// (declared here so the suite does not import workers).
-type Runtime interface {
-	Start(ctx context.Context, spec workspace.StartSpec) (workspace.Info, error)
-	Stop(ctx context.Context, id, reason string) error
-	Inspect(ctx context.Context, id string) (workspace.Info, error)
-	List(ctx context.Context) ([]workspace.Info, error)
-	Transport(endpoint string) (http.RoundTripper, error)
-}
+// Runtime is what the suite exercises: the one runtime contract.
+type Runtime = workspace.Runtime
 
 // Features says how the runtime under test legitimately differs.
 type Features struct {
@@ -61,13 +54,24 @@ type Harness struct {
 	// UnknownID is a well-formed ID the runtime never issued; Inspect must
 	// report ErrNotFound and Stop must succeed for it. Required.
 	UnknownID string
+	// Restart returns a new runtime object over the same backend as rt
+	// (same host directories, cluster or engine), as a restarted
+	// workspaced builds it: nothing in memory carries over. Required: the
+	// reconciler depends on what a restarted runtime still knows after
+	// Redis is lost.
+	Restart func(t *testing.T, rt Runtime) Runtime
+	// ProxyRules reports the MCP rules the credential proxy of info
+	// currently serves, when the harness can observe them (Docker: its
+	// ProxyHost); nil where it cannot (an ECS sidecar holds them, and a
+	// restart of the backend does not touch it).
+	ProxyRules func(t *testing.T, rt Runtime, info workspace.Info) []mcprule.Rule
 }
 
 // Run runs the suite. Subtests run in parallel.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	if h.New == nil || h.WaitReady == nil || h.UnknownID == "" {
-		t.Fatal("runtimetest: Harness.New, WaitReady and UnknownID are required")
+	if h.New == nil || h.WaitReady == nil || h.UnknownID == "" || h.Restart == nil {
+		t.Fatal("runtimetest: Harness.New, WaitReady, UnknownID and Restart are required")
 	}
 	if h.Features.StartTimeout <= 0 {
 		h.Features.StartTimeout = time.Minute
@@ -90,6 +94,9 @@ func Run(t *testing.T, h Harness) {
 		{"StopRemoves", s.testStop},
 		{"StopUnknown", s.testStopUnknown},
 		{"InvalidToken", s.testInvalidToken},
+		{"ClaimRecords", s.testClaims},
+		{"ProxyRules", s.testProxyRules},
+		{"RecoverAfterRestart", s.testRecover},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

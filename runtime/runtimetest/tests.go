@@ -142,20 +142,27 @@ func (s *suite) testTransport(t *testing.T) {
 	if !strings.HasPrefix(ready.Endpoint, wantScheme) {
 		t.Fatalf("endpoint %q, want %s...", ready.Endpoint, wantScheme)
 	}
-	tr, err := rt.Transport(ready.Endpoint)
+	s.wantHealthy(t, rt, ready)
+}
+
+// wantHealthy checks that info's agent answers GET /health through rt's
+// Transport.
+func (s *suite) wantHealthy(t *testing.T, rt Runtime, info workspace.Info) {
+	t.Helper()
+	tr, err := rt.Transport(info.Endpoint)
 	if err != nil {
-		t.Fatalf("Transport(%s): %v", ready.Endpoint, err)
+		t.Fatalf("Transport(%s): %v", info.Endpoint, err)
 	}
 	base := agentclient.DefaultBaseURL // ignored by Unix-socket transports
 	if s.h.Features.HasIP {
-		base = ready.Endpoint
+		base = info.Endpoint
 	}
 	h, err := agentclient.NewWithBaseURL(tr, base).Health(ctx(t, s.h.Features.ReadyTimeout))
 	if c, ok := tr.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 	if err != nil {
-		t.Fatalf("GET /health through Transport(%s): %v", ready.Endpoint, err)
+		t.Fatalf("GET /health through Transport(%s): %v", info.Endpoint, err)
 	}
 	if h.Status != "ok" {
 		t.Fatalf("agent health %+v, want status ok", h)

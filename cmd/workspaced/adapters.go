@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+
+	"github.com/workspaced/workspaced/config"
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/store"
+)
+
+// busReleases publishes GC's idle releases on the bus.
+type busReleases struct{ b *bus.Bus }
+
+func (p busReleases) PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error {
+	return bus.PublishReleased(ctx, p.b.Publisher(), cmd, cmd.ConversationID+"/"+cmd.WorkspaceID)
+}
+
+// poolView answers GET /v1/pool: the configured bounds and the inventory.
+type poolView struct {
+	st  *store.Store
+	cfg config.Pool
+}
+
+func (p poolView) Inventory(ctx context.Context) (any, error) {
+	c, err := p.st.PoolCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	max := p.cfg.MaxSize
+	if max < p.cfg.MinSize {
+		max = p.cfg.MinSize
+	}
+	return struct {
+		Enabled bool `json:"enabled"`
+		MinSize int  `json:"min_size"`
+		MaxSize int  `json:"max_size"`
+		store.PoolCounts
+	}{poolEnabled(p.cfg), p.cfg.MinSize, max, c}, nil
+}
