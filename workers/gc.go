@@ -63,7 +63,8 @@ type GCOptions struct {
 	LeaseTTL time.Duration
 	Holder   string
 	Logger   *slog.Logger
-	// Now is the clock of the store's timestamps (default time.Now).
+	// Now is the clock: store timestamps, workspace ages and pass
+	// intervals (default time.Now).
 	Now func() time.Time
 }
 
@@ -147,7 +148,7 @@ func (g *GC) Pass(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
-	now := time.Now()
+	now := g.opts.Now()
 	// Orphans are judged only right after a clean reconcile: after a Redis
 	// flush every workspace looks untracked until the reconciler adopted
 	// it again.
@@ -265,7 +266,7 @@ func (g *GC) orphans(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := g.opts.Now()
 	var errs []error
 	for _, info := range infos {
 		if tracked[info.ID] || info.CreatedAt.IsZero() || now.Sub(info.CreatedAt) < g.opts.OrphanGrace {

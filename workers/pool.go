@@ -48,7 +48,8 @@ type PoolOptions struct {
 	// Holder identifies this replica in the lease (default a UUID).
 	Holder string
 	Logger *slog.Logger
-	// Now is the clock for ages (default time.Now).
+	// Now is the clock for ages, the start rate and backoff (default
+	// time.Now).
 	Now func() time.Time
 }
 
@@ -175,7 +176,7 @@ func (r *Replenisher) Tick(ctx context.Context) (int, error) {
 	}
 	started := 0
 	for deficit := int64(r.opts.MinSize) - c.Unclaimed(); deficit > 0; deficit-- {
-		if time.Now().Before(r.pauseUntil) {
+		if r.opts.Now().Before(r.pauseUntil) {
 			break
 		}
 		if err := r.wait(ctx); err != nil {
@@ -248,7 +249,7 @@ func (r *Replenisher) recycle(ctx context.Context) error {
 
 // wait blocks until the start rate allows the next start.
 func (r *Replenisher) wait(ctx context.Context) error {
-	now := time.Now()
+	now := r.opts.Now()
 	if r.next.After(now) {
 		t := time.NewTimer(r.next.Sub(now))
 		select {
@@ -268,7 +269,7 @@ func (r *Replenisher) wait(ctx context.Context) error {
 func (r *Replenisher) failed() {
 	r.failedStarts++
 	d := time.Second << min(r.failedStarts-1, 6)
-	r.pauseUntil = time.Now().Add(min(d, poolMaxBackoff))
+	r.pauseUntil = r.opts.Now().Add(min(d, poolMaxBackoff))
 }
 
 // poolToken is a fresh start token for a pool workspace ("p-" and 40 hex

@@ -116,7 +116,7 @@ func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspac
 	}
 	log.Info("workspace container created", "container_id", created.ID, "conversation", spec.Conversation, "pool", spec.Pool)
 	if err := r.engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		r.discard(created.ID, spec.Token)
+		r.discard(ctx, created.ID, spec.Token)
 		return workspace.Info{}, fmt.Errorf("start workspace %s: start: %w", spec.Token, classify(err))
 	}
 	return r.Inspect(ctx, created.ID)
@@ -235,9 +235,10 @@ func (r *Runtime) release(token string) {
 	}
 }
 
-// discard removes a container whose start failed, and its host resources.
-func (r *Runtime) discard(id, token string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// discard removes a container whose start failed, and its host resources,
+// even when the start was cancelled.
+func (r *Runtime) discard(ctx context.Context, id, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := r.engine.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		r.log.Warn("remove failed workspace container", "container_id", id, "error", err)
