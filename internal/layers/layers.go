@@ -73,6 +73,8 @@ var Packages = map[string]Layer{
 	"cmd/wsctl":            Commands,
 
 	"internal/layers":      Testing,
+	"internal/docscheck":   Testing,
+	"internal/iampolicy":   Testing,
 	"internal/testenv":     Testing,
 	"internal/redistest":   Testing,
 	"internal/awstest":     Testing,
