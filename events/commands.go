@@ -52,7 +52,7 @@ func (c WorkspaceRequested) Validate() error {
 // ReleaseReason says why a workspace is released.
 type ReleaseReason string
 
-// The release reasons of DESIGN §4.1.
+// The release reasons of docs/contracts.md §4.1.
 const (
 	ReasonClient   ReleaseReason = "client"
 	ReasonIdleTTL  ReleaseReason = "idle_ttl"

@@ -1,4 +1,4 @@
-// Package handlers is workspaced's HTTP API (Echo v4), DESIGN §4.5:
+// Package handlers is workspaced's HTTP API (Echo v4), docs/contracts.md §4.5:
 //
 //	POST   /v1/conversations/{id}/execute  SSE: status events while a workspace is provisioned,
 //	                                       then the agent's events, heartbeats, one final event

@@ -52,7 +52,7 @@ const (
 )
 
 // AdoptWorkspace restores a running workspace's record and its
-// conversation's binding, owner, tenant and generation (DESIGN §4.7.6:
+// conversation's binding, owner, tenant and generation (docs/contracts.md §4.7.6:
 // losing Redis loses nothing durable). A conversation is never taken from
 // another live workspace, and a workspace of a generation older than the
 // conversation's is not bound (conflict / superseded: the caller leaves it

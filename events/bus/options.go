@@ -12,7 +12,7 @@ import (
 // Kind names a bus implementation.
 type Kind string
 
-// The two buses of DESIGN §5.
+// The two buses of docs/contracts.md §5.
 const (
 	KindGoChannel Kind = "gochannel"
 	KindSQS       Kind = "sqs"

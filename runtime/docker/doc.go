@@ -1,7 +1,7 @@
 // Package docker is the Docker-engine workspace runtime: it starts one
-// hardened container per workspace (DESIGN §6), reaches its agent over a
+// hardened container per workspace (docs/contracts.md §6), reaches its agent over a
 // bind-mounted Unix socket, and turns the engine's event stream into the
-// same task-state envelope ECS emits (DESIGN §4.2).
+// same task-state envelope ECS emits (docs/contracts.md §4.2).
 //
 // Runtime (Start, Stop, Inspect, List, Transport) satisfies the workers'
 // Runtime interface; Watcher is the event side and runs on its own (Run).

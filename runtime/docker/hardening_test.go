@@ -18,7 +18,7 @@ import (
 )
 
 // TestStartAppliesEveryHardeningSetting inspects a started workspace and
-// checks each setting of DESIGN §6 as the engine recorded it.
+// checks each setting of docs/contracts.md §6 as the engine recorded it.
 func TestStartAppliesEveryHardeningSetting(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)

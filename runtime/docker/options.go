@@ -78,7 +78,7 @@ type Options struct {
 	// "ws-"; Docker names need two characters, tokens may have one).
 	NamePrefix string
 	// Env is extra, non-secret environment for the agent (e.g. the Bedrock
-	// base URL of the proxy). Never put credentials here: DESIGN §4.7.5.
+	// base URL of the proxy). Never put credentials here: docs/contracts.md §4.7.5.
 	Env []string
 	// Labels are added to every container and scope List to containers
 	// that carry them too (tests use a per-test label). Keys under

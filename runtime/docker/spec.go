@@ -29,10 +29,10 @@ const (
 	workDir        = "/workspace"
 )
 
-// Capabilities a workspace keeps (DESIGN §6); everything else is dropped.
+// Capabilities a workspace keeps (docs/contracts.md §6); everything else is dropped.
 var workspaceCaps = []string{"CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE"}
 
-// tmpfsMount is one tmpfs of DESIGN §6.
+// tmpfsMount is one tmpfs of docs/contracts.md §6.
 type tmpfsMount struct {
 	path string
 	size string
@@ -71,7 +71,7 @@ func (r *Runtime) tmpfsOptions(m tmpfsMount) string {
 	return opts
 }
 
-// containerConfig builds the container of DESIGN §6 for spec.
+// containerConfig builds the container of docs/contracts.md §6 for spec.
 func (r *Runtime) containerConfig(spec workspace.StartSpec) (*container.Config, *container.HostConfig, error) {
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, r.opts.SeccompProfile); err != nil {
