@@ -75,6 +75,7 @@ var Packages = map[string]Layer{
 	"internal/layers":      Testing,
 	"internal/docscheck":   Testing,
 	"internal/iampolicy":   Testing,
+	"internal/tfpolicy":    Testing,
 	"internal/testenv":     Testing,
 	"internal/redistest":   Testing,
 	"internal/awstest":     Testing,

@@ -63,6 +63,7 @@ func Load(dir string, env Env) (*Module, error) {
 	m := &Module{dir: dir, env: env, docs: map[string]*hcl.Block{}, locals: map[string]hcl.Expression{}}
 	vars := map[string]cty.Value{}
 	refs := map[string]map[string]map[string]cty.Value{} // type → name → attr → value
+	var repeated []*hcl.Block                            // resources with for_each or count
 	for _, f := range files {
 		file, diags := p.ParseHCLFile(f)
 		if diags.HasErrors() {
@@ -100,7 +101,11 @@ func Load(dir string, env Env) (*Module, error) {
 					m.locals[name] = a.Expr
 				}
 			case "resource":
-				m.bind(refs, b.Labels[0], b.Labels[1])
+				if c, _, _ := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "for_each"}, {Name: "count"}}}); len(c.Attributes) > 0 {
+					repeated = append(repeated, b)
+					continue
+				}
+				m.bind(refs, b.Labels[0], b.Labels[1], "")
 			case "data":
 				if b.Labels[0] == "aws_iam_policy_document" {
 					m.docs[b.Labels[1]] = b
@@ -131,9 +136,29 @@ func Load(dir string, env Env) (*Module, error) {
 		"aws_partition":       objects(dataRefs["aws_partition"]),
 		"aws_region":          objects(dataRefs["aws_region"]),
 	})
-	if err := m.evalLocals(); err != nil {
-		return nil, err
+	m.evalLocals()
+	// Resources with for_each become maps of instances, once the locals
+	// their for_each reads are known; then the locals that read them.
+	for _, b := range repeated {
+		keys, err := m.instances(b)
+		if err != nil || keys == nil {
+			continue // count, or not evaluable here: left unbound
+		}
+		inst := map[string]map[string]cty.Value{}
+		for k := range keys {
+			one := map[string]map[string]map[string]cty.Value{}
+			m.bind(one, b.Labels[0], b.Labels[1], k)
+			inst[k] = one[b.Labels[0]][b.Labels[1]]
+		}
+		typ := b.Labels[0]
+		o := map[string]cty.Value{}
+		if v, ok := m.ctx.Variables[typ]; ok && v.LengthInt() > 0 {
+			o = v.AsValueMap()
+		}
+		o[b.Labels[1]] = objects(inst)
+		m.ctx.Variables[typ] = cty.ObjectVal(o)
 	}
+	m.evalLocals()
 	return m, nil
 }
 
@@ -155,26 +180,68 @@ func (m *Module) Ref(address string) string {
 	return r.GetAttr(parts[2]).AsString()
 }
 
-// Documents lists the policy documents the module declares.
+// Documents lists the policy documents the module declares; a document
+// with for_each is listed once per instance, as name["key"].
 func (m *Module) Documents() []string {
-	names := make([]string, 0, len(m.docs))
-	for n := range m.docs {
-		names = append(names, n)
+	var names []string
+	for n, b := range m.docs {
+		keys, err := m.instances(b)
+		if err != nil || keys == nil {
+			names = append(names, n)
+			continue
+		}
+		for k := range keys {
+			names = append(names, fmt.Sprintf("%s[%q]", n, k))
+		}
 	}
 	sort.Strings(names)
 	return names
 }
 
+// instances evaluates a block's for_each: nil without one, else each
+// key's value.
+func (m *Module) instances(b *hcl.Block) (map[string]cty.Value, error) {
+	content, _, diags := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "for_each"}}})
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	a, ok := content.Attributes["for_each"]
+	if !ok {
+		return nil, nil
+	}
+	v, diags := a.Expr.Value(m.ctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	out := map[string]cty.Value{}
+	if v.Type().IsSetType() {
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			out[e.AsString()] = e
+		}
+		return out, nil
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		out[k.AsString()] = e
+	}
+	return out, nil
+}
+
 // bind gives resource typ.name its attributes: the caller's, else
 // synthetic ones.
-func (m *Module) bind(refs map[string]map[string]map[string]cty.Value, typ, name string) {
+func (m *Module) bind(refs map[string]map[string]map[string]cty.Value, typ, name, key string) {
 	if refs[typ] == nil {
 		refs[typ] = map[string]map[string]cty.Value{}
 	}
 	service := strings.SplitN(strings.TrimPrefix(typ, "aws_"), "_", 2)[0]
-	synthetic := fmt.Sprintf("arn:%s:%s:%s:%s:%s/%s", m.env.Partition, service, m.env.Region, m.env.AccountID, strings.TrimPrefix(typ, "aws_"+service+"_"), name)
-	attrs := map[string]cty.Value{"arn": cty.StringVal(synthetic), "id": cty.StringVal(name), "name": cty.StringVal(name)}
-	prefix := typ + "." + name + "."
+	id, addr := name, typ+"."+name
+	if key != "" {
+		id, addr = name+"/"+key, fmt.Sprintf("%s.%s[%q]", typ, name, key)
+	}
+	synthetic := fmt.Sprintf("arn:%s:%s:%s:%s:%s/%s", m.env.Partition, service, m.env.Region, m.env.AccountID, strings.TrimPrefix(typ, "aws_"+service+"_"), id)
+	attrs := map[string]cty.Value{"arn": cty.StringVal(synthetic), "id": cty.StringVal(id), "name": cty.StringVal(id)}
+	prefix := addr + "."
 	for addr, v := range m.env.Refs {
 		if attr, ok := strings.CutPrefix(addr, prefix); ok {
 			attrs[attr] = cty.StringVal(v)
@@ -192,12 +259,18 @@ func objects(byName map[string]map[string]cty.Value) cty.Value {
 }
 
 // evalLocals evaluates the locals that can be, in dependency order (a
-// local that refers to one not yet known waits for the next round).
-func (m *Module) evalLocals() error {
+// local that refers to one not yet known waits for the next round); a
+// local that refers to something not bound here stays unknown.
+func (m *Module) evalLocals() {
 	known := map[string]cty.Value{}
+	if v, ok := m.ctx.Variables["local"]; ok && v.LengthInt() > 0 {
+		known = v.AsValueMap()
+	}
 	pending := map[string]hcl.Expression{}
 	for k, v := range m.locals {
-		pending[k] = v
+		if _, done := known[k]; !done {
+			pending[k] = v
+		}
 	}
 	for len(pending) > 0 {
 		progress := false
@@ -216,19 +289,39 @@ func (m *Module) evalLocals() error {
 		}
 	}
 	m.ctx.Variables["local"] = cty.ObjectVal(known)
-	return nil
 }
 
 // Render evaluates the policy document name into IAM policy JSON, as the
 // AWS provider's aws_iam_policy_document data source does.
 func (m *Module) Render(name string) ([]byte, error) {
-	b, ok := m.docs[name]
+	base, key, instance := strings.Cut(strings.TrimSuffix(name, "]"), "[")
+	b, ok := m.docs[base]
 	if !ok {
-		return nil, fmt.Errorf("render %s: no data \"aws_iam_policy_document\" %q in %s", name, name, m.dir)
+		return nil, fmt.Errorf("render %s: no data \"aws_iam_policy_document\" %q in %s", name, base, m.dir)
 	}
+	ctx := m.ctx
+	if instance {
+		keys, err := m.instances(b)
+		if err != nil {
+			return nil, fmt.Errorf("render %s: for_each: %w", name, err)
+		}
+		var k string
+		if err := json.Unmarshal([]byte(key), &k); err != nil {
+			return nil, fmt.Errorf("render %s: instance key: %w", name, err)
+		}
+		v, ok := keys[k]
+		if !ok {
+			return nil, fmt.Errorf("render %s: no instance %q", name, k)
+		}
+		ctx = m.ctx.NewChild()
+		ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(k), "value": v})}
+	}
+	saved := m.ctx
+	m.ctx = ctx
+	defer func() { m.ctx = saved }()
 	body := dynblock.Expand(b.Body, m.ctx)
 	content, diags := body.Content(&hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "version"}, {Name: "policy_id"}},
+		Attributes: []hcl.AttributeSchema{{Name: "version"}, {Name: "policy_id"}, {Name: "for_each"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "statement"}},
 	})
 	if diags.HasErrors() {
