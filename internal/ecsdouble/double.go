@@ -103,6 +103,19 @@ type Options struct {
 	// AccessKeyID/SecretAccessKey and test/test.
 	Credentials map[string]string
 
+	// IAM, when set, makes the double authorize every call as IAM does:
+	// the caller is the Principal of the request's access key, and a call
+	// its policies do not allow fails with AccessDeniedException. A key
+	// not listed is denied everything. Nil: no authorization (tests of
+	// anything else).
+	IAM map[string]Principal
+	// ExecutionRoleArn and TaskRoleArn are the task definition's roles,
+	// which RunTask passes (iam:PassRole) to ECS; default an execution
+	// role "arn:aws:iam::<account>:role/<family>-execution" and no task
+	// role (workspaces have none).
+	ExecutionRoleArn string
+	TaskRoleArn      string
+
 	// Logf logs the double's activity; default testing.T.Logf under Start.
 	Logf func(format string, args ...any)
 }
@@ -148,6 +161,7 @@ type Double struct {
 	calls        map[string]int
 	requests     map[string][]json.RawMessage
 	throttled    map[string]int
+	denied       []string
 	nextIP       int
 }
 
@@ -194,6 +208,9 @@ func New(opts Options) (*Double, error) {
 	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
+	}
+	if opts.ExecutionRoleArn == "" {
+		opts.ExecutionRoleArn = fmt.Sprintf("arn:aws:iam::%s:role/%s-execution", opts.Account, opts.Family)
 	}
 	if opts.Credentials == nil {
 		opts.Credentials = map[string]string{AccessKeyID: SecretAccessKey, "test": "test"}

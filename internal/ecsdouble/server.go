@@ -69,7 +69,8 @@ func (d *Double) serve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.checkSignature(r, body); err != nil {
+	key, err := d.checkSignature(r, body)
+	if err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -85,6 +86,9 @@ func (d *Double) serve(r *http.Request) (any, error) {
 	d.mu.Unlock()
 	if throttle {
 		return nil, &apiError{http.StatusBadRequest, "ThrottlingException", "Rate exceeded"}
+	}
+	if err := d.authorize(key, op, body); err != nil {
+		return nil, err
 	}
 	switch op {
 	case "RunTask":
@@ -128,11 +132,12 @@ const sigTimeFormat = "20060102T150405Z"
 // the credential scope names this region and the ecs service, the access
 // key is known, the date is within 15 minutes, and the signature recomputed
 // over the request as received (method, path, the signed headers, the body's
-// hash) with the key's secret equals the one sent.
-func (d *Double) checkSignature(r *http.Request, body []byte) error {
+// hash) with the key's secret equals the one sent. It returns the access
+// key ID.
+func (d *Double) checkSignature(r *http.Request, body []byte) (string, error) {
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")
 	if !ok {
-		return &apiError{http.StatusForbidden, "MissingAuthenticationTokenException", "request is not SigV4-signed"}
+		return "", &apiError{http.StatusForbidden, "MissingAuthenticationTokenException", "request is not SigV4-signed"}
 	}
 	fields := map[string]string{}
 	for _, part := range strings.Split(auth, ",") {
@@ -141,22 +146,22 @@ func (d *Double) checkSignature(r *http.Request, body []byte) error {
 	}
 	scope := strings.Split(fields["Credential"], "/")
 	if len(scope) != 5 || scope[2] != d.Region || scope[3] != "ecs" || scope[4] != "aws4_request" {
-		return &apiError{http.StatusForbidden, "InvalidSignatureException", "credential scope " + fields["Credential"] + " is not for " + d.Region + "/ecs"}
+		return "", &apiError{http.StatusForbidden, "InvalidSignatureException", "credential scope " + fields["Credential"] + " is not for " + d.Region + "/ecs"}
 	}
 	secret, ok := d.credentials[scope[0]]
 	if !ok {
-		return &apiError{http.StatusForbidden, "UnrecognizedClientException", "The security token included in the request is invalid."}
+		return "", &apiError{http.StatusForbidden, "UnrecognizedClientException", "The security token included in the request is invalid."}
 	}
 	at, err := time.Parse(sigTimeFormat, r.Header.Get("X-Amz-Date"))
 	if err != nil || at.Format("20060102") != scope[1] {
-		return &apiError{http.StatusForbidden, "IncompleteSignatureException", "bad or missing X-Amz-Date"}
+		return "", &apiError{http.StatusForbidden, "IncompleteSignatureException", "bad or missing X-Amz-Date"}
 	}
 	if skew := time.Since(at); skew > 15*time.Minute || skew < -15*time.Minute {
-		return &apiError{http.StatusForbidden, "InvalidSignatureException", "Signature expired"}
+		return "", &apiError{http.StatusForbidden, "InvalidSignatureException", "Signature expired"}
 	}
 	req, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Host = r.Host
 	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
@@ -171,7 +176,7 @@ func (d *Double) checkSignature(r *http.Request, body []byte) error {
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: secret}
 	if err := v4.NewSigner().SignHTTP(r.Context(), creds, req, hex.EncodeToString(sum[:]), "ecs", d.Region, at); err != nil {
-		return err
+		return "", err
 	}
 	want := map[string]string{}
 	for _, part := range strings.Split(strings.TrimPrefix(req.Header.Get("Authorization"), "AWS4-HMAC-SHA256 "), ",") {
@@ -179,9 +184,9 @@ func (d *Double) checkSignature(r *http.Request, body []byte) error {
 		want[k] = v
 	}
 	if want["SignedHeaders"] != fields["SignedHeaders"] || !hmac.Equal([]byte(want["Signature"]), []byte(fields["Signature"])) {
-		return &apiError{http.StatusForbidden, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided."}
+		return "", &apiError{http.StatusForbidden, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided."}
 	}
-	return nil
+	return scope[0], nil
 }
 
 func decodeStrict(body []byte, v any) error {

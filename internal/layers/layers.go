@@ -76,6 +76,7 @@ var Packages = map[string]Layer{
 	"internal/docscheck":   Testing,
 	"internal/iampolicy":   Testing,
 	"internal/tfpolicy":    Testing,
+	"internal/awsrules":    Testing,
 	"internal/testenv":     Testing,
 	"internal/redistest":   Testing,
 	"internal/awstest":     Testing,

@@ -26,6 +26,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
+
+	"github.com/workspaced/workspaced/internal/iampolicy"
 )
 
 // Env is what a rendering binds: the module's input variables, and the
@@ -239,7 +241,14 @@ func (m *Module) bind(refs map[string]map[string]map[string]cty.Value, typ, name
 	if key != "" {
 		id, addr = name+"/"+key, fmt.Sprintf("%s.%s[%q]", typ, name, key)
 	}
-	synthetic := fmt.Sprintf("arn:%s:%s:%s:%s:%s/%s", m.env.Partition, service, m.env.Region, m.env.AccountID, strings.TrimPrefix(typ, "aws_"+service+"_"), id)
+	region, account := m.env.Region, m.env.AccountID
+	switch service {
+	case "iam":
+		region = "" // global
+	case "s3":
+		region, account = "", ""
+	}
+	synthetic := fmt.Sprintf("arn:%s:%s:%s:%s:%s/%s", m.env.Partition, service, region, account, strings.TrimPrefix(typ, "aws_"+service+"_"), id)
 	attrs := map[string]cty.Value{"arn": cty.StringVal(synthetic), "id": cty.StringVal(id), "name": cty.StringVal(id)}
 	prefix := addr + "."
 	for addr, v := range m.env.Refs {
@@ -289,6 +298,19 @@ func (m *Module) evalLocals() {
 		}
 	}
 	m.ctx.Variables["local"] = cty.ObjectVal(known)
+}
+
+// Policy renders the policy document name and parses it for evaluation.
+func (m *Module) Policy(name string) (iampolicy.Named, error) {
+	doc, err := m.Render(name)
+	if err != nil {
+		return iampolicy.Named{}, err
+	}
+	p, err := iampolicy.Parse(doc)
+	if err != nil {
+		return iampolicy.Named{}, fmt.Errorf("policy %s of %s: %w", name, m.dir, err)
+	}
+	return iampolicy.Named{Name: filepath.Base(m.dir) + "/" + name, Policy: p}, nil
 }
 
 // Render evaluates the policy document name into IAM policy JSON, as the
