@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/docker/docker/client"
+
+	"github.com/workspaced/workspaced/internal/iampolicy"
 )
 
 // Local images the double maps the task definition's images to.
@@ -104,11 +106,12 @@ type Options struct {
 	Credentials map[string]string
 
 	// IAM, when set, makes the double authorize every call as IAM does:
-	// the caller is the Principal of the request's access key, and a call
-	// its policies do not allow fails with AccessDeniedException. A key
-	// not listed is denied everything. Nil: no authorization (tests of
-	// anything else).
-	IAM map[string]Principal
+	// the caller is the identity of the request's access key (its
+	// policies as the Terraform code writes them, internal/awsrules), and
+	// a call its policies do not allow fails with AccessDeniedException.
+	// A key not listed is denied everything. Nil: no authorization (tests
+	// of anything else).
+	IAM map[string]iampolicy.Identity
 	// ExecutionRoleArn and TaskRoleArn are the task definition's roles,
 	// which RunTask passes (iam:PassRole) to ECS; default an execution
 	// role "arn:aws:iam::<account>:role/<family>-execution" and no task

@@ -8,14 +8,6 @@ import (
 	"github.com/workspaced/workspaced/internal/iampolicy"
 )
 
-// Principal is the identity behind an access key when the double enforces
-// IAM: its ARN (for messages) and the identity policies attached to it, as
-// the Terraform code writes them (internal/tfpolicy renders them).
-type Principal struct {
-	ARN      string
-	Policies []iampolicy.Named
-}
-
 // authorize evaluates every IAM action the call implies for the caller of
 // key, in the request context ECS documents for it, and fails the first
 // one that is denied as ECS does: AccessDeniedException (HTTP 400) with
@@ -27,7 +19,7 @@ func (d *Double) authorize(key, op string, body []byte) error {
 	}
 	p, ok := d.opts.IAM[key]
 	if !ok {
-		p = Principal{ARN: "arn:aws:iam::" + d.Account + ":user/" + key}
+		p = iampolicy.Identity{ARN: "arn:aws:iam::" + d.Account + ":user/" + key}
 	}
 	reqs, err := d.iamRequests(op, body)
 	if err != nil {

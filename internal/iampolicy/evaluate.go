@@ -46,6 +46,17 @@ type Result struct {
 	Policy, Sid string
 }
 
+// Identity is a caller: its ARN (for messages and "AWS" principals) and
+// the identity policies attached to it.
+type Identity struct {
+	ARN      string
+	Policies []Named
+}
+
+// AllowAll is the policy of an administrator (AdministratorAccess): test
+// harnesses set up what the system under test may not.
+var AllowAll = MustParse(`{"Version":"2012-10-17","Statement":[{"Sid":"AdministratorAccess","Effect":"Allow","Action":"*","Resource":"*"}]}`)
+
 // Named is a policy with a name, as attached to a role or a resource.
 type Named struct {
 	Name   string

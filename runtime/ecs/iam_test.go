@@ -36,7 +36,7 @@ func iamFixture(t *testing.T, mutate func(*iampolicy.Policy)) *fixture {
 	return newFixture(t, ecsdouble.Options{
 		Cluster: cluster, Region: region, Account: account, Family: family,
 		ExecutionRoleArn: env.ExecutionRoleArn,
-		IAM: map[string]ecsdouble.Principal{ecsdouble.AccessKeyID: {
+		IAM: map[string]iampolicy.Identity{ecsdouble.AccessKeyID: {
 			ARN:      "arn:aws:sts::" + account + ":assumed-role/wsd-test-backend-task/task",
 			Policies: []iampolicy.Named{backend},
 		}},
