@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/docker/docker/api/types/container"
@@ -27,9 +28,11 @@ import (
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/events/bus/bustest"
+	"github.com/workspaced/workspaced/internal/awsrules"
 	"github.com/workspaced/workspaced/internal/awstest"
 	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/internal/fakebedrock"
+	"github.com/workspaced/workspaced/internal/iampolicy"
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/sse"
@@ -71,8 +74,50 @@ type ecsOptions struct {
 	env map[string]string
 }
 
+// The backend's test access key: the ECS double and the IAM gate
+// authorize it as the backend task role.
+const (
+	backendKeyID  = "AKIDE2EBACKEND"
+	backendSecret = "e2e-backend-secret"
+)
+
+// backendIdentity is the backend task role as terraform/modules/security
+// writes its policy, bound to this stack's cluster, queues and bucket.
+func (s *ecsStack) backendIdentity(t *testing.T, prefix string, dopts ecsdouble.Options, env map[string]string) iampolicy.Identity {
+	t.Helper()
+	const region, account = "us-east-1", "000000000000"
+	q := bus.Queues{Prefix: prefix}
+	arn := func(name string) string { return "arn:aws:sqs:" + region + ":" + account + ":" + name }
+	family := dopts.Family
+	if family == "" {
+		family = "workspace-agent"
+	}
+	renv := awsrules.Env{
+		Region: region, Account: account, Family: family,
+		Cluster:          "arn:aws:ecs:" + region + ":" + account + ":cluster/" + dopts.Cluster,
+		ExecutionRoleArn: dopts.ExecutionRoleArn,
+		CommandQueues:    []string{arn(q.Name(events.TopicWorkspaceRequested)), arn(q.Name(events.TopicWorkspaceReleased))},
+		TaskEventsQueue:  arn(q.Name(events.TopicTaskEvents)),
+	}
+	if renv.ExecutionRoleArn == "" {
+		renv.ExecutionRoleArn = "arn:aws:iam::" + account + ":role/" + family + "-execution" // the double's default
+	}
+	for _, topic := range []string{events.TopicWorkspaceRequested, events.TopicWorkspaceReleased, events.TopicTaskEvents} {
+		renv.DeadLetterQueues = append(renv.DeadLetterQueues, arn(q.DeadLetter(topic)))
+	}
+	if b := env["WORKSPACE_FILES_BUCKET"]; b != "" {
+		renv.FilesBucket = "arn:aws:s3:::" + b
+	}
+	p, err := awsrules.Backend(renv)
+	if err != nil {
+		t.Fatalf("render the backend policy from terraform/: %v", err)
+	}
+	return iampolicy.Identity{ARN: "arn:aws:sts::" + account + ":assumed-role/wsd-test-backend-task/e2e", Policies: []iampolicy.Named{p}}
+}
+
 type ecsStack struct {
 	*stack  // the first replica
+	gate    *awsrules.Gate
 	t0      *testing.T
 	cfg     config.Config
 	rs      *redistest.Server
@@ -125,6 +170,18 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 	if dopts.Cluster == "" {
 		dopts.Cluster = randomName("e2e-ecs-")
 	}
+	// AWS's rules, on: every ECS, SQS and S3 call of the backend is
+	// authorized against the backend role's policy as terraform/ writes
+	// it (the double for ECS, a gate in front of the emulator for SQS and
+	// S3); the harness itself acts as an administrator.
+	backend := s.backendIdentity(t, prefix, dopts, o.env)
+	admin := iampolicy.Identity{ARN: "arn:aws:iam::000000000000:role/e2e-admin", Policies: []iampolicy.Named{{Name: "admin", Policy: iampolicy.AllowAll}}}
+	if dopts.Credentials == nil {
+		dopts.Credentials = map[string]string{ecsdouble.AccessKeyID: ecsdouble.SecretAccessKey, "test": "test"}
+	}
+	dopts.Credentials[backendKeyID] = backendSecret
+	dopts.IAM = map[string]iampolicy.Identity{backendKeyID: backend, "test": admin, ecsdouble.AccessKeyID: admin}
+	s.gate = awsrules.StartGate(t, emu.URL, "us-east-1", "000000000000", map[string]iampolicy.Identity{backendKeyID: backend, "test": admin})
 	if cli != nil {
 		// Registered before the double starts, so it runs after the
 		// double closed: whatever a failed test left behind goes too.
@@ -155,7 +212,7 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 		"PROXY_ADMIN_KEY":              "e2e-ecs-proxy-admin-key-0123456789",
 		"AWS_REGION":                   d.Region,
 		"AWS_ENDPOINT_URL_ECS":         d.URL,
-		"AWS_ENDPOINT_URL_SQS":         emu.URL,
+		"AWS_ENDPOINT_URL_SQS":         s.gate.URL,
 		"SQS_QUEUE_PREFIX":             prefix,
 		"PROVISION_TIMEOUT":            "90s",
 		"SSE_HEARTBEAT_INTERVAL":       "1s",
@@ -164,6 +221,9 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 		"LOG_FORMAT":                   "text",
 	}
 	for k, v := range o.env {
+		if k == "AWS_ENDPOINT_URL_S3" && v == emu.URL {
+			v = s.gate.URL // S3 through IAM too
+		}
 		env[k] = v
 	}
 	cfg, err := config.LoadFrom(env)
@@ -184,9 +244,11 @@ func (s *ecsStack) startReplica() *stack {
 	tw := &testWriter{t: t}
 	t.Cleanup(tw.close) // registered early: runs after the replica stopped
 	log := slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// Static test credentials (the double accepts test/test, kumo anything);
-	// never the process environment, which parallel tests share.
-	awsCfg := s.emu.Config
+	// The backend role's static test credentials (the double and the IAM
+	// gate know them); never the process environment, which parallel
+	// tests share.
+	awsCfg := s.emu.Config.Copy()
+	awsCfg.Credentials = credentials.NewStaticCredentialsProvider(backendKeyID, backendSecret, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := newApp(ctx, s.cfg, Roles{API: true, Worker: true, Events: true}, log, appDeps{awsConfig: &awsCfg})
 	if err != nil {
