@@ -68,7 +68,7 @@ func newEnv(t *testing.T, provision time.Duration) *env {
 		t.Fatal(err)
 	}
 	srv, err := handlers.New(handlers.Options{
-		Store: st, Publisher: b.Publisher(), Transports: noTransports{}, Keys: keys,
+		Store: st, Commands: b.Commands(), Transports: noTransports{}, Keys: keys,
 		Checks:           map[string]handlers.Check{"redis": st.Ping},
 		ProvisionTimeout: provision,
 		Heartbeat:        time.Hour,
