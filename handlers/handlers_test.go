@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
@@ -340,5 +341,57 @@ func TestExecuteStoresMCPRules(t *testing.T) {
 	}
 	if code := errorCode(t, resp); code != "bad_request" {
 		t.Fatalf("code %q", code)
+	}
+}
+
+// TestRequestIDIsTheCorrelationID: the request ID (the client's
+// X-Request-Id when usable, else a new one) is answered in the response,
+// and is the published command's correlation ID and request_id.
+func TestRequestIDIsTheCorrelationID(t *testing.T) {
+	e := newEnv(t, time.Minute)
+	tests := []struct {
+		name, header string
+		kept         bool
+	}{
+		{"client's", "req-42.a_b:c", true},
+		{"none", "", false},
+		{"too long", strings.Repeat("x", 129), false},
+		{"with a space", "req 42", false},
+		{"not ASCII", "req-é", false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, e.http.URL+fmt.Sprintf("/v1/conversations/rid-%d/execute", i),
+				strings.NewReader(`{"kind":"command","argv":["true"]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+secret(keyA))
+			if tt.header != "" {
+				req.Header.Set(echo.HeaderXRequestID, tt.header)
+			}
+			resp, err := e.http.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			id := resp.Header.Get(echo.HeaderXRequestID)
+			if id == "" || (id == tt.header) != tt.kept {
+				t.Fatalf("X-Request-Id %q for %q, kept = %v", id, tt.header, tt.kept)
+			}
+			select {
+			case msg := <-e.requested:
+				msg.Ack()
+				cmd, err := events.DecodeRequested(msg.Payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c := msg.Metadata.Get(events.MetadataCorrelationID); c != id || cmd.RequestID != id {
+					t.Errorf("correlation_id %q, request_id %q, want %q", c, cmd.RequestID, id)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("workspace.requested was not published")
+			}
+		})
 	}
 }

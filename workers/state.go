@@ -216,8 +216,16 @@ func (s *StateSubscriber) markHealthy(ctx context.Context, w store.Workspace, in
 		return err
 	}
 	if r.Changed {
+		conv := r.Conversation
+		if conv == nil && w.Conversation != "" {
+			// The event overtook the bind: the bind makes the conversation
+			// ready, but this event answers its request all the same.
+			if c, err := s.st.Conversation(ctx, w.Conversation); err == nil {
+				conv = &c
+			}
+		}
 		log.Info("workspace ready", "endpoint", info.Endpoint, "conversation", w.Conversation,
-			"correlation_id", answers(ctx, r.Conversation))
+			"correlation_id", answers(ctx, conv))
 	}
 	if r.Changed && r.Conversation != nil && !r.Conversation.RequestedAt.IsZero() {
 		start := StartCold
