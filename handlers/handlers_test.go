@@ -101,6 +101,24 @@ func (e *env) do(t *testing.T, method, path, key string, body io.Reader) *http.R
 	return resp
 }
 
+// nextRequested waits for the next workspace.requested published, acks
+// and decodes it.
+func (e *env) nextRequested(t *testing.T) (*message.Message, events.WorkspaceRequested) {
+	t.Helper()
+	select {
+	case msg := <-e.requested:
+		msg.Ack()
+		cmd, err := events.DecodeRequested(msg.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg, cmd
+	case <-time.After(5 * time.Second):
+		t.Fatal("workspace.requested was not published")
+		return nil, events.WorkspaceRequested{}
+	}
+}
+
 func secret(entry string) string {
 	_, k, ok := strings.Cut(entry, ":")
 	if ok {
@@ -225,18 +243,8 @@ func TestExecuteWithoutWorkersTimesOut(t *testing.T) {
 	if evs[0].ID != "1" || evs[1].ID != "2" {
 		t.Errorf("ids %q %q, want 1 2", evs[0].ID, evs[1].ID)
 	}
-	select {
-	case msg := <-e.requested:
-		msg.Ack()
-		cmd, err := events.DecodeRequested(msg.Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cmd.ConversationID != "c1" || cmd.Tenant != "tenant-a" || msg.Metadata.Get(events.MetadataType) != events.TypeWorkspaceRequested {
-			t.Errorf("published %+v %v", cmd, msg.Metadata)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("workspace.requested was not published")
+	if msg, cmd := e.nextRequested(t); cmd.ConversationID != "c1" || cmd.Tenant != "tenant-a" || msg.Metadata.Get(events.MetadataType) != events.TypeWorkspaceRequested {
+		t.Errorf("published %+v %v", cmd, msg.Metadata)
 	}
 	conv, err := e.store.Conversation(context.Background(), "c1")
 	if err != nil || conv.State != store.StateQueued {
@@ -379,18 +387,9 @@ func TestRequestIDIsTheCorrelationID(t *testing.T) {
 			if id == "" || (id == tt.header) != tt.kept {
 				t.Fatalf("X-Request-Id %q for %q, kept = %v", id, tt.header, tt.kept)
 			}
-			select {
-			case msg := <-e.requested:
-				msg.Ack()
-				cmd, err := events.DecodeRequested(msg.Payload)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if c := msg.Metadata.Get(events.MetadataCorrelationID); c != id || cmd.RequestID != id {
-					t.Errorf("correlation_id %q, request_id %q, want %q", c, cmd.RequestID, id)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("workspace.requested was not published")
+			msg, cmd := e.nextRequested(t)
+			if c := msg.Metadata.Get(events.MetadataCorrelationID); c != id || cmd.RequestID != id {
+				t.Errorf("correlation_id %q, request_id %q, want %q", c, cmd.RequestID, id)
 			}
 		})
 	}
