@@ -28,11 +28,14 @@ func ValidConversationID(id string) bool { return conversationIDRE.MatchString(i
 // WorkspaceRequested asks a worker to make sure the conversation has a live
 // workspace. Delivered at least once; consumers are idempotent.
 type WorkspaceRequested struct {
-	SchemaVersion  int       `json:"schema_version"`
-	ConversationID string    `json:"conversation_id"`
-	RequestID      string    `json:"request_id"`
-	Tenant         string    `json:"tenant"`
-	RequestedAt    time.Time `json:"requested_at"`
+	SchemaVersion  int    `json:"schema_version"`
+	ConversationID string `json:"conversation_id"`
+	// RequestID is the API request's ID (X-Request-Id), also the
+	// message's correlation ID; the conversation records it, linking the
+	// task-state event that answers the request back to it.
+	RequestID   string    `json:"request_id"`
+	Tenant      string    `json:"tenant"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // Validate checks the fields a consumer relies on.

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/workspaced/workspaced/events"
-	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/store"
 )
 
@@ -64,7 +63,7 @@ func (s *Server) deleteConversation(c echo.Context) error {
 		return err
 	}
 	cmd := events.WorkspaceReleased{ConversationID: conv.ID, WorkspaceID: conv.Workspace, Reason: events.ReasonClient, RequestedAt: s.opts.Now()}
-	if err := bus.PublishReleased(c.Request().Context(), s.opts.Publisher, cmd, s.opts.NewID()); err != nil {
+	if err := s.opts.Commands.PublishReleased(c.Request().Context(), cmd); err != nil {
 		return fmt.Errorf("publish release: %w", err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"id": conv.ID, "status": "releasing", "workspace_id": conv.Workspace})

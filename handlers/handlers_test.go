@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
@@ -68,7 +69,7 @@ func newEnv(t *testing.T, provision time.Duration) *env {
 		t.Fatal(err)
 	}
 	srv, err := handlers.New(handlers.Options{
-		Store: st, Publisher: b.Publisher(), Transports: noTransports{}, Keys: keys,
+		Store: st, Commands: b.Commands(), Transports: noTransports{}, Keys: keys,
 		Checks:           map[string]handlers.Check{"redis": st.Ping},
 		ProvisionTimeout: provision,
 		Heartbeat:        time.Hour,
@@ -98,6 +99,24 @@ func (e *env) do(t *testing.T, method, path, key string, body io.Reader) *http.R
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// nextRequested waits for the next workspace.requested published, acks
+// and decodes it.
+func (e *env) nextRequested(t *testing.T) (*message.Message, events.WorkspaceRequested) {
+	t.Helper()
+	select {
+	case msg := <-e.requested:
+		msg.Ack()
+		cmd, err := events.DecodeRequested(msg.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg, cmd
+	case <-time.After(5 * time.Second):
+		t.Fatal("workspace.requested was not published")
+		return nil, events.WorkspaceRequested{}
+	}
 }
 
 func secret(entry string) string {
@@ -224,18 +243,8 @@ func TestExecuteWithoutWorkersTimesOut(t *testing.T) {
 	if evs[0].ID != "1" || evs[1].ID != "2" {
 		t.Errorf("ids %q %q, want 1 2", evs[0].ID, evs[1].ID)
 	}
-	select {
-	case msg := <-e.requested:
-		msg.Ack()
-		cmd, err := events.DecodeRequested(msg.Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cmd.ConversationID != "c1" || cmd.Tenant != "tenant-a" || msg.Metadata.Get(events.MetadataType) != events.TypeWorkspaceRequested {
-			t.Errorf("published %+v %v", cmd, msg.Metadata)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("workspace.requested was not published")
+	if msg, cmd := e.nextRequested(t); cmd.ConversationID != "c1" || cmd.Tenant != "tenant-a" || msg.Metadata.Get(events.MetadataType) != events.TypeWorkspaceRequested {
+		t.Errorf("published %+v %v", cmd, msg.Metadata)
 	}
 	conv, err := e.store.Conversation(context.Background(), "c1")
 	if err != nil || conv.State != store.StateQueued {
@@ -340,5 +349,48 @@ func TestExecuteStoresMCPRules(t *testing.T) {
 	}
 	if code := errorCode(t, resp); code != "bad_request" {
 		t.Fatalf("code %q", code)
+	}
+}
+
+// TestRequestIDIsTheCorrelationID: the request ID (the client's
+// X-Request-Id when usable, else a new one) is answered in the response,
+// and is the published command's correlation ID and request_id.
+func TestRequestIDIsTheCorrelationID(t *testing.T) {
+	e := newEnv(t, time.Minute)
+	tests := []struct {
+		name, header string
+		kept         bool
+	}{
+		{"client's", "req-42.a_b:c", true},
+		{"none", "", false},
+		{"too long", strings.Repeat("x", 129), false},
+		{"with a space", "req 42", false},
+		{"not ASCII", "req-é", false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, e.http.URL+fmt.Sprintf("/v1/conversations/rid-%d/execute", i),
+				strings.NewReader(`{"kind":"command","argv":["true"]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+secret(keyA))
+			if tt.header != "" {
+				req.Header.Set(echo.HeaderXRequestID, tt.header)
+			}
+			resp, err := e.http.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			id := resp.Header.Get(echo.HeaderXRequestID)
+			if id == "" || (id == tt.header) != tt.kept {
+				t.Fatalf("X-Request-Id %q for %q, kept = %v", id, tt.header, tt.kept)
+			}
+			msg, cmd := e.nextRequested(t)
+			if c := msg.Metadata.Get(events.MetadataCorrelationID); c != id || cmd.RequestID != id {
+				t.Errorf("correlation_id %q, request_id %q, want %q", c, cmd.RequestID, id)
+			}
+		})
 	}
 }

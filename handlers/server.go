@@ -8,12 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/store"
 )
 
@@ -41,14 +41,21 @@ type PoolInventory interface {
 	Inventory(ctx context.Context) (any, error)
 }
 
+// Commands publishes the API's commands; *bus.Commands satisfies it. The
+// correlation ID comes from ctx (the request ID).
+type Commands interface {
+	PublishRequested(ctx context.Context, cmd events.WorkspaceRequested) error
+	PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error
+}
+
 // Check is one readiness dependency (Redis, bus, runtime).
 type Check func(ctx context.Context) error
 
-// Options configure a Server. Store, Publisher, Transports and Keys are
+// Options configure a Server. Store, Commands, Transports and Keys are
 // required.
 type Options struct {
 	Store      Store
-	Publisher  message.Publisher
+	Commands   Commands
 	Transports Transports
 	Keys       *Keys
 	Pool       PoolInventory
@@ -73,7 +80,9 @@ type Options struct {
 	Logger      *slog.Logger
 	// Registry receives the API's metrics and is served on /metrics.
 	Registry *prometheus.Registry
-	// Now and NewID are the clock and ID source (defaults time.Now, UUIDv4).
+	// Now and NewID are the clock and ID source (defaults time.Now, UUIDv4);
+	// NewID also makes request IDs for requests without a usable
+	// X-Request-Id.
 	Now   func() time.Time
 	NewID func() string
 }
@@ -95,8 +104,8 @@ type Server struct {
 
 // New builds the API.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Publisher == nil || opts.Transports == nil || opts.Keys == nil {
-		return nil, errors.New("handlers: Store, Publisher, Transports and Keys are required")
+	if opts.Store == nil || opts.Commands == nil || opts.Transports == nil || opts.Keys == nil {
+		return nil, errors.New("handlers: Store, Commands, Transports and Keys are required")
 	}
 	if opts.ProvisionTimeout <= 0 {
 		opts.ProvisionTimeout = 90 * time.Second
@@ -144,7 +153,7 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(s.observe)
+	e.Use(s.requestID(), s.observe)
 	e.GET("/health/live", s.live)
 	e.GET("/health/ready", s.ready)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/workspaced/workspaced/events"
-	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/store"
 )
 
@@ -85,18 +84,24 @@ func (s *Server) awaitReady(ctx context.Context, st *stream, conv store.Conversa
 
 // request records the conversation as queued and publishes
 // workspace.requested. Duplicates are harmless: the worker is idempotent.
+// Its request_id is the request's correlation ID (the HTTP request ID),
+// so the binding names the request a task-state event answers.
 func (s *Server) request(ctx context.Context, conv store.Conversation) (store.Conversation, error) {
 	now := s.opts.Now()
-	reqID := s.opts.NewID()
+	reqID := events.CorrelationIDFromContext(ctx)
+	if reqID == "" {
+		reqID = s.opts.NewID()
+		ctx = events.WithCorrelationID(ctx, reqID)
+	}
 	queued, err := s.opts.Store.MarkQueued(ctx, conv.ID, reqID, now)
 	if err != nil {
 		return conv, err
 	}
 	cmd := events.WorkspaceRequested{ConversationID: conv.ID, RequestID: reqID, Tenant: conv.Tenant, RequestedAt: now}
-	if err := bus.PublishRequested(ctx, s.opts.Publisher, cmd, reqID); err != nil {
+	if err := s.opts.Commands.PublishRequested(ctx, cmd); err != nil {
 		return conv, err
 	}
-	s.log.Info("workspace requested", "conversation", conv.ID, "request_id", reqID)
+	s.log.Info("workspace requested", "conversation", conv.ID, "request_id", reqID, "correlation_id", reqID)
 	return queued, nil
 }
 

@@ -65,7 +65,7 @@ func TestBusOverScriptQueues(t *testing.T) {
 			Tenant:         "default",
 			RequestedAt:    time.Now().UTC().Truncate(time.Second),
 		}
-		if err := bus.PublishRequested(ctx, b.Publisher(), cmd, "corr-1"); err != nil {
+		if err := b.Commands().PublishRequested(events.WithCorrelationID(ctx, "corr-1"), cmd); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
 		msg := next(ctx, t, msgs)

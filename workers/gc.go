@@ -22,7 +22,8 @@ const (
 	DefaultReconcileInterval = 2 * time.Minute
 )
 
-// ReleasePublisher publishes workspace.released (the bus; cmd/ adapts it).
+// ReleasePublisher publishes workspace.released; *bus.Commands satisfies
+// it, taking the correlation ID from ctx (events.WithCorrelationID).
 type ReleasePublisher interface {
 	PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error
 }
@@ -183,12 +184,15 @@ func (g *GC) idle(ctx context.Context) error {
 			continue
 		}
 		g.m.gcAction(GCIdle, g.opts.DryRun)
+		// One ID per idle binding: a release repeated by the next sweep
+		// (or another replica) shares it.
+		corr := w.Conversation + "/" + w.Workspace
 		g.log.Info("idle workspace released", "workspace", w.Workspace, "conversation", w.Conversation,
-			"last_use", w.LastUse, "ttl", g.opts.IdleTTL.String())
+			"last_use", w.LastUse, "ttl", g.opts.IdleTTL.String(), "correlation_id", corr)
 		if g.opts.DryRun {
 			continue
 		}
-		err := g.pub.PublishReleased(ctx, events.WorkspaceReleased{
+		err := g.pub.PublishReleased(events.WithCorrelationID(ctx, corr), events.WorkspaceReleased{
 			ConversationID: w.Conversation, WorkspaceID: w.Workspace, Reason: events.ReasonIdleTTL, RequestedAt: g.opts.Now(),
 		})
 		errs = append(errs, err)

@@ -243,7 +243,7 @@ func TestColdPathRestoresBeforeReady(t *testing.T) {
 	}
 	mu.Unlock()
 	h.claim(t, "corrupt")
-	if err := h.prov.Handle(requested(t, "corrupt")); err != nil {
+	if err := provision(h.prov)(requested(t, "corrupt")); err != nil {
 		t.Fatal(err)
 	}
 	if c := h.waitFor(t, "corrupt", done); c.State != store.StateFailed || !strings.Contains(c.Error, "checksum") {

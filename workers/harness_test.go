@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/events/bus/bustest"
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/internal/testenv"
@@ -143,7 +144,7 @@ func (h *harness) watch(t *testing.T) {
 		}
 		msg := message.NewMessage(uuid.NewString(), b)
 		msg.SetContext(ctx)
-		return h.sub.Handle(msg)
+		return apply(h.sub)(msg)
 	}))
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -155,7 +156,9 @@ func (h *harness) watch(t *testing.T) {
 
 type sinkFunc func(ctx context.Context, e events.TaskStateChange) error
 
-func (f sinkFunc) Publish(ctx context.Context, e events.TaskStateChange) error { return f(ctx, e) }
+func (f sinkFunc) PublishTaskStateChange(ctx context.Context, e events.TaskStateChange) error {
+	return f(ctx, e)
+}
 
 func (h *harness) removeAll(t *testing.T) {
 	testenv.RemoveLabelled(t, h.cli, testLabel, h.testID)
@@ -183,6 +186,20 @@ func requested(t *testing.T, cid string) *message.Message {
 		t.Fatal(err)
 	}
 	return command(t, events.TypeWorkspaceRequested, b)
+}
+
+// provision, release and apply are the consumers as cmd/workspaced routes
+// them: bus.Handle decodes the payload.
+func provision(p *workers.Provisioner) message.NoPublishHandlerFunc {
+	return bus.Handle(events.DecodeRequested, p.Provision)
+}
+
+func release(r *workers.Releaser) message.NoPublishHandlerFunc {
+	return bus.Handle(events.DecodeReleased, r.Release)
+}
+
+func apply(s *workers.StateSubscriber) message.NoPublishHandlerFunc {
+	return bus.Handle(events.DecodeTaskStateChange, s.Apply)
 }
 
 func released(t *testing.T, cid, wid string) *message.Message {

@@ -80,7 +80,7 @@ func (h *harness) waitPool(t *testing.T, cond func(store.PoolCounts) bool) store
 func (h *harness) acquire(t *testing.T, prov *workers.Provisioner, cid string) store.Conversation {
 	t.Helper()
 	h.claim(t, cid)
-	if err := prov.Handle(requested(t, cid)); err != nil {
+	if err := provision(prov)(requested(t, cid)); err != nil {
 		t.Fatalf("provision %s: %v", cid, err)
 	}
 	c := h.waitFor(t, cid, done)
@@ -178,7 +178,7 @@ func TestPoolFiftyConcurrentAcquires(t *testing.T) {
 		cid := fmt.Sprint("many-", i)
 		h.claim(t, cid)
 		wg.Go(func() {
-			if err := prov.Handle(requested(t, cid)); err != nil {
+			if err := provision(prov)(requested(t, cid)); err != nil {
 				t.Errorf("provision %s: %v", cid, err)
 			}
 		})

@@ -56,7 +56,7 @@ func TestReconcileAfterFlush(t *testing.T) {
 		t.Fatalf("pool after reconcile = %+v, want 1 available, 1 claimed", c)
 	}
 	// The next request finds it live: nothing new starts.
-	if err := h.prov.Handle(requested(t, "cold-conv")); err != nil {
+	if err := provision(h.prov)(requested(t, "cold-conv")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(h.containers(t)); n != 3 {
@@ -77,7 +77,7 @@ func TestReconcileLostEvents(t *testing.T) {
 	h := newHarness(t, harnessOptions{noWatch: true, claims: true})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "quiet")
-	if err := h.prov.Handle(requested(t, "quiet")); err != nil {
+	if err := provision(h.prov)(requested(t, "quiet")); err != nil {
 		t.Fatal(err)
 	}
 	c, err := h.st.Conversation(ctx, "quiet")

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workspace"
@@ -46,18 +44,10 @@ func NewReleaser(rt workspace.Runtime, st ReleaseStore, opts ReleaserOptions) *R
 	return &Releaser{rt: rt, st: st, saver: opts.Saver, log: opts.Logger.With("component", "releaser")}
 }
 
-// Handle is the message.NoPublishHandlerFunc for events.TopicWorkspaceReleased.
-// Malformed messages return a workspace.Terminal error wrapping
-// events.ErrMalformed; runtime and store failures a plain error (retry).
-func (r *Releaser) Handle(msg *message.Message) error {
-	cmd, err := events.DecodeReleased(msg.Payload)
-	if err != nil {
-		return workspace.Terminal(fmt.Errorf("handle workspace.released %s: %w", msg.UUID, err))
-	}
-	return r.Release(msg.Context(), cmd)
-}
-
-// Release is Handle after decoding. With cmd.WorkspaceID set it releases
+// Release handles a workspace.released command (cmd/ routes
+// events.TopicWorkspaceReleased to it through bus.Handle, which decodes);
+// runtime and store failures return a plain error (retry). With
+// cmd.WorkspaceID set it releases
 // only that workspace: if the conversation is bound to another one by now,
 // that binding is untouched and only the named workspace is stopped.
 //
@@ -75,7 +65,7 @@ func (r *Releaser) Release(ctx context.Context, cmd events.WorkspaceReleased) er
 	if wid == "" {
 		wid = conv.Workspace
 	}
-	log := r.log.With("conversation", cid, "workspace", wid, "reason", cmd.Reason)
+	log := r.log.With("conversation", cid, "workspace", wid, "reason", cmd.Reason, "correlation_id", events.CorrelationIDFromContext(ctx))
 	if wid == "" {
 		log.Debug("nothing to release")
 		return nil

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
 	"github.com/workspaced/workspaced/events"
@@ -95,24 +94,15 @@ func NewProvisioner(rt workspace.Runtime, st ProvisionStore, m *Metrics, opts Pr
 		now: opts.Now, lockTTL: opts.LockTTL, opts: opts}
 }
 
-// Handle is the message.NoPublishHandlerFunc for events.TopicWorkspaceRequested.
+// Provision handles a workspace.requested command (cmd/ routes
+// events.TopicWorkspaceRequested to it through bus.Handle, which decodes).
 // It returns nil when the conversation is live, provisioning elsewhere, or
 // failed for good (terminal errors also return a workspace.Terminal error
-// so the message is poisoned for the record); a plain error to retry.
-// Malformed messages return a workspace.Terminal error wrapping
-// events.ErrMalformed.
-func (p *Provisioner) Handle(msg *message.Message) error {
-	cmd, err := events.DecodeRequested(msg.Payload)
-	if err != nil {
-		return workspace.Terminal(fmt.Errorf("handle workspace.requested %s: %w", msg.UUID, err))
-	}
-	return p.Provision(msg.Context(), cmd)
-}
-
-// Provision is Handle after decoding.
+// so the message is poisoned for the record); a plain error to retry. Its
+// log lines carry ctx's correlation ID.
 func (p *Provisioner) Provision(ctx context.Context, cmd events.WorkspaceRequested) error {
 	cid := cmd.ConversationID
-	log := p.log.With("conversation", cid, "request_id", cmd.RequestID)
+	log := p.log.With("conversation", cid, "request_id", cmd.RequestID, "correlation_id", events.CorrelationIDFromContext(ctx))
 	conv, err := p.conversation(ctx, cid)
 	if err != nil {
 		return err

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workspace"
@@ -111,19 +109,9 @@ func NewStateSubscriber(rt workspace.Runtime, st StateStore, m *Metrics, opts St
 	}
 }
 
-// Handle is the message.NoPublishHandlerFunc for events.TopicTaskEvents.
-// A malformed envelope returns a workspace.Terminal error wrapping
-// events.ErrMalformed (poison); store or runtime failures a plain error
-// (retry).
-func (s *StateSubscriber) Handle(msg *message.Message) error {
-	ev, err := events.DecodeTaskStateChange(msg.Payload)
-	if err != nil {
-		return workspace.Terminal(fmt.Errorf("handle task state %s: %w", msg.UUID, err))
-	}
-	return s.Apply(msg.Context(), ev)
-}
-
-// Apply is Handle after decoding.
+// Apply handles a task-state envelope (cmd/ routes events.TopicTaskEvents
+// to it through bus.Handle, which decodes); store or runtime failures
+// return a plain error (retry).
 func (s *StateSubscriber) Apply(ctx context.Context, ev events.TaskStateChange) error {
 	d := ev.Detail
 	status := workspace.Status(d.LastStatus)
@@ -135,7 +123,8 @@ func (s *StateSubscriber) Apply(ctx context.Context, ev events.TaskStateChange) 
 	}
 	s.m.event(d.LastStatus, string(res.Outcome))
 	log := s.log.With("workspace", d.TaskArn, "status", d.LastStatus, "version", d.Version, "source", ev.Source)
-	log.Debug("task state", "outcome", res.Outcome, "previous", res.Previous, "state", res.Workspace.State)
+	log.Debug("task state", "outcome", res.Outcome, "previous", res.Previous, "state", res.Workspace.State,
+		"correlation_id", events.CorrelationIDFromContext(ctx))
 	if res.Outcome == store.OutcomeIgnored {
 		log.Warn("newer event for a stopped workspace ignored")
 	}
@@ -147,7 +136,8 @@ func (s *StateSubscriber) Apply(ctx context.Context, ev events.TaskStateChange) 
 		return s.becomeReady(ctx, res.Workspace, log)
 	case status.Stopping() && (res.Previous != store.WorkspaceStopped || res.Duplicate):
 		if res.Ended != nil {
-			log.Info("conversation's workspace stopped", "conversation", res.Ended.ID, "state", res.Ended.State, "reason", d.StoppedReason)
+			log.Info("conversation's workspace stopped", "conversation", res.Ended.ID, "state", res.Ended.State, "reason", d.StoppedReason,
+				"correlation_id", answers(ctx, res.Ended))
 		}
 		// Remove what is left (container, socket directory, proxy).
 		if err := s.rt.Stop(ctx, d.TaskArn, "stopped: "+d.StoppedReason); err != nil {
@@ -226,7 +216,16 @@ func (s *StateSubscriber) markHealthy(ctx context.Context, w store.Workspace, in
 		return err
 	}
 	if r.Changed {
-		log.Info("workspace ready", "endpoint", info.Endpoint, "conversation", w.Conversation)
+		conv := r.Conversation
+		if conv == nil && w.Conversation != "" {
+			// The event overtook the bind: the bind makes the conversation
+			// ready, but this event answers its request all the same.
+			if c, err := s.st.Conversation(ctx, w.Conversation); err == nil {
+				conv = &c
+			}
+		}
+		log.Info("workspace ready", "endpoint", info.Endpoint, "conversation", w.Conversation,
+			"correlation_id", answers(ctx, conv))
 	}
 	if r.Changed && r.Conversation != nil && !r.Conversation.RequestedAt.IsZero() {
 		start := StartCold
@@ -285,4 +284,17 @@ func (s *StateSubscriber) unhealthy(ctx context.Context, w store.Workspace, caus
 		return fmt.Errorf("stop unhealthy workspace %s: %w", w.ID, err)
 	}
 	return nil
+}
+
+// answers is the correlation ID a task-state log line carries. An event
+// has none of its own (EventBridge sends bare envelopes: the Router gives
+// it its message UUID), so a line about a conversation carries the ID of
+// the request it answers, read from the binding: the conversation's
+// request_id, which the API sets to the HTTP request ID. Otherwise it is
+// the event's.
+func answers(ctx context.Context, conv *store.Conversation) string {
+	if conv != nil && conv.RequestID != "" {
+		return conv.RequestID
+	}
+	return events.CorrelationIDFromContext(ctx)
 }

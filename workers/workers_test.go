@@ -17,7 +17,6 @@ import (
 
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/events"
-	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
@@ -46,14 +45,14 @@ func TestRequestedRedeliveredFiveTimesOneWorkspace(t *testing.T) {
 	for range 5 {
 		msgs = append(msgs, copyMsg(t, msg))
 	}
-	handleAll(t, h.prov.Handle, msgs)
+	handleAll(t, provision(h.prov), msgs)
 	c := h.waitFor(t, "conv-dup", done)
 	if c.State != store.StateReady {
 		t.Fatalf("conversation = %+v, want ready", c)
 	}
 	// Later redeliveries find it live and do nothing.
 	for range 5 {
-		if err := h.prov.Handle(copyMsg(t, msg)); err != nil {
+		if err := provision(h.prov)(copyMsg(t, msg)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +69,7 @@ func TestRequestedTwentyConcurrentOneWorkspace(t *testing.T) {
 	for range 20 {
 		msgs = append(msgs, requested(t, "conv-many"))
 	}
-	handleAll(t, h.prov.Handle, msgs)
+	handleAll(t, provision(h.prov), msgs)
 	c := h.waitFor(t, "conv-many", done)
 	if c.State != store.StateReady {
 		t.Fatalf("conversation = %+v, want ready", c)
@@ -97,7 +96,7 @@ func TestReadyAfterHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := []store.ConversationState{c.State}
-	if err := h.prov.Handle(requested(t, "conv-ready")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-ready")); err != nil {
 		t.Fatal(err)
 	}
 	for !c.Done() {
@@ -141,7 +140,7 @@ func TestKilledWorkspaceIsLostThenReplaced(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "conv-kill")
-	if err := h.prov.Handle(requested(t, "conv-kill")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-kill")); err != nil {
 		t.Fatal(err)
 	}
 	first := h.waitFor(t, "conv-kill", done)
@@ -158,7 +157,7 @@ func TestKilledWorkspaceIsLostThenReplaced(t *testing.T) {
 	if _, err := h.st.MarkQueued(ctx, "conv-kill", "r2", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.prov.Handle(requested(t, "conv-kill")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-kill")); err != nil {
 		t.Fatal(err)
 	}
 	second := h.waitFor(t, "conv-kill", done)
@@ -184,7 +183,7 @@ func TestReleaseRemovesWorkspace(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "conv-rel")
-	if err := h.prov.Handle(requested(t, "conv-rel")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-rel")); err != nil {
 		t.Fatal(err)
 	}
 	c := h.waitFor(t, "conv-rel", done)
@@ -197,7 +196,7 @@ func TestReleaseRemovesWorkspace(t *testing.T) {
 		t.Fatalf("socket dir of a ready workspace: %v", err)
 	}
 	msg := released(t, "conv-rel", "")
-	if err := h.rel.Handle(msg); err != nil {
+	if err := release(h.rel)(msg); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.rt.Inspect(ctx, c.Workspace); !errors.Is(err, workspace.ErrNotFound) {
@@ -214,7 +213,7 @@ func TestReleaseRemovesWorkspace(t *testing.T) {
 		t.Fatalf("conversation after release = %+v", got)
 	}
 	// Redelivery changes nothing.
-	if err := h.rel.Handle(copyMsg(t, msg)); err != nil {
+	if err := release(h.rel)(copyMsg(t, msg)); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := h.st.Conversation(ctx, "conv-rel"); again.Rev != got.Rev {
@@ -229,11 +228,11 @@ func TestStaleReleaseStopsOnlyNamedWorkspace(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "conv-stale")
-	if err := h.prov.Handle(requested(t, "conv-stale")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-stale")); err != nil {
 		t.Fatal(err)
 	}
 	c := h.waitFor(t, "conv-stale", done)
-	if err := h.rel.Handle(released(t, "conv-stale", "some-old-workspace")); err != nil {
+	if err := release(h.rel)(released(t, "conv-stale", "some-old-workspace")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := h.st.Conversation(ctx, "conv-stale")
@@ -245,13 +244,13 @@ func TestStaleReleaseStopsOnlyNamedWorkspace(t *testing.T) {
 	}
 }
 
-func TestMalformedPayloadIsPermanent(t *testing.T) {
+func TestMalformedPayloadIsTerminal(t *testing.T) {
 	t.Parallel()
 	// Handlers reject before touching any dependency: none needed.
 	prov := workers.NewProvisioner(nil, nil, nil, workers.ProvisionerOptions{})
 	rel := workers.NewReleaser(nil, nil, workers.ReleaserOptions{})
 	sub := workers.NewStateSubscriber(nil, nil, nil, workers.StateOptions{})
-	handlers := map[string]message.NoPublishHandlerFunc{"requested": prov.Handle, "released": rel.Handle, "state": sub.Handle}
+	handlers := map[string]message.NoPublishHandlerFunc{"requested": provision(prov), "released": release(rel), "state": apply(sub)}
 	payloads := map[string]string{
 		"not json":       `{`,
 		"empty object":   `{}`,
@@ -264,8 +263,8 @@ func TestMalformedPayloadIsPermanent(t *testing.T) {
 			t.Run(hn+"/"+pn, func(t *testing.T) {
 				t.Parallel()
 				err := handle(message.NewMessage("id", []byte(p)))
-				if err == nil || !workspace.IsTerminal(err) || !bus.IsPermanent(err) {
-					t.Fatalf("err = %v, want a permanent error", err)
+				if err == nil || !workspace.IsTerminal(err) {
+					t.Fatalf("err = %v, want a terminal error", err)
 				}
 				if !errors.Is(err, events.ErrMalformed) && !errors.Is(err, events.ErrUnsupportedVersion) {
 					t.Fatalf("err = %v, want ErrMalformed or ErrUnsupportedVersion", err)
@@ -284,9 +283,9 @@ func TestTerminalStartErrorFailsConversation(t *testing.T) {
 	h.claim(t, "conv-term")
 	waited := make(chan store.Conversation, 1)
 	go func() { waited <- h.waitFor(t, "conv-term", done) }()
-	err := h.prov.Handle(requested(t, "conv-term"))
-	if !workspace.IsTerminal(err) || !bus.IsPermanent(err) {
-		t.Fatalf("Handle = %v, want a terminal error", err)
+	err := provision(h.prov)(requested(t, "conv-term"))
+	if !workspace.IsTerminal(err) {
+		t.Fatalf("Provision = %v, want a terminal error", err)
 	}
 	c := <-waited
 	if c.State != store.StateFailed || c.Error == "" {
@@ -318,7 +317,7 @@ func TestGiveUpFailsConversation(t *testing.T) {
 	attempts := 0
 	counted := func(msg *message.Message) ([]*message.Message, error) {
 		attempts++
-		return nil, h.prov.Handle(msg)
+		return nil, provision(h.prov)(msg)
 	}
 	retry := middleware.Retry{MaxRetries: 2, InitialInterval: time.Millisecond}
 	chain := h.prov.FailOnGiveUp()(retry.Middleware(counted))
@@ -359,7 +358,7 @@ func TestUnhealthyWorkspaceFailsConversation(t *testing.T) {
 	h := newHarness(t, harnessOptions{state: workers.StateOptions{Health: never, ReadyTimeout: 300 * time.Millisecond}})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "conv-sick")
-	if err := h.prov.Handle(requested(t, "conv-sick")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-sick")); err != nil {
 		t.Fatal(err)
 	}
 	c := h.waitFor(t, "conv-sick", done)
@@ -383,7 +382,7 @@ func TestReleaseSavesBeforeStop(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "conv-save")
-	if err := h.prov.Handle(requested(t, "conv-save")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-save")); err != nil {
 		t.Fatal(err)
 	}
 	c := h.waitFor(t, "conv-save", done)
@@ -402,14 +401,14 @@ func TestReleaseSavesBeforeStop(t *testing.T) {
 	})
 	rel := workers.NewReleaser(h.rt, h.st, workers.ReleaserOptions{Saver: saver, Logger: testLogger(t)})
 	msg := released(t, "conv-save", "")
-	if err := rel.Handle(msg); err == nil {
+	if err := release(rel)(msg); err == nil {
 		t.Fatal("release with a failing saver succeeded")
 	}
 	if got, _ := h.st.Conversation(ctx, "conv-save"); got.State != store.StateReady || got.Workspace != c.Workspace {
 		t.Fatalf("after a failed save: %+v, want still ready and bound", got)
 	}
 	fail = false
-	if err := rel.Handle(copyMsg(t, msg)); err != nil {
+	if err := release(rel)(copyMsg(t, msg)); err != nil {
 		t.Fatal(err)
 	}
 	want := workspace.SaveTarget{Tenant: "tenant", Conversation: "conv-save", Workspace: c.Workspace, Endpoint: c.Endpoint, Reason: string(events.ReasonClient)}
@@ -436,7 +435,7 @@ func TestReadinessResumesOnRedelivery(t *testing.T) {
 	h := newHarness(t, harnessOptions{noWatch: true, state: workers.StateOptions{Health: gate, ReadyTimeout: time.Minute}})
 	ctx := testCtx(t, 2*time.Minute)
 	h.claim(t, "conv-resume")
-	if err := h.prov.Handle(requested(t, "conv-resume")); err != nil {
+	if err := provision(h.prov)(requested(t, "conv-resume")); err != nil {
 		t.Fatal(err)
 	}
 	c, err := h.st.Conversation(ctx, "conv-resume")

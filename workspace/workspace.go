@@ -90,8 +90,12 @@ var (
 )
 
 // TerminalError wraps an error that retrying cannot fix (a bad task
-// definition, an invalid spec, a failure reason ECS calls permanent).
-// Workers stop retrying on it and mark the conversation failed.
+// definition, an invalid spec, a failure reason ECS calls permanent, a
+// message that does not decode). It is workspaced's one "do not retry"
+// marker, like controller-runtime's reconcile.TerminalError: workers stop
+// retrying on it and mark the conversation failed, and the bus's Router
+// sends a message whose handler returns it to the poison destination
+// without retries (bus.Handle marks undecodable payloads with it).
 type TerminalError struct{ Err error }
 
 func (e *TerminalError) Error() string { return e.Err.Error() }

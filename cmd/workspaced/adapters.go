@@ -4,17 +4,8 @@ import (
 	"context"
 
 	"github.com/workspaced/workspaced/config"
-	"github.com/workspaced/workspaced/events"
-	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/store"
 )
-
-// busReleases publishes GC's idle releases on the bus.
-type busReleases struct{ b *bus.Bus }
-
-func (p busReleases) PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error {
-	return bus.PublishReleased(ctx, p.b.Publisher(), cmd, cmd.ConversationID+"/"+cmd.WorkspaceID)
-}
 
 // poolView answers GET /v1/pool: the configured bounds and the inventory.
 type poolView struct {

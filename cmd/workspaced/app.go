@@ -163,8 +163,8 @@ func (a *App) addWorkers(wm *workers.Metrics, bm *bus.Metrics) error {
 		return fmt.Errorf("build worker router: %w", err)
 	}
 	rel := workers.NewReleaser(a.runtime.rt, a.store, workers.ReleaserOptions{Logger: a.log, Saver: a.saver})
-	r.AddConsumerHandler("workspace-requested", events.TopicWorkspaceRequested, prov.Handle)
-	r.AddConsumerHandler("workspace-released", events.TopicWorkspaceReleased, rel.Handle)
+	r.AddConsumerHandler("workspace-requested", events.TopicWorkspaceRequested, bus.Handle(events.DecodeRequested, prov.Provision))
+	r.AddConsumerHandler("workspace-released", events.TopicWorkspaceReleased, bus.Handle(events.DecodeReleased, rel.Release))
 	a.routers = append(a.routers, r)
 	return nil
 }
@@ -175,7 +175,7 @@ func (a *App) addStateSubscriber(wm *workers.Metrics, bm *bus.Metrics) error {
 		return fmt.Errorf("build events router: %w", err)
 	}
 	sub := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log, Personaliser: a.pers})
-	r.AddConsumerHandler("task-state", events.TopicTaskEvents, sub.Handle)
+	r.AddConsumerHandler("task-state", events.TopicTaskEvents, bus.Handle(events.DecodeTaskStateChange, sub.Apply))
 	a.routers = append(a.routers, r)
 	return nil
 }
@@ -190,7 +190,7 @@ func (a *App) addAPI() error {
 	}
 	api, err := handlers.New(handlers.Options{
 		Store:      a.store,
-		Publisher:  a.bus.Publisher(),
+		Commands:   a.bus.Commands(),
 		Transports: a.runtime.rt,
 		Keys:       keys,
 		Pool:       poolView{a.store, a.cfg.Pool},

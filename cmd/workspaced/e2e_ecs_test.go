@@ -14,7 +14,6 @@ import (
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/workspaced/workspaced/events"
-	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/events/bus/bustest"
 	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/internal/fakebedrock"
@@ -359,8 +358,8 @@ func TestECSRedeliveredCommandOneTask(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	// The redelivered command, and the client's execute (its own command).
-	if err := bus.PublishRequested(ctx, s.app.bus.Publisher(), events.WorkspaceRequested{
-		ConversationID: cid, RequestID: "redelivered", Tenant: "e2e", RequestedAt: time.Now()}, "redelivered"); err != nil {
+	if err := s.app.bus.Commands().PublishRequested(events.WithCorrelationID(ctx, "redelivered"), events.WorkspaceRequested{
+		ConversationID: cid, RequestID: "redelivered", Tenant: "e2e", RequestedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["echo","served"]}`)
@@ -497,8 +496,8 @@ func TestECSUndecodableCommandDeadLettered(t *testing.T) {
 	}
 	// The next message is processed: a task started and bound.
 	const cid = "ecs-after-poison"
-	if err := bus.PublishRequested(ctx, s.app.bus.Publisher(), events.WorkspaceRequested{
-		ConversationID: cid, RequestID: "next", Tenant: "e2e", RequestedAt: time.Now()}, "next"); err != nil {
+	if err := s.app.bus.Commands().PublishRequested(events.WithCorrelationID(ctx, "next"), events.WorkspaceRequested{
+		ConversationID: cid, RequestID: "next", Tenant: "e2e", RequestedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	c := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateProvisioning && c.Workspace != "" })

@@ -50,6 +50,7 @@ type stack struct {
 	cancel     context.CancelFunc
 	done       chan error
 	stopOnce   *sync.Once
+	logs       *logRecorder // what the process logged (run)
 }
 
 func randomName(prefix string) string {
@@ -121,7 +122,10 @@ func (s *stack) run(cfg config.Config, deps appDeps) {
 	t := s.t
 	tw := &testWriter{t: t}
 	t.Cleanup(tw.close) // registered first: runs after the stack stopped
-	log := slog.New(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if s.logs == nil {
+		s.logs = &logRecorder{}
+	}
+	log := slog.New(s.logs.handler(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := newApp(ctx, cfg, Roles{API: true, Worker: true, Events: true, Pool: true, GC: true}, log, deps)
 	if err != nil {

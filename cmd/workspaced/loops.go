@@ -54,7 +54,7 @@ func (a *App) newReconciler(wm *workers.Metrics, pers *workers.Personaliser) *wo
 
 // addGC runs GC and the reconciler (role gc).
 func (a *App) addGC(wm *workers.Metrics, rec *workers.Reconciler) {
-	gc := workers.NewGC(a.runtime.rt, a.store, busReleases{a.bus}, rec, wm, workers.GCOptions{
+	gc := workers.NewGC(a.runtime.rt, a.store, a.bus.Commands(), rec, wm, workers.GCOptions{
 		IdleTTL:           a.cfg.GC.IdleTTL,
 		StuckTimeout:      a.cfg.GC.StuckTimeout,
 		OrphanGrace:       a.cfg.GC.OrphanGrace,

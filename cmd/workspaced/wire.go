@@ -197,7 +197,7 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 		background: []func(context.Context) error{px.Run},
 	}
 	if b != nil && rt.Capabilities().LocalEvents {
-		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, busSink{b})
+		w := docker.NewWatcher(cli, docker.WatcherOptions{Labels: map[string]string{deploymentLabel: cfg.Deployment}, Logger: log}, b.Commands())
 		if err := reg.Register(w); err != nil {
 			_ = cli.Close()
 			return nil, fmt.Errorf("register docker watcher metrics: %w", err)
@@ -210,14 +210,6 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 // deploymentLabel scopes a Docker host's workspaces to one deployment
 // (WORKSPACED_DEPLOYMENT).
 const deploymentLabel = "workspaced.deployment"
-
-// busSink publishes the Docker watcher's envelopes on the task-events
-// topic.
-type busSink struct{ b *bus.Bus }
-
-func (s busSink) Publish(ctx context.Context, e events.TaskStateChange) error {
-	return bus.PublishTaskStateChange(ctx, s.b.Publisher(), e)
-}
 
 // newHostProxy builds the in-process credential proxy of Docker mode.
 func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, hook func(*proxy.Options)) (*proxy.Proxy, error) {

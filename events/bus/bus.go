@@ -85,6 +85,10 @@ func (b *Bus) Options() Options { return b.opts }
 // Closing it does nothing: Bus.Close does.
 func (b *Bus) Publisher() message.Publisher { return publisher{b} }
 
+// Commands returns the typed publisher on the bus's publisher: what the
+// API, the GC and the Docker watcher publish with.
+func (b *Bus) Commands() *Commands { return NewCommands(b.Publisher()) }
+
 // Subscriber returns a new subscriber for one consumer (a Router). Closing
 // it, or cancelling a subscription's context, drains that consumer's
 // subscriptions (see the package doc, "Shutdown"); the bus stays open.

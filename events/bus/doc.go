@@ -8,6 +8,14 @@
 // New takes an Options whose Kind is KindGoChannel or KindSQS. Nothing here
 // reads the environment; cmd/ maps config.Bus onto Options.
 //
+// # Publishing and handling
+//
+// Commands (Bus.Commands) is the one typed publisher: the API, the GC and
+// the Docker watcher all publish through it, and it stamps the context's
+// correlation ID (events.WithCorrelationID) on commands. Handle adapts a
+// typed consumer (func(ctx, T) error) to a Router handler, decoding in one
+// place and marking undecodable payloads terminal.
+//
 // # Topics and queues
 //
 // Topics are the events.Topic* constants. On SQS a topic is the queue
@@ -25,11 +33,12 @@
 //     instead.
 //  2. correlation: make sure the message has a correlation_id (raw
 //     EventBridge envelopes have none: their UUID is used), put it in the
-//     message context, copy it to produced messages.
+//     message context (events.WithCorrelationID), copy it to produced
+//     messages.
 //  3. budget: one deadline for all attempts and backoff (RetryOptions.Budget).
-//  4. retry: exponential backoff; skipped for permanent errors (Permanent,
-//     events.ErrMalformed, events.ErrUnsupportedVersion,
-//     workspace.IsTerminal).
+//  4. retry: exponential backoff; skipped for terminal errors
+//     (workspace.IsTerminal, the one "do not retry" marker; Handle marks
+//     undecodable payloads with it).
 //  5. attempt: a per-attempt timeout and the retries metric.
 //  6. recoverer: a panic becomes an error, so it is retried and then
 //     poisoned like any other failure.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
 )
@@ -29,21 +27,21 @@ func ExampleNewRouter() {
 		panic(err)
 	}
 	done := make(chan struct{})
-	r.AddConsumerHandler("provision", events.TopicWorkspaceRequested, func(msg *message.Message) error {
-		cmd, err := events.DecodeRequested(msg.Payload)
-		if err != nil {
-			return err // malformed: straight to the poison topic, no retries
-		}
-		fmt.Println("provision", cmd.ConversationID, "correlation", bus.CorrelationID(msg))
+	// Handle decodes (a malformed payload goes straight to the poison
+	// topic, no retries) and passes the message's context on.
+	provision := func(ctx context.Context, cmd events.WorkspaceRequested) error {
+		fmt.Println("provision", cmd.ConversationID, "correlation", events.CorrelationIDFromContext(ctx))
 		close(done)
 		return nil
-	})
+	}
+	r.AddConsumerHandler("provision", events.TopicWorkspaceRequested, bus.Handle(events.DecodeRequested, provision))
 
 	// Publishing before the router subscribes is fine: the local bus holds
-	// the message until the first subscription.
-	err = bus.PublishRequested(ctx, b.Publisher(), events.WorkspaceRequested{
+	// the message until the first subscription. The correlation ID comes
+	// from the context (the API puts the HTTP request ID there).
+	err = b.Commands().PublishRequested(events.WithCorrelationID(ctx, "req-1"), events.WorkspaceRequested{
 		ConversationID: "conv-42", RequestID: "req-1", RequestedAt: time.Now(),
-	}, "req-1")
+	})
 	if err != nil {
 		panic(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // OnGiveUp sees exactly the messages the router gives up on, with their
@@ -40,7 +42,7 @@ func TestRouterOnGiveUp(t *testing.T) {
 	r.AddConsumerHandler("h", "t", func(msg *message.Message) error {
 		switch msg.UUID {
 		case "permanent":
-			return Permanent(errBroken)
+			return workspace.Terminal(errBroken)
 		case "exhausted":
 			return errBroken
 		case "flaky":

@@ -21,42 +21,52 @@ import (
 	"github.com/workspaced/workspaced/workspace"
 )
 
-func TestIsPermanent(t *testing.T) {
+func TestHandle(t *testing.T) {
 	t.Parallel()
-	_, decodeErr := events.DecodeRequested([]byte("nope"))
-	_, versionErr := events.DecodeRequested([]byte(`{"schema_version":2}`))
+	broken := errors.New("redis down")
 	tests := []struct {
-		name string
-		err  error
-		want bool
+		name     string
+		payload  string
+		handler  error
+		want     error // errors.Is target; nil: success
+		terminal bool
+		calls    int
 	}{
-		{"nil", nil, false},
-		{"plain", errors.New("redis down"), false},
-		{"context deadline", context.DeadlineExceeded, false},
-		{"capacity", fmt.Errorf("start: %w", workspace.ErrCapacity), false},
-		{"marked", Permanent(errors.New("x")), true},
-		{"marked and wrapped", fmt.Errorf("handle: %w", Permanent(errors.New("x"))), true},
-		{"malformed", decodeErr, true},
-		{"unsupported version", versionErr, true},
-		{"wrapped malformed", fmt.Errorf("handle: %w", decodeErr), true},
-		{"terminal runtime error", fmt.Errorf("start: %w", workspace.Terminal(errors.New("bad task definition"))), true},
-		{"invalid spec", fmt.Errorf("start: %w", workspace.ErrInvalidSpec), true},
-		{"joined", errors.Join(errors.New("a"), Permanent(errors.New("b"))), true},
+		{"decoded and handled", `{"schema_version":1,"conversation_id":"c","request_id":"r","requested_at":"2026-03-02T09:14:03Z"}`, nil, nil, false, 1},
+		{"malformed", "nope", nil, events.ErrMalformed, true, 0},
+		{"unsupported version", `{"schema_version":2}`, nil, events.ErrUnsupportedVersion, true, 0},
+		{"handler error is passed through, retryable", `{"schema_version":1,"conversation_id":"c","request_id":"r","requested_at":"2026-03-02T09:14:03Z"}`, broken, broken, false, 1},
+		{"handler's terminal error stays terminal", `{"schema_version":1,"conversation_id":"c","request_id":"r","requested_at":"2026-03-02T09:14:03Z"}`, workspace.Terminal(broken), broken, true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := IsPermanent(tt.err); got != tt.want {
-				t.Errorf("IsPermanent(%v) = %v, want %v", tt.err, got, tt.want)
+			calls := 0
+			var gotCorr string
+			h := Handle(events.DecodeRequested, func(ctx context.Context, cmd events.WorkspaceRequested) error {
+				calls++
+				gotCorr = events.CorrelationIDFromContext(ctx)
+				if cmd.ConversationID != "c" {
+					t.Errorf("decoded %+v", cmd)
+				}
+				return tt.handler
+			})
+			msg := message.NewMessage("m1", []byte(tt.payload))
+			msg.SetContext(events.WithCorrelationID(context.Background(), "corr-1"))
+			err := h(msg)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if got := workspace.IsTerminal(err); got != tt.terminal {
+				t.Errorf("IsTerminal(%v) = %v, want %v", err, got, tt.terminal)
+			}
+			if calls != tt.calls {
+				t.Errorf("handler called %d times, want %d", calls, tt.calls)
+			}
+			if calls > 0 && gotCorr != "corr-1" {
+				t.Errorf("handler's context has correlation ID %q, want the message's", gotCorr)
 			}
 		})
-	}
-	if Permanent(nil) != nil {
-		t.Error("Permanent(nil) is not nil")
-	}
-	inner := errors.New("inner")
-	if p := Permanent(inner); !errors.Is(p, inner) || p.Error() != "inner" {
-		t.Errorf("Permanent hides its error: %v", p)
 	}
 }
 
@@ -281,13 +291,6 @@ func TestCommandMessages(t *testing.T) {
 	}
 	if _, err := events.DecodeTaskStateChange(msg.Payload); err != nil {
 		t.Errorf("payload is not the envelope: %v", err)
-	}
-	ctx := WithCorrelationID(context.Background(), "c1")
-	if CorrelationIDFromContext(ctx) != "c1" || CorrelationIDFromContext(context.Background()) != "" {
-		t.Error("correlation ID context round trip")
-	}
-	if correlationFor(ctx, "explicit") != "explicit" || correlationFor(ctx, "") != "c1" {
-		t.Error("correlationFor precedence")
 	}
 }
 

@@ -10,23 +10,8 @@ import (
 	"github.com/workspaced/workspaced/events"
 )
 
-type correlationKey struct{}
-
 // maxCorrelationLen bounds correlation IDs carried in metadata.
 const maxCorrelationLen = 128
-
-// WithCorrelationID returns ctx carrying id; the publish helpers stamp it on
-// messages published with an empty correlation ID. The Router puts each
-// handled message's ID in its context.
-func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
-
-// CorrelationIDFromContext returns the ID WithCorrelationID stored, or "".
-func CorrelationIDFromContext(ctx context.Context) string {
-	id, _ := ctx.Value(correlationKey{}).(string)
-	return id
-}
 
 // CorrelationID returns msg's correlation_id metadata, or "".
 func CorrelationID(msg *message.Message) string {
@@ -81,39 +66,53 @@ func NewTaskStateMessage(e events.TaskStateChange) (*message.Message, error) {
 	return message.NewMessage(watermill.NewUUID(), b), nil
 }
 
+// Commands is the one way workspaced publishes: typed, validated, and
+// stamped with the correlation ID of the context (events.WithCorrelationID:
+// the API's request ID, or the handled message's), else a new one. It
+// satisfies every publishing consumer's interface, so cmd passes the same
+// value to each: the API's (handlers.Commands), the GC's
+// (workers.ReleasePublisher) and the Docker watcher's (docker.Sink).
+//
+// ctx is checked before publishing; the SQS publisher cannot be cancelled
+// once sending (SQSOptions.PublishTimeout bounds it). Safe for concurrent
+// use.
+type Commands struct{ pub message.Publisher }
+
+// NewCommands returns Commands publishing with pub (usually
+// Bus.Publisher; Bus.Commands is the shorthand).
+func NewCommands(pub message.Publisher) *Commands { return &Commands{pub: pub} }
+
 // PublishRequested validates cmd and publishes it to
-// events.TopicWorkspaceRequested. An empty correlationID is taken from ctx
-// (CorrelationIDFromContext) or generated. ctx is checked before
-// publishing; the SQS publisher cannot be cancelled once sending
-// (SQSOptions.PublishTimeout bounds it).
-func PublishRequested(ctx context.Context, pub message.Publisher, cmd events.WorkspaceRequested, correlationID string) error {
+// events.TopicWorkspaceRequested.
+func (c *Commands) PublishRequested(ctx context.Context, cmd events.WorkspaceRequested) error {
 	if err := cmd.Validate(); err != nil {
 		return fmt.Errorf("publish %s: %w", events.TypeWorkspaceRequested, err)
 	}
-	msg, err := NewRequestedMessage(cmd, correlationFor(ctx, correlationID))
+	msg, err := NewRequestedMessage(cmd, events.CorrelationIDFromContext(ctx))
 	if err != nil {
 		return err
 	}
-	return publish(ctx, pub, events.TopicWorkspaceRequested, msg)
+	return c.publish(ctx, events.TopicWorkspaceRequested, msg)
 }
 
 // PublishReleased validates cmd and publishes it to
-// events.TopicWorkspaceReleased, like PublishRequested.
-func PublishReleased(ctx context.Context, pub message.Publisher, cmd events.WorkspaceReleased, correlationID string) error {
+// events.TopicWorkspaceReleased.
+func (c *Commands) PublishReleased(ctx context.Context, cmd events.WorkspaceReleased) error {
 	if err := cmd.Validate(); err != nil {
 		return fmt.Errorf("publish %s: %w", events.TypeWorkspaceReleased, err)
 	}
-	msg, err := NewReleasedMessage(cmd, correlationFor(ctx, correlationID))
+	msg, err := NewReleasedMessage(cmd, events.CorrelationIDFromContext(ctx))
 	if err != nil {
 		return err
 	}
-	return publish(ctx, pub, events.TopicWorkspaceReleased, msg)
+	return c.publish(ctx, events.TopicWorkspaceReleased, msg)
 }
 
-// PublishTaskStateChange validates e and publishes the bare envelope to
-// events.TopicTaskEvents (the Docker runtime's watcher; on ECS, EventBridge
-// does this).
-func PublishTaskStateChange(ctx context.Context, pub message.Publisher, e events.TaskStateChange) error {
+// PublishTaskStateChange validates e and publishes the bare envelope, with
+// no metadata, to events.TopicTaskEvents: the Docker watcher's events look
+// exactly like EventBridge's on ECS (the Router gives them their UUID as
+// correlation ID).
+func (c *Commands) PublishTaskStateChange(ctx context.Context, e events.TaskStateChange) error {
 	if err := e.Validate(); err != nil {
 		return fmt.Errorf("publish task state change: %w", err)
 	}
@@ -121,23 +120,16 @@ func PublishTaskStateChange(ctx context.Context, pub message.Publisher, e events
 	if err != nil {
 		return err
 	}
-	return publish(ctx, pub, events.TopicTaskEvents, msg)
+	return c.publish(ctx, events.TopicTaskEvents, msg)
 }
 
-func correlationFor(ctx context.Context, id string) string {
-	if id != "" {
-		return id
-	}
-	return CorrelationIDFromContext(ctx)
-}
-
-func publish(ctx context.Context, pub message.Publisher, topic string, msg *message.Message) error {
+func (c *Commands) publish(ctx context.Context, topic string, msg *message.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("publish to %s: %w", topic, err)
 	}
 	msg.SetContext(ctx)
-	if err := pub.Publish(topic, msg); err != nil {
-		return fmt.Errorf("publish %s: %w", msg.UUID, err)
+	if err := c.pub.Publish(topic, msg); err != nil {
+		return fmt.Errorf("publish %s to %s: %w", msg.UUID, topic, err)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ const (
 
 // Poison causes (label "cause").
 const (
-	CausePermanent = "permanent" // a permanent error: no retries
+	CausePermanent = "permanent" // a terminal error (workspace.IsTerminal): no retries
 	CauseExhausted = "exhausted" // retries or the time budget ran out
 )
 

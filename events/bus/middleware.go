@@ -9,6 +9,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/workspaced/workspaced/events"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // maxReasonLen bounds the reason_poisoned metadata: a recovered panic's
@@ -49,7 +52,7 @@ func (c *chain) poison(h message.HandlerFunc) message.HandlerFunc {
 			return nil, err
 		}
 		cause := CauseExhausted
-		if IsPermanent(err) {
+		if workspace.IsTerminal(err) {
 			cause = CausePermanent
 		}
 		if c.onGiveUp != nil {
@@ -125,7 +128,8 @@ func truncate(err error, n int) string {
 
 // correlation makes sure msg has a correlation_id (a raw EventBridge
 // envelope has none: its UUID, the SQS MessageId, is used), puts it in the
-// message context for the publish helpers, and copies it to produced
+// message context (events.WithCorrelationID) for Commands and the
+// handler's logs, and copies it to produced
 // messages, like Watermill's CorrelationID middleware.
 func (c *chain) correlation(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
@@ -134,7 +138,7 @@ func (c *chain) correlation(h message.HandlerFunc) message.HandlerFunc {
 			id = msg.UUID
 			middleware.SetCorrelationID(id, msg)
 		}
-		msg.SetContext(WithCorrelationID(msg.Context(), id))
+		msg.SetContext(events.WithCorrelationID(msg.Context(), id))
 		produced, err := h(msg)
 		for _, p := range produced {
 			middleware.SetCorrelationID(id, p)
@@ -154,7 +158,7 @@ func (c *chain) budget(h message.HandlerFunc) message.HandlerFunc {
 }
 
 // retrying is Watermill's Retry middleware with exponential backoff that
-// stops at once on a permanent error, plus a per-attempt timeout, retry
+// stops at once on a terminal error (workspace.IsTerminal), plus a per-attempt timeout, retry
 // logging and the retries metric.
 func (c *chain) retrying(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
@@ -181,7 +185,7 @@ func (c *chain) retrying(h message.HandlerFunc) message.HandlerFunc {
 			MaxInterval:         c.retry.MaxInterval,
 			Multiplier:          c.retry.Multiplier,
 			RandomizationFactor: c.retry.jitter(),
-			ShouldRetry:         func(p middleware.RetryParams) bool { return !IsPermanent(p.Err) },
+			ShouldRetry:         func(p middleware.RetryParams) bool { return !workspace.IsTerminal(p.Err) },
 			// Each attempt gets a fresh deadline derived from the budget,
 			// not from the previous attempt's cancelled context.
 			ResetContextOnRetry: true,

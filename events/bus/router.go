@@ -22,7 +22,7 @@ type RouterOptions struct {
 	// Logger defaults to the bus's logger.
 	Logger *slog.Logger
 	// OnGiveUp, if set, is called with a message and its last error when
-	// the router gives up on it (retries exhausted or a permanent error),
+	// the router gives up on it (retries exhausted or a terminal error),
 	// just before the message goes to the poison destination; not when a
 	// delivery is abandoned at shutdown. It runs on the handler's
 	// goroutine and must return promptly.
@@ -75,8 +75,8 @@ func NewRouter(b *Bus, opts RouterOptions) (*Router, error) {
 }
 
 // AddConsumerHandler handles messages of topic with h. name must be unique
-// in the router. h may publish with the bus's publisher; to keep the
-// correlation ID pass its message's context to the publish helpers.
+// in the router; bus.Handle adapts a typed consumer. h may publish with
+// Commands: passing its message's context keeps the correlation ID.
 func (r *Router) AddConsumerHandler(name, topic string, h message.NoPublishHandlerFunc) {
 	r.addTopic(topic)
 	r.r.AddConsumerHandler(name, topic, r.sub, h)

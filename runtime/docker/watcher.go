@@ -22,10 +22,11 @@ type EventSource interface {
 	Events(ctx context.Context, options dockerevents.ListOptions) (<-chan dockerevents.Message, <-chan error)
 }
 
-// Sink receives the envelopes (typically a bus publisher on
-// events.TopicTaskEvents). Publish is called from one goroutine.
+// Sink receives the envelopes; *bus.Commands satisfies it (publishing on
+// events.TopicTaskEvents). PublishTaskStateChange is called from one
+// goroutine.
 type Sink interface {
-	Publish(ctx context.Context, e events.TaskStateChange) error
+	PublishTaskStateChange(ctx context.Context, e events.TaskStateChange) error
 }
 
 // WatcherOptions configure a Watcher. Zero values take the defaults noted.
@@ -247,7 +248,7 @@ func (w *Watcher) publish(ctx context.Context, queue <-chan events.TaskStateChan
 func (w *Watcher) publishOne(ctx context.Context, e events.TaskStateChange) {
 	backoff := w.opts.MinBackoff
 	for attempt := 1; ; attempt++ {
-		err := w.sink.Publish(ctx, e)
+		err := w.sink.PublishTaskStateChange(ctx, e)
 		if err == nil {
 			w.published.Add(1)
 			return

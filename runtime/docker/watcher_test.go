@@ -18,7 +18,7 @@ import (
 	"github.com/workspaced/workspaced/workspace"
 )
 
-// chanSink hands every envelope to a channel. When gate is set, Publish
+// chanSink hands every envelope to a channel. When gate is set, a publish
 // first reports on entered and waits for gate to close.
 type chanSink struct {
 	out     chan events.TaskStateChange
@@ -28,7 +28,7 @@ type chanSink struct {
 
 func newChanSink() *chanSink { return &chanSink{out: make(chan events.TaskStateChange, 256)} }
 
-func (s *chanSink) Publish(ctx context.Context, e events.TaskStateChange) error {
+func (s *chanSink) PublishTaskStateChange(ctx context.Context, e events.TaskStateChange) error {
 	// The envelope must survive the real codec, as on the bus.
 	b, err := events.EncodeTaskStateChange(e)
 	if err != nil {
@@ -289,7 +289,7 @@ func TestWatcherDropsRatherThanStallWhenTheSinkIsSlow(t *testing.T) {
 	close(sink.gate)
 	sink.next(t, info.ID, "RUNNING", nil)
 	sink.next(t, info.ID, "STOPPED", nil)
-	// (Published counts after Publish returns, so it may lag here.)
+	// (Published counts after the sink returns, so it may lag here.)
 	if s := w.Stats(); s.Dropped == 0 {
 		t.Errorf("stats %+v, want drops", s)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 func testPublishHandledOnce(t *testing.T, h Harness) {
@@ -22,7 +23,7 @@ func testPublishHandledOnce(t *testing.T, h Harness) {
 	s := newSeen()
 	corr := make(chan string, 4)
 	e.router.AddConsumerHandler("requested", events.TopicWorkspaceRequested, func(msg *message.Message) error {
-		corr <- bus.CorrelationIDFromContext(msg.Context())
+		corr <- events.CorrelationIDFromContext(msg.Context())
 		s.add(msg)
 		return nil
 	})
@@ -69,23 +70,30 @@ func testPublishHandledOnce(t *testing.T, h Harness) {
 	e.wantEmpty(events.TopicWorkspaceRequested)
 }
 
-func testPublishHelpers(t *testing.T, h Harness) {
+func testCommands(t *testing.T, h Harness) {
 	e := newEnv(t, h, fastRetry)
 	s := newSeen()
+	cmds := e.bus.Commands()
 	// The requested handler publishes a release with the context it was
 	// given: the correlation ID carries over.
-	e.router.AddConsumerHandler("requested", events.TopicWorkspaceRequested, func(msg *message.Message) error {
-		return bus.PublishReleased(msg.Context(), e.bus.Publisher(), events.WorkspaceReleased{
-			ConversationID: "conv-3", Reason: events.ReasonClient, RequestedAt: time.Now(),
-		}, "")
-	})
+	e.router.AddConsumerHandler("requested", events.TopicWorkspaceRequested, bus.Handle(events.DecodeRequested,
+		func(ctx context.Context, cmd events.WorkspaceRequested) error {
+			return cmds.PublishReleased(ctx, events.WorkspaceReleased{
+				ConversationID: cmd.ConversationID, Reason: events.ReasonClient, RequestedAt: time.Now(),
+			})
+		}))
 	e.router.AddConsumerHandler("released", events.TopicWorkspaceReleased, func(msg *message.Message) error {
 		s.add(msg)
 		return nil
 	})
+	states := make(chan *message.Message, 1)
+	e.router.AddConsumerHandler("task-state", events.TopicTaskEvents, func(msg *message.Message) error {
+		states <- msg
+		return nil
+	})
 	e.run()
-	ctx := bus.WithCorrelationID(context.Background(), "http-req-7")
-	if err := bus.PublishRequested(ctx, e.bus.Publisher(), requested("conv-3"), ""); err != nil {
+	ctx := events.WithCorrelationID(context.Background(), "http-req-7")
+	if err := cmds.PublishRequested(ctx, requested("conv-3")); err != nil {
 		t.Fatalf("PublishRequested: %v", err)
 	}
 	got := recv(t, s.msgs, "released")
@@ -98,13 +106,41 @@ func testPublishHelpers(t *testing.T, h Harness) {
 	if _, err := events.DecodeReleased(got.Payload); err != nil {
 		t.Errorf("decode released: %v", err)
 	}
-	// Invalid commands are refused before publishing.
-	if err := bus.PublishRequested(ctx, e.bus.Publisher(), events.WorkspaceRequested{ConversationID: "../x"}, "c"); err == nil {
+	// Without one in the context, a command gets a fresh correlation ID.
+	if err := cmds.PublishReleased(context.Background(), events.WorkspaceReleased{
+		ConversationID: "conv-5", Reason: events.ReasonIdleTTL, RequestedAt: time.Now(),
+	}); err != nil {
+		t.Fatalf("PublishReleased: %v", err)
+	}
+	if c := bus.CorrelationID(recv(t, s.msgs, "released without correlation")); c == "" || c == "http-req-7" {
+		t.Errorf("correlation_id %q, want a fresh one", c)
+	}
+	// A task-state envelope is bare, as EventBridge sends it: the Router
+	// gives it its UUID as correlation ID, never the publisher's.
+	running, err := events.DecodeTaskStateChange(ECSRunningEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmds.PublishTaskStateChange(ctx, running); err != nil {
+		t.Fatalf("PublishTaskStateChange: %v", err)
+	}
+	st := recv(t, states, "task state")
+	if _, err := events.DecodeTaskStateChange(st.Payload); err != nil {
+		t.Errorf("decode task state: %v", err)
+	}
+	if c := bus.CorrelationID(st); c != st.UUID {
+		t.Errorf("task state correlation_id %q, want its UUID %q", c, st.UUID)
+	}
+	// Invalid messages are refused before publishing.
+	if err := cmds.PublishRequested(ctx, events.WorkspaceRequested{ConversationID: "../x"}); err == nil {
 		t.Error("PublishRequested accepted an invalid command")
+	}
+	if err := cmds.PublishTaskStateChange(ctx, events.TaskStateChange{}); err == nil {
+		t.Error("PublishTaskStateChange accepted an invalid envelope")
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := bus.PublishRequested(cancelled, e.bus.Publisher(), requested("conv-4"), "c"); !errors.Is(err, context.Canceled) {
+	if err := cmds.PublishRequested(cancelled, requested("conv-4")); !errors.Is(err, context.Canceled) {
 		t.Errorf("PublishRequested with a cancelled context: %v", err)
 	}
 }
@@ -247,10 +283,9 @@ func testAlwaysFailing(t *testing.T, h Harness) {
 func testMalformed(t *testing.T, h Harness) {
 	topic := events.TopicWorkspaceRequested
 	e := newEnv(t, h, fastRetry)
-	attempts, good := failing(e, topic, func(msg *message.Message) error {
-		_, err := events.DecodeRequested(msg.Payload)
-		return err
-	})
+	attempts, good := failing(e, topic, bus.Handle(events.DecodeRequested, func(context.Context, events.WorkspaceRequested) error {
+		return nil
+	}))
 	poison := e.poison(topic)
 	e.run()
 	for _, tc := range []struct{ payload, reason string }{
@@ -273,11 +308,11 @@ func testMalformed(t *testing.T, h Harness) {
 	e.wantEmpty(topic)
 }
 
-func testPermanent(t *testing.T, h Harness) {
+func testTerminal(t *testing.T, h Harness) {
 	topic := events.TopicWorkspaceReleased
 	e := newEnv(t, h, fastRetry)
 	attempts, good := failing(e, topic, func(*message.Message) error {
-		return fmt.Errorf("stop workspace: %w", bus.Permanent(errors.New("workspace belongs to another tenant")))
+		return fmt.Errorf("stop workspace: %w", workspace.Terminal(errors.New("workspace belongs to another tenant")))
 	})
 	poison := e.poison(topic)
 	e.run()

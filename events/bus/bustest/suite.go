@@ -33,12 +33,12 @@ func Run(t *testing.T, h Harness) {
 		fn   func(*testing.T, Harness)
 	}{
 		{"publish_handled_once_with_metadata", false, testPublishHandledOnce},
-		{"publish_helpers_and_correlation_from_context", false, testPublishHelpers},
+		{"commands_and_correlation_from_context", false, testCommands},
 		{"publish_before_subscribe_is_not_lost", false, testPublishBeforeSubscribe},
 		{"error_retried_with_backoff_then_succeeds", false, testRetryThenSucceed},
 		{"always_failing_goes_to_poison_and_next_is_handled", false, testAlwaysFailing},
 		{"malformed_payload_goes_to_poison_without_retry", false, testMalformed},
-		{"permanent_error_goes_to_poison_without_retry", false, testPermanent},
+		{"terminal_error_goes_to_poison_without_retry", false, testTerminal},
 		{"panic_is_recovered_retried_and_poisoned", false, testPanic},
 		{"raw_envelope_payload_intact", false, testRawEnvelope},
 		{"missing_queue_fails_at_startup", !h.Features.StartupChecks, testMissingQueue},
