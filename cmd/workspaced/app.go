@@ -189,7 +189,7 @@ func (a *App) addAPI() error {
 		a.log.Warn("no API keys configured: every /v1 request will get 401 (set API_KEYS or API_KEYS_FILE)")
 	}
 	api, err := handlers.New(handlers.Options{
-		Store:      a.store,
+		Store:      apiStore{a.store},
 		Publisher:  a.bus.Publisher(),
 		Transports: a.runtime.rt,
 		Keys:       keys,
@@ -332,4 +332,16 @@ func (a *App) close() {
 		}
 	}
 	a.closers = nil
+}
+
+// apiStore is the store as the API uses it: Watch answers handlers.Watcher
+// (the store's returns its concrete *store.Watch).
+type apiStore struct{ *store.Store }
+
+func (s apiStore) Watch(ctx context.Context, cid string) (handlers.Watcher, error) {
+	w, err := s.Store.Watch(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }
