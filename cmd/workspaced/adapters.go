@@ -18,7 +18,7 @@ func (p busReleases) PublishReleased(ctx context.Context, cmd events.WorkspaceRe
 
 // poolView answers GET /v1/pool: the configured bounds and the inventory.
 type poolView struct {
-	st  *store.Store
+	st  store.Pool
 	cfg config.Pool
 }
 

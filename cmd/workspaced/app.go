@@ -193,7 +193,7 @@ func (a *App) addAPI() error {
 		Publisher:  a.bus.Publisher(),
 		Transports: a.runtime.rt,
 		Keys:       keys,
-		Pool:       poolView{a.store, a.cfg.Pool},
+		Pool:       poolView{a.store.Pool, a.cfg.Pool},
 		Rules:      a.pers,
 		Checks: map[string]handlers.Check{
 			"redis":   a.store.Ping,
