@@ -68,9 +68,11 @@ type Auth struct {
 
 // Redis is the state store.
 type Redis struct {
-	URL       string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	Password  Secret `env:"REDIS_PASSWORD"`
-	KeyPrefix string `env:"REDIS_KEY_PREFIX" envDefault:"ws:"`
+	URL      string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	Password Secret `env:"REDIS_PASSWORD"`
+	// KeyPrefix starts every key and channel; empty means the store's
+	// default (store.DefaultPrefix, "ws:"), the one place it is set.
+	KeyPrefix string `env:"REDIS_KEY_PREFIX"`
 }
 
 // Bus picks the message bus.

@@ -24,6 +24,7 @@ import (
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -47,12 +48,25 @@ type env struct {
 	store     *store.Store
 }
 
+// apiStore gives the API the store with Watch answering handlers.Watcher
+// (as cmd/workspaced wires it).
+type apiStore struct{ *store.Store }
+
+func (s apiStore) Watch(ctx context.Context, cid string) (handlers.Watcher, error) {
+	w, err := s.Store.Watch(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
 // newEnv runs the API on a real Redis and the gochannel bus, with no
 // workers: requests can be made, provisioning never completes.
 func newEnv(t *testing.T, provision time.Duration) *env {
 	t.Helper()
-	rdb := redistest.NewClient(t)
-	st := store.New(rdb, store.Options{Prefix: "test:"})
+	rs := redistest.Start(t)
+	storetest.Audit(t, rs, "test:")
+	st := store.New(rs.Client(t), store.Options{Prefix: "test:"})
 	b, err := bus.New(context.Background(), bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +83,7 @@ func newEnv(t *testing.T, provision time.Duration) *env {
 		t.Fatal(err)
 	}
 	srv, err := handlers.New(handlers.Options{
-		Store: st, Commands: b.Commands(), Transports: noTransports{}, Keys: keys,
+		Store: apiStore{st}, Commands: b.Commands(), Transports: noTransports{}, Keys: keys,
 		Checks:           map[string]handlers.Check{"redis": st.Ping},
 		ProvisionTimeout: provision,
 		Heartbeat:        time.Hour,

@@ -210,7 +210,7 @@ func startAPI(b *testing.B, endpoint string) string {
 	b.Cleanup(func() { _ = bs.Close() })
 	rt := client.UnixTransport(strings.TrimPrefix(endpoint, "unix://"))
 	b.Cleanup(closeIdle(rt))
-	srv, err := handlers.New(handlers.Options{Store: st, Commands: bs.Commands(), Transports: unixTransport{rt}, Keys: keys,
+	srv, err := handlers.New(handlers.Options{Store: apiStore{st}, Commands: bs.Commands(), Transports: unixTransport{rt}, Keys: keys,
 		Heartbeat: time.Hour, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -17,17 +17,45 @@ import (
 	"github.com/workspaced/workspaced/store"
 )
 
-// Store is the slice of the state store the API uses; *store.Store
-// satisfies it.
+// Store is everything the API uses of the state store: parts of three of
+// its views.
 type Store interface {
+	Conversations
+	Streams
+	Workspaces
+}
+
+// Conversations is what the API reads and changes of conversations (the
+// store's Conversations view; its Watch returns a *store.Watch, which the
+// wiring hands over as a Watcher).
+type Conversations interface {
 	ClaimConversation(ctx context.Context, cid, owner, tenant string) (store.Conversation, error)
 	Conversation(ctx context.Context, cid string) (store.Conversation, error)
-	Workspace(ctx context.Context, wid string) (store.Workspace, error)
 	MarkQueued(ctx context.Context, cid, requestID string, requestedAt time.Time) (store.Conversation, error)
-	Watch(ctx context.Context, cid string) (*store.Watch, error)
+	// Watch subscribes to cid's changes; the caller closes the Watcher.
+	Watch(ctx context.Context, cid string) (Watcher, error)
+	SetMCPRules(ctx context.Context, cid string, rulesJSON []byte) (digest string, changed bool, err error)
+}
+
+// Watcher follows one conversation's changes. The first Next returns the
+// state as of after subscribing, each later one the next newer state. Not
+// safe for concurrent use.
+type Watcher interface {
+	Next(ctx context.Context) (store.Conversation, error)
+	Close() error
+}
+
+// Streams records the API's open streams as workspace activity, so the
+// idle GC spares a workspace while a client streams (the store's Activity
+// view).
+type Streams interface {
 	StreamStarted(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error)
 	StreamEnded(ctx context.Context, wid, streamID string) error
-	SetMCPRules(ctx context.Context, cid string, rulesJSON []byte) (digest string, changed bool, err error)
+}
+
+// Workspaces reads workspace records (the store's Events view).
+type Workspaces interface {
+	Workspace(ctx context.Context, wid string) (store.Workspace, error)
 }
 
 // Transports gives an HTTP transport to a workspace's agent endpoint; the

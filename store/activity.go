@@ -9,8 +9,8 @@ import (
 // Touch records a use of workspace wid now (the idle clock restarts). A
 // use of an unknown or stopped workspace is ignored; it reports whether
 // the use was recorded. Last-use times never move backwards.
-func (s *Store) Touch(ctx context.Context, wid string) (bool, error) {
-	n, err := s.run(ctx, scriptTouch, []string{s.k.ws(wid), s.k.lastuse()}, wid).Int()
+func (v Activity) Touch(ctx context.Context, wid string) (bool, error) {
+	n, err := v.c.run(ctx, scriptTouch, []string{v.c.k.ws(wid), v.c.k.lastuse()}, wid).Int()
 	if err != nil {
 		return false, fmt.Errorf("touch workspace %s: %w", wid, err)
 	}
@@ -23,8 +23,8 @@ func (s *Store) Touch(ctx context.Context, wid string) (bool, error) {
 // to renew it (RenewStream); a crashed API replica's lease simply expires.
 // It reports false (and records nothing) for an unknown or stopped
 // workspace.
-func (s *Store) StreamStarted(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error) {
-	n, err := s.run(ctx, scriptStreamStart, []string{s.k.ws(wid), s.k.streams(wid)}, wid, streamID, durMS(ttl)).Int()
+func (v Activity) StreamStarted(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error) {
+	n, err := v.c.run(ctx, scriptStreamStart, []string{v.c.k.ws(wid), v.c.k.streams(wid)}, wid, streamID, durMS(ttl)).Int()
 	if err != nil {
 		return false, fmt.Errorf("start stream %s on workspace %s: %w", streamID, wid, err)
 	}
@@ -32,14 +32,14 @@ func (s *Store) StreamStarted(ctx context.Context, wid, streamID string, ttl tim
 }
 
 // RenewStream extends stream streamID's lease on wid to ttl from now.
-func (s *Store) RenewStream(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error) {
-	return s.StreamStarted(ctx, wid, streamID, ttl)
+func (v Activity) RenewStream(ctx context.Context, wid, streamID string, ttl time.Duration) (bool, error) {
+	return v.StreamStarted(ctx, wid, streamID, ttl)
 }
 
 // StreamEnded drops stream streamID's lease on wid and touches the
 // workspace (the end of a stream is a use).
-func (s *Store) StreamEnded(ctx context.Context, wid, streamID string) error {
-	if err := s.run(ctx, scriptStreamEnd, []string{s.k.ws(wid), s.k.streams(wid)}, wid, streamID).Err(); err != nil {
+func (v Activity) StreamEnded(ctx context.Context, wid, streamID string) error {
+	if err := v.c.run(ctx, scriptStreamEnd, []string{v.c.k.ws(wid), v.c.k.streams(wid)}, wid, streamID).Err(); err != nil {
 		return fmt.Errorf("end stream %s on workspace %s: %w", streamID, wid, err)
 	}
 	return nil
@@ -60,12 +60,12 @@ const idleScanFactor = 10
 // last use is at least ttl ago and that have no unexpired stream lease.
 // Only conversation workspaces that became ready are tracked for use; pool
 // inventory is not. Read-only except that it prunes expired leases.
-func (s *Store) IdleWorkspaces(ctx context.Context, ttl time.Duration, limit int) ([]Idle, error) {
+func (v Activity) IdleWorkspaces(ctx context.Context, ttl time.Duration, limit int) ([]Idle, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	cutoff := ms(s.now().Add(-ttl))
-	r, err := s.runStrings(ctx, scriptIdle, []string{s.k.lastuse()}, cutoff, limit, limit*idleScanFactor)
+	cutoff := ms(v.c.now().Add(-ttl))
+	r, err := v.c.runStrings(ctx, scriptIdle, []string{v.c.k.lastuse()}, cutoff, limit, limit*idleScanFactor)
 	if err != nil {
 		return nil, fmt.Errorf("query idle workspaces: %w", err)
 	}

@@ -6,10 +6,15 @@
 //
 // Every change that touches more than one key or must compare-and-set is a
 // single Lua script (see lua/), so concurrent API replicas, workers and
-// event subscribers never interleave half-applied changes. The schema is
-// documented in docs/redis.md.
+// event subscribers never interleave half-applied changes. Every key is an
+// entry of one table, Schema: Go builds keys from it, the scripts' key
+// helpers are generated from it, and docs/redis.md documents exactly it
+// (package storetest checks what tests write against that document).
 //
-// A Store is safe for concurrent use. Times written to Redis come from the
+// A Store is one client shared by views (Conversations, Events, Pool,
+// Leases, Activity), each owning a part of the state; it embeds them, so
+// it satisfies every consumer's interface. A Store is safe for concurrent
+// use. Times written to Redis come from the
 // injected clock (Options.Now), so lock expiry, stream leases and idle
 // queries are testable without waiting.
 package store

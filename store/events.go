@@ -61,7 +61,7 @@ type ApplyResult struct {
 // still bound to it) becomes lost with a new generation, and watchers are
 // notified. Events for a workspace not yet bound are recorded so the later
 // BindProvisioning sees their state. Atomic (one script).
-func (s *Store) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, error) {
+func (v Events) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, error) {
 	if ev.Workspace == "" || ev.Version < 0 {
 		return ApplyResult{}, fmt.Errorf("apply task state: workspace %q version %d: invalid", ev.Workspace, ev.Version)
 	}
@@ -72,8 +72,8 @@ func (s *Store) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, 
 	case ev.Status.Stopping():
 		kind = "stopped"
 	}
-	r, err := s.runStrings(ctx, scriptApply, []string{s.k.ws(ev.Workspace)},
-		ev.Workspace, ev.Version, string(ev.Status), kind, ev.StoppedReason, durMS(s.tombstone))
+	r, err := v.c.runStrings(ctx, scriptApply, []string{v.c.k.ws(ev.Workspace)},
+		ev.Workspace, ev.Version, string(ev.Status), kind, ev.StoppedReason, durMS(v.c.tombstone))
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply task state %s v%d of workspace %s: %w", ev.Status, ev.Version, ev.Workspace, err)
 	}
@@ -121,8 +121,8 @@ type ReadyResult struct {
 // endpoint and watchers are notified; an unclaimed pool workspace joins the
 // available inventory. Idempotent. ErrNotFound for an unknown workspace,
 // ErrWorkspaceStopped for a stopped one.
-func (s *Store) MarkReady(ctx context.Context, wid, endpoint string) (ReadyResult, error) {
-	r, err := s.runStrings(ctx, scriptReady, []string{s.k.ws(wid)}, wid, endpoint)
+func (v Events) MarkReady(ctx context.Context, wid, endpoint string) (ReadyResult, error) {
+	r, err := v.c.runStrings(ctx, scriptReady, []string{v.c.k.ws(wid)}, wid, endpoint)
 	if err != nil {
 		return ReadyResult{}, fmt.Errorf("mark workspace %s ready: %w", wid, err)
 	}
@@ -150,8 +150,8 @@ func (s *Store) MarkReady(ctx context.Context, wid, endpoint string) (ReadyResul
 // MarkReleasing records that a release of wid began (reason), so its
 // STOPPED event ends the binding as released rather than lost. It reports
 // false if the workspace is unknown.
-func (s *Store) MarkReleasing(ctx context.Context, wid, reason string) (bool, error) {
-	n, err := s.run(ctx, scriptReleasing, []string{s.k.ws(wid)}, reason).Int()
+func (v Events) MarkReleasing(ctx context.Context, wid, reason string) (bool, error) {
+	n, err := v.c.run(ctx, scriptReleasing, []string{v.c.k.ws(wid)}, reason).Int()
 	if err != nil {
 		return false, fmt.Errorf("mark workspace %s releasing: %w", wid, err)
 	}
@@ -160,8 +160,8 @@ func (s *Store) MarkReleasing(ctx context.Context, wid, reason string) (bool, er
 
 // Workspace returns wid's record, or ErrNotFound. A stopped workspace is
 // found until its tombstone expires.
-func (s *Store) Workspace(ctx context.Context, wid string) (Workspace, error) {
-	m, err := s.rdb.HGetAll(ctx, s.k.ws(wid)).Result()
+func (v Events) Workspace(ctx context.Context, wid string) (Workspace, error) {
+	m, err := v.c.rdb.HGetAll(ctx, v.c.k.ws(wid)).Result()
 	if err != nil {
 		return Workspace{}, fmt.Errorf("read workspace %s: %w", wid, err)
 	}
@@ -173,15 +173,15 @@ func (s *Store) Workspace(ctx context.Context, wid string) (Workspace, error) {
 
 // Workspaces returns every tracked (not stopped) workspace, for the
 // reconciler. Not a snapshot: records are read one by one after listing.
-func (s *Store) Workspaces(ctx context.Context) ([]Workspace, error) {
-	ids, err := s.rdb.ZRange(ctx, s.k.workspaces(), 0, -1).Result()
+func (v Events) Workspaces(ctx context.Context) ([]Workspace, error) {
+	ids, err := v.c.rdb.ZRange(ctx, v.c.k.workspaces(), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces: %w", err)
 	}
 	cmds := make([]*redis.MapStringStringCmd, 0, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = v.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {
-			cmds = append(cmds, p.HGetAll(ctx, s.k.ws(id)))
+			cmds = append(cmds, p.HGetAll(ctx, v.c.k.ws(id)))
 		}
 		return nil
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -277,6 +278,7 @@ func TestMarkReady(t *testing.T) {
 func TestPrefixIsolation(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
+	storetest.Audit(t, srv, "a:", "b:")
 	a := store.New(srv.Client(t), store.Options{Prefix: "a:"})
 	b := store.New(srv.Client(t), store.Options{Prefix: "b:"})
 	ctx := ctxT(t)

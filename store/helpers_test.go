@@ -11,6 +11,7 @@ import (
 
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -46,7 +47,9 @@ func (e env) rdb(*testing.T) *redis.Client { return e.client }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	rdb := redistest.NewClient(t)
+	srv := redistest.Start(t)
+	storetest.Audit(t, srv, "t:")
+	rdb := srv.Client(t)
 	c := newClock()
 	return env{s: store.New(rdb, store.Options{Prefix: "t:", Now: c.Now}), clock: c, client: rdb}
 }

@@ -28,12 +28,12 @@ func RulesDigest(rulesJSON []byte) string {
 // SetMCPRules stores conversation cid's MCP rules (a JSON array of
 // mcprule.Rule; empty or "[]" clears them) and reports the set's digest
 // and whether it differs from what was stored.
-func (s *Store) SetMCPRules(ctx context.Context, cid string, rulesJSON []byte) (digest string, changed bool, err error) {
+func (v Conversations) SetMCPRules(ctx context.Context, cid string, rulesJSON []byte) (digest string, changed bool, err error) {
 	digest = RulesDigest(rulesJSON)
 	if digest == "" {
 		rulesJSON = nil
 	}
-	n, err := s.run(ctx, scriptMCPSet, []string{s.k.mcp(cid)}, string(rulesJSON), digest).Int()
+	n, err := v.c.run(ctx, scriptMCPSet, []string{v.c.k.mcp(cid)}, string(rulesJSON), digest).Int()
 	if err != nil {
 		return "", false, fmt.Errorf("set mcp rules of %s: %w", cid, err)
 	}
@@ -42,13 +42,13 @@ func (s *Store) SetMCPRules(ctx context.Context, cid string, rulesJSON []byte) (
 
 // MCPRules returns conversation cid's MCP rules (JSON) and their digest;
 // nil and "" when it has none.
-func (s *Store) MCPRules(ctx context.Context, cid string) (rulesJSON []byte, digest string, err error) {
-	v, err := s.rdb.HMGet(ctx, s.k.mcp(cid), "rules", "digest").Result()
+func (v Conversations) MCPRules(ctx context.Context, cid string) (rulesJSON []byte, digest string, err error) {
+	vals, err := v.c.rdb.HMGet(ctx, v.c.k.mcp(cid), "rules", "digest").Result()
 	if err != nil && err != redis.Nil {
 		return nil, "", fmt.Errorf("read mcp rules of %s: %w", cid, err)
 	}
-	r, _ := v[0].(string)
-	d, _ := v[1].(string)
+	r, _ := vals[0].(string)
+	d, _ := vals[1].(string)
 	if d == "" {
 		return nil, "", nil
 	}
@@ -57,8 +57,8 @@ func (s *Store) MCPRules(ctx context.Context, cid string) (rulesJSON []byte, dig
 
 // MarkRulesApplied records that workspace wid's proxy now holds the rule
 // set with digest. It reports false for an unknown or stopped workspace.
-func (s *Store) MarkRulesApplied(ctx context.Context, wid, digest string) (bool, error) {
-	n, err := s.run(ctx, scriptRulesApplied, []string{s.k.ws(wid)}, digest).Int()
+func (v Conversations) MarkRulesApplied(ctx context.Context, wid, digest string) (bool, error) {
+	n, err := v.c.run(ctx, scriptRulesApplied, []string{v.c.k.ws(wid)}, digest).Int()
 	if err != nil {
 		return false, fmt.Errorf("mark rules applied on %s: %w", wid, err)
 	}

@@ -32,14 +32,14 @@ func (c PoolCounts) Unclaimed() int64 { return c.Starting + c.Available + c.Rese
 
 // PoolCounts reads the pool's inventory. Expired reservations are not
 // counted.
-func (s *Store) PoolCounts(ctx context.Context) (PoolCounts, error) {
-	now := ms(s.now())
+func (v Pool) PoolCounts(ctx context.Context) (PoolCounts, error) {
+	now := ms(v.c.now())
 	var st, av, cl, rs *redis.IntCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		st = p.ZCard(ctx, s.k.poolStarting())
-		av = p.ZCard(ctx, s.k.poolAvailable())
-		cl = p.ZCard(ctx, s.k.poolClaimed())
-		rs = p.ZCount(ctx, s.k.poolReserved(), fmt.Sprintf("(%d", now), "+inf")
+	_, err := v.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		st = p.ZCard(ctx, v.c.k.poolStarting())
+		av = p.ZCard(ctx, v.c.k.poolAvailable())
+		cl = p.ZCard(ctx, v.c.k.poolClaimed())
+		rs = p.ZCount(ctx, v.c.k.poolReserved(), fmt.Sprintf("(%d", now), "+inf")
 		return nil
 	})
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Store) PoolCounts(ctx context.Context) (PoolCounts, error) {
 }
 
 // Inventory is PoolCounts for the API's GET /v1/pool.
-func (s *Store) Inventory(ctx context.Context) (any, error) { return s.PoolCounts(ctx) }
+func (v Pool) Inventory(ctx context.Context) (any, error) { return v.PoolCounts(ctx) }
 
 // ReservePoolSlot takes one place in the pool for a workspace about to be
 // started (reservation names it, for example its start token), if the
@@ -57,8 +57,8 @@ func (s *Store) Inventory(ctx context.Context) (any, error) { return s.PoolCount
 // max. Atomic, so concurrent replenishers never exceed max. The
 // reservation expires after ttl unless AddPoolWorkspace takes it over
 // first (a replenisher that crashed mid-start frees its slot).
-func (s *Store) ReservePoolSlot(ctx context.Context, reservation string, max int, ttl time.Duration) (bool, error) {
-	n, err := s.run(ctx, scriptPoolReserve, []string{s.k.poolReserved()}, reservation, max, durMS(ttl)).Int()
+func (v Pool) ReservePoolSlot(ctx context.Context, reservation string, max int, ttl time.Duration) (bool, error) {
+	n, err := v.c.run(ctx, scriptPoolReserve, []string{v.c.k.poolReserved()}, reservation, max, durMS(ttl)).Int()
 	if err != nil {
 		return false, fmt.Errorf("reserve pool slot: %w", err)
 	}
@@ -66,8 +66,8 @@ func (s *Store) ReservePoolSlot(ctx context.Context, reservation string, max int
 }
 
 // ReleasePoolSlot gives back a reservation whose start failed.
-func (s *Store) ReleasePoolSlot(ctx context.Context, reservation string) error {
-	if err := s.run(ctx, scriptPoolUnreserve, []string{s.k.poolReserved()}, reservation).Err(); err != nil {
+func (v Pool) ReleasePoolSlot(ctx context.Context, reservation string) error {
+	if err := v.c.run(ctx, scriptPoolUnreserve, []string{v.c.k.poolReserved()}, reservation).Err(); err != nil {
 		return fmt.Errorf("release pool slot: %w", err)
 	}
 	return nil
@@ -76,11 +76,11 @@ func (s *Store) ReleasePoolSlot(ctx context.Context, reservation string) error {
 // AddPoolWorkspace records a started warm-pool workspace (taking over
 // reservation, if any): starting until MarkReady, or available at once if
 // events already made it ready. ErrWorkspaceStopped if it already stopped.
-func (s *Store) AddPoolWorkspace(ctx context.Context, info workspace.Info, reservation string) (Workspace, error) {
+func (v Pool) AddPoolWorkspace(ctx context.Context, info workspace.Info, reservation string) (Workspace, error) {
 	if info.ID == "" {
 		return Workspace{}, errors.New("add pool workspace: empty id")
 	}
-	r, err := s.runStrings(ctx, scriptPoolAdd, []string{s.k.ws(info.ID)},
+	r, err := v.c.runStrings(ctx, scriptPoolAdd, []string{v.c.k.ws(info.ID)},
 		info.ID, info.Token, info.Tenant, info.Endpoint, reservation)
 	if err != nil {
 		return Workspace{}, fmt.Errorf("add pool workspace %s: %w", info.ID, err)
@@ -107,12 +107,12 @@ type Claim struct {
 // ready) and the workspace is claimed. No workspace is ever claimed twice.
 // ErrPoolEmpty when nothing is available; ErrConflict when the
 // conversation's generation moved on or it is bound to a live workspace.
-func (s *Store) ClaimPoolWorkspace(ctx context.Context, cid string, gen int64, requestedAt time.Time) (Claim, error) {
+func (v Pool) ClaimPoolWorkspace(ctx context.Context, cid string, gen int64, requestedAt time.Time) (Claim, error) {
 	var rat any = ""
 	if !requestedAt.IsZero() {
 		rat = ms(requestedAt)
 	}
-	r, err := s.runStrings(ctx, scriptPoolClaim, []string{s.k.conv(cid)}, cid, gen, rat)
+	r, err := v.c.runStrings(ctx, scriptPoolClaim, []string{v.c.k.conv(cid)}, cid, gen, rat)
 	if err != nil {
 		return Claim{}, fmt.Errorf("claim pool workspace for %s: %w", cid, err)
 	}
@@ -138,8 +138,8 @@ func (s *Store) ClaimPoolWorkspace(ctx context.Context, cid string, gen int64, r
 // health check or personalisation): the conversation returns to queued
 // with the same generation and wid is marked releasing; the caller stops
 // it. ErrConflict if cid is not bound to wid.
-func (s *Store) AbandonClaim(ctx context.Context, cid, wid, reason string) (Conversation, error) {
-	r, err := s.runStrings(ctx, scriptPoolUnclaim, []string{s.k.conv(cid), s.k.ws(wid)}, cid, wid, reason)
+func (v Pool) AbandonClaim(ctx context.Context, cid, wid, reason string) (Conversation, error) {
+	r, err := v.c.runStrings(ctx, scriptPoolUnclaim, []string{v.c.k.conv(cid), v.c.k.ws(wid)}, cid, wid, reason)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("abandon claim of %s by %s: %w", wid, cid, err)
 	}
@@ -156,8 +156,8 @@ func (s *Store) AbandonClaim(ctx context.Context, cid, wid, reason string) (Conv
 // ActivateClaim makes cid ready on its claimed, personalised workspace wid
 // and notifies waiters. Idempotent. ErrConflict if cid is not bound to wid;
 // ErrWorkspaceStopped if wid stopped meanwhile.
-func (s *Store) ActivateClaim(ctx context.Context, cid, wid string) (Conversation, error) {
-	r, err := s.runStrings(ctx, scriptPoolActivate, []string{s.k.conv(cid), s.k.ws(wid)}, cid, wid)
+func (v Pool) ActivateClaim(ctx context.Context, cid, wid string) (Conversation, error) {
+	r, err := v.c.runStrings(ctx, scriptPoolActivate, []string{v.c.k.conv(cid), v.c.k.ws(wid)}, cid, wid)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("activate claim of %s by %s: %w", wid, cid, err)
 	}
@@ -177,11 +177,11 @@ func (s *Store) ActivateClaim(ctx context.Context, cid, wid string) (Conversatio
 
 // PoolAvailableSince returns up to limit available pool workspaces that
 // became ready at or before cutoff, oldest first (for recycling by age).
-func (s *Store) PoolAvailableSince(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+func (v Pool) PoolAvailableSince(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	ids, err := s.rdb.ZRangeByScore(ctx, s.k.poolAvailable(), &redis.ZRangeBy{
+	ids, err := v.c.rdb.ZRangeByScore(ctx, v.c.k.poolAvailable(), &redis.ZRangeBy{
 		Min: "-inf", Max: fmt.Sprint(ms(cutoff)), Count: int64(limit),
 	}).Result()
 	if err != nil {
@@ -194,8 +194,8 @@ func (s *Store) PoolAvailableSince(ctx context.Context, cutoff time.Time, limit 
 // (marking it releasing with reason) so the caller can stop it. It reports
 // false when wid is not available (claimed meanwhile, or gone): then it
 // must not be stopped.
-func (s *Store) RetirePoolWorkspace(ctx context.Context, wid, reason string) (bool, error) {
-	n, err := s.run(ctx, scriptPoolRetire, []string{s.k.ws(wid)}, wid, reason).Int()
+func (v Pool) RetirePoolWorkspace(ctx context.Context, wid, reason string) (bool, error) {
+	n, err := v.c.run(ctx, scriptPoolRetire, []string{v.c.k.ws(wid)}, wid, reason).Int()
 	if err != nil {
 		return false, fmt.Errorf("retire pool workspace %s: %w", wid, err)
 	}
@@ -205,14 +205,14 @@ func (s *Store) RetirePoolWorkspace(ctx context.Context, wid, reason string) (bo
 // WaitPool blocks until cond holds for the pool's counts and returns them,
 // or returns ctx's error. It subscribes to the pool's change channel first
 // and re-reads the counts on every change: no polling.
-func (s *Store) WaitPool(ctx context.Context, cond func(PoolCounts) bool) (PoolCounts, error) {
-	f, err := s.FollowPool(ctx)
+func (v Pool) WaitPool(ctx context.Context, cond func(PoolCounts) bool) (PoolCounts, error) {
+	f, err := v.FollowPool(ctx)
 	if err != nil {
 		return PoolCounts{}, err
 	}
 	defer f.Close()
 	for {
-		c, err := s.PoolCounts(ctx)
+		c, err := v.PoolCounts(ctx)
 		if err != nil {
 			return PoolCounts{}, err
 		}
@@ -235,8 +235,8 @@ type PoolFollower struct {
 // FollowPool subscribes to the pool's change notifications. It returns
 // once the subscription is confirmed, so a change after it returns is
 // never missed.
-func (s *Store) FollowPool(ctx context.Context) (*PoolFollower, error) {
-	ps := s.rdb.Subscribe(ctx, s.k.poolChannel())
+func (v Pool) FollowPool(ctx context.Context) (*PoolFollower, error) {
+	ps := v.c.rdb.Subscribe(ctx, v.c.k.poolChannel())
 	if _, err := ps.Receive(ctx); err != nil {
 		_ = ps.Close()
 		return nil, fmt.Errorf("follow pool: %w", err)

@@ -11,8 +11,8 @@ import (
 // AcquireProvisionLock takes cid's provisioning lock for holder until ttl
 // passes (by the store's clock). It reports false if another holder holds
 // an unexpired lock. The same holder acquiring again extends the lock.
-func (s *Store) AcquireProvisionLock(ctx context.Context, cid, holder string, ttl time.Duration) (bool, error) {
-	n, err := s.run(ctx, scriptLockAcquire, []string{s.k.lock(cid)}, holder, durMS(ttl)).Int()
+func (v Leases) AcquireProvisionLock(ctx context.Context, cid, holder string, ttl time.Duration) (bool, error) {
+	n, err := v.c.run(ctx, scriptLockAcquire, []string{v.c.k.lock(cid)}, holder, durMS(ttl)).Int()
 	if err != nil {
 		return false, fmt.Errorf("acquire provision lock %s: %w", cid, err)
 	}
@@ -22,8 +22,8 @@ func (s *Store) AcquireProvisionLock(ctx context.Context, cid, holder string, tt
 // ReleaseProvisionLock releases cid's provisioning lock if holder holds it,
 // and reports whether it did. A lock that expired and was taken by another
 // holder is left alone.
-func (s *Store) ReleaseProvisionLock(ctx context.Context, cid, holder string) (bool, error) {
-	n, err := s.run(ctx, scriptLockRelease, []string{s.k.lock(cid)}, holder).Int()
+func (v Leases) ReleaseProvisionLock(ctx context.Context, cid, holder string) (bool, error) {
+	n, err := v.c.run(ctx, scriptLockRelease, []string{v.c.k.lock(cid)}, holder).Int()
 	if err != nil {
 		return false, fmt.Errorf("release provision lock %s: %w", cid, err)
 	}
@@ -55,7 +55,7 @@ type Binding struct {
 //   - ErrWorkspaceStopped when the workspace already stopped: the
 //     conversation is then lost and its generation advanced, so a retry
 //     starts a new workspace.
-func (s *Store) BindProvisioning(ctx context.Context, b Binding) (Conversation, error) {
+func (v Conversations) BindProvisioning(ctx context.Context, b Binding) (Conversation, error) {
 	cid, wid := b.Conversation, b.Workspace.ID
 	if cid == "" || wid == "" {
 		return Conversation{}, fmt.Errorf("bind conversation %q to workspace %q: empty id", cid, wid)
@@ -64,7 +64,7 @@ func (s *Store) BindProvisioning(ctx context.Context, b Binding) (Conversation, 
 	if !b.RequestedAt.IsZero() {
 		rat = ms(b.RequestedAt)
 	}
-	r, err := s.runStrings(ctx, scriptBind, []string{s.k.conv(cid), s.k.ws(wid)},
+	r, err := v.c.runStrings(ctx, scriptBind, []string{v.c.k.conv(cid), v.c.k.ws(wid)},
 		cid, wid, b.Generation, b.Workspace.Token, b.Workspace.Tenant, b.Workspace.Endpoint, rat)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("bind conversation %s to workspace %s: %w", cid, wid, err)

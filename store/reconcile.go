@@ -17,9 +17,9 @@ import (
 // ends the conversation's binding (lost, or released if a release was
 // under way). It reports whether anything changed (false if wid was
 // already stopped).
-func (s *Store) MarkStopped(ctx context.Context, wid, reason string) (ApplyResult, error) {
-	r, err := s.runStrings(ctx, scriptApply, []string{s.k.ws(wid)},
-		wid, "", string(workspace.StatusStopped), "stopped", reason, durMS(s.tombstone))
+func (v Events) MarkStopped(ctx context.Context, wid, reason string) (ApplyResult, error) {
+	r, err := v.c.runStrings(ctx, scriptApply, []string{v.c.k.ws(wid)},
+		wid, "", string(workspace.StatusStopped), "stopped", reason, durMS(v.c.tombstone))
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("mark workspace %s stopped: %w", wid, err)
 	}
@@ -57,7 +57,7 @@ const (
 // another live workspace, and a workspace of a generation older than the
 // conversation's is not bound (conflict / superseded: the caller leaves it
 // to the orphan reaper).
-func (s *Store) AdoptWorkspace(ctx context.Context, a Adoption) (AdoptOutcome, Conversation, error) {
+func (v Events) AdoptWorkspace(ctx context.Context, a Adoption) (AdoptOutcome, Conversation, error) {
 	cid, wid := a.Conversation, a.Workspace.ID
 	if cid == "" || wid == "" {
 		return "", Conversation{}, fmt.Errorf("adopt workspace %q for %q: empty id", wid, cid)
@@ -69,7 +69,7 @@ func (s *Store) AdoptWorkspace(ctx context.Context, a Adoption) (AdoptOutcome, C
 	if a.Workspace.Pool {
 		pool = "1"
 	}
-	r, err := s.runStrings(ctx, scriptAdopt, []string{s.k.conv(cid), s.k.ws(wid)},
+	r, err := v.c.runStrings(ctx, scriptAdopt, []string{v.c.k.conv(cid), v.c.k.ws(wid)},
 		cid, wid, a.Workspace.Token, a.Tenant, a.Owner, a.Generation, a.Workspace.Endpoint, ready, pool)
 	if err != nil {
 		return "", Conversation{}, fmt.Errorf("adopt workspace %s for %s: %w", wid, cid, err)
@@ -84,8 +84,8 @@ func (s *Store) AdoptWorkspace(ctx context.Context, a Adoption) (AdoptOutcome, C
 // RefreshEndpoint updates wid's agent endpoint (and its ready
 // conversation's) when the runtime reports another one. It reports whether
 // anything changed.
-func (s *Store) RefreshEndpoint(ctx context.Context, wid, endpoint string) (bool, error) {
-	n, err := s.run(ctx, scriptEndpoint, []string{s.k.ws(wid)}, wid, endpoint).Int()
+func (v Events) RefreshEndpoint(ctx context.Context, wid, endpoint string) (bool, error) {
+	n, err := v.c.run(ctx, scriptEndpoint, []string{v.c.k.ws(wid)}, wid, endpoint).Int()
 	if err != nil {
 		return false, fmt.Errorf("refresh endpoint of %s: %w", wid, err)
 	}
@@ -96,16 +96,16 @@ func (s *Store) RefreshEndpoint(ctx context.Context, wid, endpoint string) (bool
 // to a workspace Redis has no record of, and returns how many it ended.
 // It walks conversation keys with SCAN (bounded batches, no blocking);
 // concurrent changes are judged per conversation inside a script.
-func (s *Store) ClearDeadBindings(ctx context.Context) (int, error) {
-	prefix := s.k.conv("")
-	iter := s.rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+func (v Events) ClearDeadBindings(ctx context.Context) (int, error) {
+	prefix := v.c.k.conv("")
+	iter := v.c.rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
 	n := 0
 	for iter.Next(ctx) {
 		cid := strings.TrimPrefix(iter.Val(), prefix)
 		if cid == "" || strings.Contains(cid, ":") {
 			continue
 		}
-		k, err := s.run(ctx, scriptDeadBinding, []string{s.k.conv(cid)}, cid).Int()
+		k, err := v.c.run(ctx, scriptDeadBinding, []string{v.c.k.conv(cid)}, cid).Int()
 		if err != nil {
 			return n, fmt.Errorf("clear dead binding of %s: %w", cid, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,8 +26,10 @@ var (
 	ErrWorkspaceStopped = errors.New("workspace stopped")
 )
 
-// DefaultPrefix is the key prefix when Options.Prefix is empty.
-const DefaultPrefix = "wsd:"
+// DefaultPrefix is the key prefix when Options.Prefix is empty. It is
+// the prefix every deployment has used so far (REDIS_KEY_PREFIX's old
+// default); see docs/decisions.md.
+const DefaultPrefix = "ws:"
 
 // DefaultTombstoneTTL is how long a stopped workspace's record is kept so
 // late events for it stay stale. EventBridge retries for 24 h.
@@ -36,7 +39,7 @@ const DefaultTombstoneTTL = 48 * time.Hour
 type Options struct {
 	// Prefix starts every key and channel name, so several deployments can
 	// share one Redis. On Redis Cluster it must contain a hash tag (for
-	// example "{wsd}:"): scripts touch keys they derive from the prefix, so
+	// example "{ws}:"): scripts touch keys they derive from the prefix, so
 	// all keys must live in one slot. Default DefaultPrefix.
 	Prefix string
 	// Now is the clock for every timestamp the store writes and every expiry
@@ -47,8 +50,22 @@ type Options struct {
 	TombstoneTTL time.Duration
 }
 
-// Store is the Redis state of workspaced. Safe for concurrent use.
+// Store is the Redis state of workspaced: one client shared by its views,
+// each a part of the state with the operations on it. Consumers declare
+// interfaces for the operations they use; a Store (through its embedded
+// views) satisfies all of them. Safe for concurrent use.
 type Store struct {
+	Conversations
+	Events
+	Pool
+	Leases
+	Activity
+	c *core
+}
+
+// core is what every view shares: the client, the key schema under the
+// prefix, the clock.
+type core struct {
 	rdb       redis.UniversalClient
 	k         keys
 	now       func() time.Time
@@ -67,49 +84,58 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
 	}
-	return &Store{rdb: rdb, k: keys{opts.Prefix}, now: opts.Now, tombstone: opts.TombstoneTTL}
+	c := &core{rdb: rdb, k: keys{opts.Prefix}, now: opts.Now, tombstone: opts.TombstoneTTL}
+	return &Store{
+		Conversations: Conversations{c},
+		Events:        Events{c},
+		Pool:          Pool{c},
+		Leases:        Leases{c},
+		Activity:      Activity{c},
+		c:             c,
+	}
 }
 
 // Ping checks that Redis answers (for readiness probes).
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
+	if err := s.c.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping redis: %w", err)
 	}
 	return nil
 }
 
-// keys names every key and channel; docs/redis.md mirrors it.
-type keys struct{ prefix string }
-
-func (k keys) conv(cid string) string    { return k.prefix + "conv:" + cid }
-func (k keys) channel(cid string) string { return k.prefix + "conv:" + cid + ":events" }
-func (k keys) ws(wid string) string      { return k.prefix + "ws:" + wid }
-func (k keys) lock(cid string) string    { return k.prefix + "lock:provision:" + cid }
-func (k keys) streams(wid string) string { return k.prefix + "streams:" + wid }
-func (k keys) workspaces() string        { return k.prefix + "workspaces" }
-func (k keys) lastuse() string           { return k.prefix + "lastuse" }
-func (k keys) poolAvailable() string     { return k.prefix + "pool:available" }
-func (k keys) poolClaimed() string       { return k.prefix + "pool:claimed" }
-func (k keys) poolStarting() string      { return k.prefix + "pool:starting" }
-func (k keys) poolReserved() string      { return k.prefix + "pool:reserved" }
-func (k keys) poolChannel() string       { return k.prefix + "pool:events" }
-func (k keys) lease(name string) string  { return k.prefix + "lease:" + name }
-func (k keys) mcp(cid string) string     { return k.prefix + "mcp:" + cid }
-
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-// script loads lua/<name>.lua behind the shared prelude.
-func script(name string) *redis.Script {
+// keyHelpersMarker is the line of lua/prelude.lua that the generated key
+// helpers replace.
+const keyHelpersMarker = "-- @key-helpers@"
+
+// scriptSource is lua/<name>.lua behind the shared prelude, whose marker
+// line is replaced by the key helpers generated from the schema.
+func scriptSource(name string) (string, error) {
 	prelude, err := luaFS.ReadFile("lua/prelude.lua")
 	if err != nil {
-		panic(err)
+		return "", fmt.Errorf("read prelude: %w", err)
+	}
+	if !strings.Contains(string(prelude), keyHelpersMarker) {
+		return "", fmt.Errorf("lua/prelude.lua lacks the line %q", keyHelpersMarker)
 	}
 	body, err := luaFS.ReadFile("lua/" + name + ".lua")
 	if err != nil {
+		return "", fmt.Errorf("read script %s: %w", name, err)
+	}
+	head := strings.Replace(string(prelude), keyHelpersMarker, luaKeyHelpers(), 1)
+	return head + "\n" + string(body), nil
+}
+
+// script loads a script; the scripts are embedded, so a failure is a
+// build defect and panics when the package loads.
+func script(name string) *redis.Script {
+	src, err := scriptSource(name)
+	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(prelude) + "\n" + string(body))
+	return redis.NewScript(src)
 }
 
 var (
@@ -142,14 +168,14 @@ var (
 )
 
 // run executes sc with the conventional leading arguments (prefix, now ms).
-func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+func (s *core) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	all := append([]any{s.k.prefix, ms(s.now())}, args...)
 	return sc.Run(ctx, s.rdb, keys, all...)
 }
 
 // runStrings runs sc and returns its reply as strings (scripts here reply
 // with flat arrays of strings).
-func (s *Store) runStrings(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
+func (s *core) runStrings(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
 	return s.run(ctx, sc, keys, args...).StringSlice()
 }
 

@@ -12,7 +12,7 @@ import (
 // Store.Watch; it holds a Redis pub/sub connection until Close. Not safe
 // for concurrent use (one reader).
 type Watch struct {
-	s      *Store
+	v      Conversations
 	cid    string
 	ps     *redis.PubSub
 	ch     <-chan any
@@ -24,13 +24,13 @@ type Watch struct {
 // Watch subscribes to cid's changes. The first Next returns the state as of
 // after the subscription was confirmed, so no change between subscribing
 // and reading is missed; each later Next returns the next newer state.
-func (s *Store) Watch(ctx context.Context, cid string) (*Watch, error) {
-	ps := s.rdb.Subscribe(ctx)
-	if err := ps.Subscribe(ctx, s.k.channel(cid)); err != nil {
+func (v Conversations) Watch(ctx context.Context, cid string) (*Watch, error) {
+	ps := v.c.rdb.Subscribe(ctx)
+	if err := ps.Subscribe(ctx, v.c.k.channel(cid)); err != nil {
 		_ = ps.Close()
 		return nil, fmt.Errorf("watch conversation %s: %w", cid, err)
 	}
-	w := &Watch{s: s, cid: cid, ps: ps, first: true}
+	w := &Watch{v: v, cid: cid, ps: ps, first: true}
 	// The channel forwards subscription confirmations too: one arrives
 	// after every (re)connect, and the watch re-reads the state then,
 	// covering messages published while disconnected.
@@ -93,7 +93,7 @@ func (w *Watch) emit(c Conversation) Conversation {
 }
 
 func (w *Watch) read(ctx context.Context) (Conversation, error) {
-	c, err := w.s.Conversation(ctx, w.cid)
+	c, err := w.v.Conversation(ctx, w.cid)
 	if errors.Is(err, ErrNotFound) {
 		return Conversation{ID: w.cid, State: StateNone}, nil
 	}
@@ -111,8 +111,8 @@ func (w *Watch) Close() error {
 // WaitConversation blocks until cond holds for cid's state and returns that
 // state, or returns ctx's error. It reads the state once after subscribing
 // and again only when notified: no polling.
-func (s *Store) WaitConversation(ctx context.Context, cid string, cond func(Conversation) bool) (Conversation, error) {
-	w, err := s.Watch(ctx, cid)
+func (v Conversations) WaitConversation(ctx context.Context, cid string, cond func(Conversation) bool) (Conversation, error) {
+	w, err := v.Watch(ctx, cid)
 	if err != nil {
 		return Conversation{}, err
 	}

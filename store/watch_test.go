@@ -8,6 +8,7 @@ import (
 
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -152,6 +153,7 @@ func TestWaitConversationRespectsContext(t *testing.T) {
 func TestWatchSurvivesReconnect(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
+	storetest.Audit(t, srv, "")
 	c := newClock()
 	s := store.New(srv.Client(t), store.Options{Now: c.Now})
 	ctx := ctxT(t)

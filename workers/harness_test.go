@@ -25,6 +25,7 @@ import (
 	"github.com/workspaced/workspaced/runtime/docker"
 	"github.com/workspaced/workspaced/runtime/runtimetest"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 	"github.com/workspaced/workspaced/workers"
 	"github.com/workspaced/workspaced/workspace"
 )
@@ -85,7 +86,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		testenv.Image(t, cli, o.image)
 	}
 	h := &harness{cli: cli, testID: runtimetest.Token(t), reg: prometheus.NewRegistry()}
-	rdb := redistest.NewClient(t)
+	rs := redistest.Start(t)
+	storetest.Audit(t, rs, "test:")
+	rdb := rs.Client(t)
 	h.st = store.New(rdb, store.Options{Prefix: "test:"})
 	h.rdb = rdb
 	base, err := os.MkdirTemp("", "wsw")

@@ -9,7 +9,9 @@ import (
 )
 
 // The store operations each consumer needs, declared here (consumer side);
-// *store.Store satisfies all of them. The record types are the store's.
+// *store.Store, which embeds the store's views (Conversations, Events,
+// Pool, Leases, Activity), satisfies all of them. The record types are the
+// store's. docs/redis.md lists which view each operation belongs to.
 
 // ProvisionStore is what the workspace.requested consumer needs.
 type ProvisionStore interface {

@@ -9,7 +9,7 @@ import (
 
 // poolView answers GET /v1/pool: the configured bounds and the inventory.
 type poolView struct {
-	st  *store.Store
+	st  store.Pool
 	cfg config.Pool
 }
 

@@ -189,11 +189,11 @@ func (a *App) addAPI() error {
 		a.log.Warn("no API keys configured: every /v1 request will get 401 (set API_KEYS or API_KEYS_FILE)")
 	}
 	api, err := handlers.New(handlers.Options{
-		Store:      a.store,
+		Store:      apiStore{a.store},
 		Commands:   a.bus.Commands(),
 		Transports: a.runtime.rt,
 		Keys:       keys,
-		Pool:       poolView{a.store, a.cfg.Pool},
+		Pool:       poolView{a.store.Pool, a.cfg.Pool},
 		Rules:      a.pers,
 		Checks: map[string]handlers.Check{
 			"redis":   a.store.Ping,
@@ -332,4 +332,16 @@ func (a *App) close() {
 		}
 	}
 	a.closers = nil
+}
+
+// apiStore is the store as the API uses it: Watch answers handlers.Watcher
+// (the store's returns its concrete *store.Watch).
+type apiStore struct{ *store.Store }
+
+func (s apiStore) Watch(ctx context.Context, cid string) (handlers.Watcher, error) {
+	w, err := s.Store.Watch(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }

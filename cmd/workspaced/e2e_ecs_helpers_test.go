@@ -37,6 +37,7 @@ import (
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 	"github.com/workspaced/workspaced/workers"
 )
 
@@ -231,6 +232,7 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 		t.Fatal(err)
 	}
 	s.cfg, s.rs = cfg, rs
+	storetest.Audit(t, rs, cfg.Redis.KeyPrefix) // checked after every replica stopped
 	s.stack = s.startReplica()
 	return s
 }

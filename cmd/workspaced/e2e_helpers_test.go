@@ -27,6 +27,7 @@ import (
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/store/storetest"
 )
 
 // testImage has busybox and the stand-in claude (make images).
@@ -107,6 +108,7 @@ func startStackDeps(t *testing.T, extra map[string]string, deps appDeps) *stack 
 	if err != nil {
 		t.Fatal(err)
 	}
+	storetest.Audit(t, rs, cfg.Redis.KeyPrefix) // checked after the process stopped
 	rdb := rs.Client(t)
 	s := &stack{t: t, env: env, docker: cli, rdb: rdb,
 		store:      store.New(rdb, store.Options{Prefix: cfg.Redis.KeyPrefix}),

@@ -17,6 +17,7 @@ import (
 	"github.com/workspaced/workspaced/internal/redistest"
 	"github.com/workspaced/workspaced/internal/testenv"
 	"github.com/workspaced/workspaced/sse"
+	"github.com/workspaced/workspaced/store/storetest"
 )
 
 // binaries builds workspaced and wsctl once per test binary.
@@ -71,6 +72,7 @@ func TestSIGTERMDuringStream(t *testing.T) {
 	cli := testenv.Docker(t)
 	testenv.Image(t, cli, testImage)
 	rs := redistest.Start(t)
+	storetest.Audit(t, rs, "") // the default prefix
 	env, deployment, _ := stackEnv(t, rs.URL, map[string]string{"SHUTDOWN_TIMEOUT": "4s", "LOG_FORMAT": "json"})
 	t.Cleanup(func() { removeDeployment(t, cli, deployment) })
 

@@ -79,6 +79,7 @@ var Packages = map[string]Layer{
 	"internal/awsrules":    Testing,
 	"internal/testenv":     Testing,
 	"internal/redistest":   Testing,
+	"store/storetest":      Testing,
 	"internal/awstest":     Testing,
 	"internal/ecsdouble":   Testing,
 	"internal/fakebedrock": Testing,

@@ -40,12 +40,12 @@ end
 redis.call('HSET', wk, 'conversation', cid, 'token', token, 'generation', gen, 'pool', pool, 'updated_at', NOW)
 if tenant ~= '' then redis.call('HSET', wk, 'tenant', tenant) end
 if ep ~= '' then redis.call('HSET', wk, 'endpoint', ep) end
-redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
+redis.call('ZADD', key_workspaces(), 'NX', NOW, wid)
 if pool == '1' then
   redis.call('HSETNX', wk, 'claimed_at', NOW)
-  redis.call('ZREM', P .. 'pool:available', wid)
-  redis.call('ZREM', P .. 'pool:starting', wid)
-  redis.call('ZADD', P .. 'pool:claimed', 'NX', NOW, wid)
+  redis.call('ZREM', key_pool_available(), wid)
+  redis.call('ZREM', key_pool_starting(), wid)
+  redis.call('ZADD', key_pool_claimed(), 'NX', NOW, wid)
 end
 
 -- The binding.
@@ -57,7 +57,7 @@ if bound ~= wid and bound ~= '' then redis.call('HSET', ck, 'previous_workspace'
 local cep = ''
 if want == 'ready' then
   cep = redis.call('HGET', wk, 'endpoint') or ''
-  redis.call('ZADD', P .. 'lastuse', 'GT', NOW, wid)
+  redis.call('ZADD', key_lastuse(), 'GT', NOW, wid)
 end
 redis.call('HSET', ck, 'state', want, 'workspace', wid, 'endpoint', cep, 'error', '', 'generation', gen)
 changed(cid, ck)

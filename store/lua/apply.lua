@@ -28,7 +28,7 @@ if ver ~= '' then redis.call('HSET', wk, 'version', ver) end
 redis.call('HSET', wk, 'last_status', status, 'updated_at', NOW)
 if prev == '' then
   redis.call('HSET', wk, 'created_at', NOW)
-  redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
+  redis.call('ZADD', key_workspaces(), 'NX', NOW, wid)
 end
 
 local cj = ''
@@ -38,13 +38,13 @@ elseif kind == 'stopped' then
   if reason ~= '' then redis.call('HSET', wk, 'stopped_reason', reason) end
   if prev ~= 'stopped' then
     redis.call('HSET', wk, 'state', 'stopped', 'stopped_at', NOW)
-    redis.call('ZREM', P .. 'workspaces', wid)
-    redis.call('ZREM', P .. 'lastuse', wid)
+    redis.call('ZREM', key_workspaces(), wid)
+    redis.call('ZREM', key_lastuse(), wid)
     if leave_pool(wid) then pool_changed() end
-    redis.call('DEL', P .. 'streams:' .. wid)
+    redis.call('DEL', key_streams(wid))
     local cid = redis.call('HGET', wk, 'conversation') or ''
     if cid ~= '' then
-      local ck = conv_key(cid)
+      local ck = key_conv(cid)
       if (redis.call('HGET', ck, 'workspace') or '') == wid then
         if (redis.call('HGET', wk, 'releasing') or '') ~= '' then
           settle(cid, ck, wid, 'released', '')

@@ -28,13 +28,13 @@ end
 if ep ~= '' and (redis.call('HGET', wk, 'endpoint') or '') == '' then
   redis.call('HSET', wk, 'endpoint', ep)
 end
-redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
+redis.call('ZADD', key_workspaces(), 'NX', NOW, wid)
 
 local cst, cep = 'provisioning', ''
 if st == 'ready' then
   -- The workspace became ready before the bind (events overtook us).
   cst, cep = 'ready', redis.call('HGET', wk, 'endpoint') or ''
-  redis.call('ZADD', P .. 'lastuse', 'GT', NOW, wid)
+  redis.call('ZADD', key_lastuse(), 'GT', NOW, wid)
 end
 redis.call('HSET', ck, 'state', cst, 'workspace', wid, 'endpoint', cep, 'error', '')
 if rat ~= '' then redis.call('HSET', ck, 'requested_at', rat) end

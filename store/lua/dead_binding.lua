@@ -4,6 +4,6 @@
 -- binding as lost so the next execute provisions.
 local ck, cid = KEYS[1], ARGV[3]
 local bound = redis.call('HGET', ck, 'workspace') or ''
-if bound == '' or redis.call('EXISTS', ws_key(bound)) == 1 then return 0 end
+if bound == '' or redis.call('EXISTS', key_ws(bound)) == 1 then return 0 end
 settle(cid, ck, bound, 'lost', 'workspace unknown to the state store')
 return 1

@@ -8,7 +8,7 @@ if (redis.call('HGET', wk, 'endpoint') or '') == ep then return 0 end
 redis.call('HSET', wk, 'endpoint', ep, 'updated_at', NOW)
 local cid = redis.call('HGET', wk, 'conversation') or ''
 if cid ~= '' then
-  local ck = conv_key(cid)
+  local ck = key_conv(cid)
   if (redis.call('HGET', ck, 'workspace') or '') == wid and redis.call('HGET', ck, 'state') == 'ready' then
     redis.call('HSET', ck, 'endpoint', ep)
     changed(cid, ck)

@@ -8,12 +8,12 @@ local out = {}
 for i = 1, #cands, 2 do
   if #out >= limit * 3 then break end
   local wid, used = cands[i], cands[i + 1]
-  local sk = P .. 'streams:' .. wid
+  local sk = key_streams(wid)
   redis.call('ZREMRANGEBYSCORE', sk, '-inf', NOW)
   if redis.call('ZCARD', sk) == 0 then
     out[#out + 1] = wid
     out[#out + 1] = used
-    out[#out + 1] = redis.call('HGET', ws_key(wid), 'conversation') or ''
+    out[#out + 1] = redis.call('HGET', key_ws(wid), 'conversation') or ''
   end
 end
 return out

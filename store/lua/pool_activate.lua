@@ -9,6 +9,6 @@ if st ~= 'ready' then return {'not_ready', encode(ck)} end
 if redis.call('HGET', ck, 'state') == 'ready' then return {'unchanged', encode(ck)} end
 local ep = redis.call('HGET', wk, 'endpoint') or ''
 redis.call('HSET', ck, 'state', 'ready', 'endpoint', ep, 'error', '')
-redis.call('ZADD', P .. 'lastuse', 'GT', NOW, wid)
+redis.call('ZADD', key_lastuse(), 'GT', NOW, wid)
 changed(cid, ck)
 return {'ready', encode(ck)}

@@ -3,7 +3,7 @@
 -- Events may have come first: a ready workspace joins the available
 -- inventory at once, a stopped one nowhere.
 local wk, wid, token, tenant, ep, res = KEYS[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-if res ~= '' then redis.call('ZREM', P .. 'pool:reserved', res) end
+if res ~= '' then redis.call('ZREM', key_pool_reserved(), res) end
 local st = redis.call('HGET', wk, 'state')
 if st == 'stopped' then
   pool_changed()
@@ -22,12 +22,12 @@ end
 if ep ~= '' and (redis.call('HGET', wk, 'endpoint') or '') == '' then
   redis.call('HSET', wk, 'endpoint', ep)
 end
-redis.call('ZADD', P .. 'workspaces', 'NX', NOW, wid)
+redis.call('ZADD', key_workspaces(), 'NX', NOW, wid)
 if st == 'ready' then
-  redis.call('ZREM', P .. 'pool:starting', wid)
-  redis.call('ZADD', P .. 'pool:available', 'NX', NOW, wid)
+  redis.call('ZREM', key_pool_starting(), wid)
+  redis.call('ZADD', key_pool_available(), 'NX', NOW, wid)
 else
-  redis.call('ZADD', P .. 'pool:starting', 'NX', NOW, wid)
+  redis.call('ZADD', key_pool_starting(), 'NX', NOW, wid)
 end
 pool_changed()
 return {'added', encode(wk)}

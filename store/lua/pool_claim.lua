@@ -12,21 +12,21 @@ if tonumber(curgen) ~= tonumber(gen) then return {'generation', '', '', encode(c
 local bound = redis.call('HGET', ck, 'workspace') or ''
 if bound ~= '' and live(bound) then return {'conflict', '', '', encode(ck)} end
 
-local ak = P .. 'pool:available'
+local ak = key_pool_available()
 while true do
   local e = redis.call('ZPOPMIN', ak, 1)
   if #e == 0 then
     return {'empty', '', '', encode(ck)}
   end
   local wid = e[1]
-  local wk = ws_key(wid)
+  local wk = key_ws(wid)
   local st = redis.call('HGET', wk, 'state')
   local owner = redis.call('HGET', wk, 'conversation') or ''
   if st == 'ready' and owner == '' then
     local tenant = redis.call('HGET', ck, 'tenant') or ''
     redis.call('HSET', wk, 'conversation', cid, 'tenant', tenant, 'generation', gen,
       'claimed_at', NOW, 'updated_at', NOW)
-    redis.call('ZADD', P .. 'pool:claimed', NOW, wid)
+    redis.call('ZADD', key_pool_claimed(), NOW, wid)
     if bound ~= '' then redis.call('HSET', ck, 'previous_workspace', bound) end
     redis.call('HSET', ck, 'state', 'provisioning', 'workspace', wid, 'endpoint', '', 'error', '')
     if rat ~= '' then redis.call('HSET', ck, 'requested_at', rat) end

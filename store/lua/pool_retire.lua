@@ -3,7 +3,7 @@
 -- (recycled for age, or surplus). Only an available one: once claimed it
 -- belongs to its conversation. Reports 1 if it was taken out.
 local wk, wid, reason = KEYS[1], ARGV[3], ARGV[4]
-if redis.call('ZREM', P .. 'pool:available', wid) == 0 then return 0 end
+if redis.call('ZREM', key_pool_available(), wid) == 0 then return 0 end
 if redis.call('EXISTS', wk) == 1 then
   redis.call('HSET', wk, 'releasing', reason, 'updated_at', NOW)
 end

@@ -7,7 +7,7 @@ local ck, wk, cid, wid, reason = KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[5]
 if (redis.call('HGET', ck, 'workspace') or '') ~= wid then return {'conflict', encode(ck)} end
 redis.call('HSET', ck, 'state', 'queued', 'workspace', '', 'endpoint', '', 'error', '',
   'previous_workspace', wid)
-redis.call('ZREM', P .. 'lastuse', wid)
+redis.call('ZREM', key_lastuse(), wid)
 if redis.call('EXISTS', wk) == 1 then
   redis.call('HSET', wk, 'releasing', reason, 'updated_at', NOW)
 end

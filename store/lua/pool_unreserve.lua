@@ -1,3 +1,3 @@
--- ReleasePoolSlot. ARGV: prefix, now, reservation.
-redis.call('ZREM', P .. 'pool:reserved', ARGV[3])
+-- ReleasePoolSlot. KEYS[1] pool:reserved. ARGV: prefix, now, reservation.
+redis.call('ZREM', KEYS[1], ARGV[3])
 return 1

@@ -11,16 +11,16 @@ ep = redis.call('HGET', wk, 'endpoint') or ''
 local cj = ''
 local cid = redis.call('HGET', wk, 'conversation') or ''
 if cid ~= '' then
-  local ck = conv_key(cid)
+  local ck = key_conv(cid)
   if (redis.call('HGET', ck, 'workspace') or '') == wid then
     redis.call('HSET', ck, 'state', 'ready', 'endpoint', ep, 'error', '')
-    redis.call('ZADD', P .. 'lastuse', 'GT', NOW, wid)
+    redis.call('ZADD', key_lastuse(), 'GT', NOW, wid)
     changed(cid, ck)
     cj = encode(ck)
   end
 elseif redis.call('HGET', wk, 'pool') == '1' then
-  redis.call('ZREM', P .. 'pool:starting', wid)
-  redis.call('ZADD', P .. 'pool:available', NOW, wid)
+  redis.call('ZREM', key_pool_starting(), wid)
+  redis.call('ZADD', key_pool_available(), NOW, wid)
   pool_changed()
 end
 return {'ready', encode(wk), cj}

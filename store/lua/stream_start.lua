@@ -4,5 +4,5 @@ local wid, sid, lease = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if not live(wid) then return 0 end
 redis.call('ZADD', KEYS[2], tonumber(NOW) + lease, sid)
 redis.call('PEXPIRE', KEYS[2], lease)
-redis.call('ZADD', P .. 'lastuse', 'GT', NOW, wid)
+redis.call('ZADD', key_lastuse(), 'GT', NOW, wid)
 return 1
