@@ -53,7 +53,9 @@ func OptionsFromConfig(c Config, awsRegion string) Options {
 // admin API is enabled) and the default workspace's initial MCP rules.
 func SidecarOptions(s proxyconfig.Sidecar) Options {
 	o := OptionsFromConfig(s.Proxy, s.AWSRegion)
-	o.Rules = s.MCPRules.Rules()
+	if rules := s.MCPRules.Rules(); len(rules) > 0 {
+		o.Rules = rules
+	}
 	o.AdminToken = s.AdminTokenIfEnabled()
 	return o
 }
