@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 )
 
 // Config is the agent's environment (cmd/workspace-agent), parsed with

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 )
 
 func TestLoadConfig(t *testing.T) {

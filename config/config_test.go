@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 )
 
 func TestLoadFromDefaults(t *testing.T) {

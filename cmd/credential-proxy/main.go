@@ -32,7 +32,7 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for the FROM scratch image (used only when the system has none)
 	"golang.org/x/sync/errgroup"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 	"github.com/workspaced/workspaced/proxy"
 	"github.com/workspaced/workspaced/proxy/proxyconfig"
 )

@@ -20,7 +20,7 @@ import (
 	"syscall"
 
 	"github.com/workspaced/workspaced/agent"
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").

@@ -17,7 +17,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 	"github.com/workspaced/workspaced/proxy/egress"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 )
 
 func TestLoadSidecar(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/workspaced/workspaced/internal/envconf"
+	"github.com/workspaced/workspaced/config/envconf"
 	"github.com/workspaced/workspaced/proxy/mcprule"
 )
 
