@@ -1,6 +1,8 @@
 // Package config is workspaced's one configuration struct, parsed once from
-// the environment in cmd/ and passed down as plain values. Nothing else in
-// the codebase reads the environment. Every variable is documented in
+// the environment in cmd/ (through envconf, like every binary of the
+// project) and passed down as plain values. Nothing else in the codebase
+// reads the environment. The credential proxy's part is proxyconfig.Config,
+// the very struct the ECS sidecar parses. Every variable is documented in
 // docs/configuration.md (a test keeps the two in step).
 package config
 
@@ -9,12 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/workspaced/workspaced/config/envconf"
+	"github.com/workspaced/workspaced/proxy/proxyconfig"
 )
 
 // Runtime kinds (CONTAINER_MANAGER_TYPE) and bus kinds (BUS).
@@ -42,11 +45,14 @@ type Config struct {
 	Docker     Docker
 	ECS        ECS
 	AWS        AWS
-	Proxy      Proxy
-	Pool       Pool
-	GC         GC
-	Files      Files
-	Log        Log
+	// Proxy is the in-process credential proxy of Docker mode (one Unix
+	// socket per workspace): the same variables, parsed by the same type,
+	// as the ECS sidecar (cmd/credential-proxy).
+	Proxy proxyconfig.Config
+	Pool  Pool
+	GC    GC
+	Files Files
+	Log   Log
 }
 
 // HTTP is the API listener and its timeouts.
@@ -98,13 +104,13 @@ type Docker struct {
 
 // ECS configures the ECS runtime (CONTAINER_MANAGER_TYPE=ecs).
 type ECS struct {
-	Cluster          string   `env:"ECS_CLUSTER_NAME"`
-	TaskDefinition   string   `env:"WORKSPACE_TASK_DEFINITION" envDefault:"workspace-agent"`
-	Subnets          []string `env:"ECS_WORKSPACE_SUBNETS"`
-	SecurityGroups   []string `env:"ECS_WORKSPACE_SECURITY_GROUP"`
-	LaunchType       string   `env:"ECS_LAUNCH_TYPE"`
-	CapacityProvider string   `env:"ECS_CAPACITY_PROVIDER"`
-	StartedBy        string   `env:"ECS_STARTED_BY" envDefault:"workspaced"`
+	Cluster          string       `env:"ECS_CLUSTER_NAME"`
+	TaskDefinition   string       `env:"WORKSPACE_TASK_DEFINITION" envDefault:"workspace-agent"`
+	Subnets          envconf.List `env:"ECS_WORKSPACE_SUBNETS"`
+	SecurityGroups   envconf.List `env:"ECS_WORKSPACE_SECURITY_GROUP"`
+	LaunchType       string       `env:"ECS_LAUNCH_TYPE"`
+	CapacityProvider string       `env:"ECS_CAPACITY_PROVIDER"`
+	StartedBy        string       `env:"ECS_STARTED_BY" envDefault:"workspaced"`
 	// ProxyAdminKey derives each task's proxy admin token (HMAC of the
 	// task's client token); every backend replica needs the same key.
 	ProxyAdminKey Secret `env:"PROXY_ADMIN_KEY"`
@@ -130,15 +136,6 @@ func (a AWS) Endpoint(service string) string {
 		return own
 	}
 	return a.EndpointURL
-}
-
-// Proxy configures the in-process credential proxy of the Docker runtime
-// (one Unix socket per workspace). On ECS the proxy is the sidecar and reads
-// its own environment (see cmd/credential-proxy).
-type Proxy struct {
-	DomainAllowlist []string `env:"PROXY_DOMAIN_WHITELIST"`
-	BedrockRegion   string   `env:"BEDROCK_REGION"`
-	BedrockUpstream string   `env:"BEDROCK_UPSTREAM_URL"`
 }
 
 // Pool configures the warm pool.
@@ -184,13 +181,13 @@ type Log struct {
 }
 
 // Load parses the process environment.
-func Load() (Config, error) { return LoadFrom(envMap(os.Environ())) }
+func Load() (Config, error) { return LoadFrom(envconf.Environ(os.Environ())) }
 
 // LoadFrom parses the given environment (tests pass a map) and validates it.
 func LoadFrom(environ map[string]string) (Config, error) {
-	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+	cfg, err := envconf.Parse[Config](environ)
 	if err != nil {
-		return Config{}, fmt.Errorf("parse environment: %w", nameVariables(err))
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -200,7 +197,7 @@ func LoadFrom(environ map[string]string) (Config, error) {
 
 // Validate reports every inconsistency at once.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Proxy.Validate()}
 	switch c.Runtime {
 	case RuntimeDocker:
 	case RuntimeECS:
@@ -267,66 +264,8 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // Variables lists every environment variable Config reads, with its
 // default, in declaration order (for docs and the docs test).
-func Variables() ([]env.FieldParams, error) { return env.GetFieldParams(&Config{}) }
+func Variables() ([]env.FieldParams, error) { return envconf.Variables[Config]() }
 
-// nameVariables rewrites the library's per-field parse errors to name the
-// environment variable an operator has to fix, not the Go field.
-func nameVariables(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return err
-	}
-	keys := fieldKeys(reflect.TypeOf(Config{}))
-	out := make([]error, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) && keys[pe.Name] != "" {
-			out = append(out, fmt.Errorf("%s: %w", keys[pe.Name], pe.Err))
-			continue
-		}
-		out = append(out, e)
-	}
-	return errors.Join(out...)
-}
-
-// fieldKeys maps each leaf field name of t to its env tag. Field names are
-// unique across Config's sections (TestFieldNamesUnique).
-func fieldKeys(t reflect.Type) map[string]string {
-	m := map[string]string{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
-			for k, v := range fieldKeys(f.Type) {
-				m[k] = v
-			}
-			continue
-		}
-		m[f.Name] = f.Tag.Get("env")
-	}
-	return m
-}
-
-func envMap(kv []string) map[string]string {
-	m := make(map[string]string, len(kv))
-	for _, e := range kv {
-		if k, v, ok := strings.Cut(e, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// Secret is a string that never prints: fmt and slog show "[redacted]".
-type Secret string
-
-// String hides the value.
-func (Secret) String() string { return "[redacted]" }
-
-// LogValue hides the value from slog.
-func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
-
-// MarshalJSON hides the value from JSON encoders (slog's JSON handler).
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
-
-// Reveal returns the value, for the one place that needs it.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is a string that never prints (fmt, slog and JSON show
+// "[redacted]"); the one secret type of every binary.
+type Secret = envconf.Secret

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/workspaced/workspaced/config/envconf"
 )
 
 func TestLoadFromDefaults(t *testing.T) {
@@ -54,6 +56,9 @@ func TestLoadFromValidation(t *testing.T) {
 		{"pool max below min", map[string]string{"WARM_POOL_MIN_SIZE": "3", "WARM_POOL_MAX_SIZE": "2"}, "WARM_POOL_MAX_SIZE"},
 		{"bad duration", map[string]string{"WORKSPACE_IDLE_TTL": "soon"}, "WORKSPACE_IDLE_TTL"},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"proxy allowlist", map[string]string{"PROXY_DOMAIN_WHITELIST": "a.example, *.com"}, "PROXY_DOMAIN_WHITELIST"},
+		{"proxy limit", map[string]string{"PROXY_MAX_TUNNELS": "0"}, "PROXY_MAX_TUNNELS"},
+		{"proxy upstream", map[string]string{"BEDROCK_UPSTREAM_URL": "bedrock.example"}, "BEDROCK_UPSTREAM_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +73,21 @@ func TestLoadFromValidation(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Lists have one grammar in every binary (envconf.List).
+func TestListGrammar(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"subnet-1,subnet-2", "subnet-1, subnet-2", "subnet-1 subnet-2", "subnet-1,,subnet-2\n"} {
+		cfg, err := LoadFrom(map[string]string{"ECS_WORKSPACE_SUBNETS": v, "PROXY_PRIVATE_HOSTS": v})
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		want := []string{"subnet-1", "subnet-2"}
+		if !slices.Equal(cfg.ECS.Subnets, want) || !slices.Equal(cfg.Proxy.PrivateHosts, want) {
+			t.Errorf("%q: subnets %q, private hosts %q", v, cfg.ECS.Subnets, cfg.Proxy.PrivateHosts)
+		}
 	}
 }
 
@@ -111,26 +131,11 @@ func TestEveryVariableDocumented(t *testing.T) {
 	}
 }
 
-// TestFieldNamesUnique guards nameVariables: it maps field names to
-// variables, so a leaf field name may appear once across all sections.
+// TestFieldNamesUnique keeps parse errors naming exactly one variable:
+// the library reports the Go field, envconf maps its name back.
 func TestFieldNamesUnique(t *testing.T) {
 	t.Parallel()
-	seen := map[string]int{}
-	var walk func(reflect.Type)
-	walk = func(rt reflect.Type) {
-		for i := range rt.NumField() {
-			f := rt.Field(i)
-			if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
-				walk(f.Type)
-				continue
-			}
-			seen[f.Name]++
-		}
-	}
-	walk(reflect.TypeOf(Config{}))
-	for name, n := range seen {
-		if n > 1 {
-			t.Errorf("field name %s appears %d times", name, n)
-		}
+	if dup := envconf.DuplicateFieldNames[Config](); len(dup) > 0 {
+		t.Errorf("field names used twice: %v", dup)
 	}
 }

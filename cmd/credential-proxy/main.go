@@ -3,7 +3,9 @@
 // calls with the AWS credentials in its own environment, injects MCP
 // headers, forwards the domain allowlist, and optionally serves the admin
 // API the backend uses to set MCP rules on a claimed warm-pool task.
-// Configuration is environment only (see config.go). main only wires.
+// Configuration is environment only: proxyconfig.Sidecar, whose policy
+// part is the very proxyconfig.Config workspaced reads for its in-process
+// proxy (docs/configuration.md lists every variable). main only wires.
 //
 // "credential-proxy healthcheck" probes /health (for the container health
 // check: the image has no shell or curl).
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,16 +32,18 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for the FROM scratch image (used only when the system has none)
 	"golang.org/x/sync/errgroup"
 
+	"github.com/workspaced/workspaced/config/envconf"
 	"github.com/workspaced/workspaced/proxy"
+	"github.com/workspaced/workspaced/proxy/proxyconfig"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(os.Getenv))
+		os.Exit(healthcheck(envconf.Environ(os.Environ())))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {
+	if err := run(ctx, envconf.Environ(os.Environ()), os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "credential-proxy:", err)
 		os.Exit(1)
 	}
@@ -46,16 +51,12 @@ func main() {
 
 // run starts the proxy and blocks until ctx ends, then drains. ready, if
 // not nil, receives the bound proxy address once listening (tests).
-func run(ctx context.Context, getenv func(string) string, logOut io.Writer, ready chan<- string) error {
-	cfg, err := parseConfig(getenv)
+func run(ctx context.Context, environ map[string]string, logOut io.Writer, ready chan<- string) error {
+	cfg, err := parseConfig(environ)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("PROXY_LOG_LEVEL: %w", err)
-	}
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts := cfg.Options
@@ -72,9 +73,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		return fmt.Errorf("listen %s: %w", cfg.ListenAddr(), err)
 	}
 	var adminLn, metricsLn net.Listener
 	if cfg.AdminListen != "" {
@@ -126,8 +127,13 @@ func ignoreClosed(err error) error {
 }
 
 // healthcheck GETs /health on the configured listener: 0 when healthy.
-func healthcheck(getenv func(string) string) int {
-	host, port := envOr(getenv, "PROXY_LISTEN_HOST", "127.0.0.1"), envOr(getenv, "PROXY_LISTEN_PORT", "8080")
+func healthcheck(environ map[string]string) int {
+	cfg, err := proxyconfig.LoadSidecar(environ)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "unhealthy: configuration:", err)
+		return 1
+	}
+	host, port := cfg.ListenHost, strconv.Itoa(int(cfg.ListenPort))
 	if host == "0.0.0.0" || host == "::" || host == "" {
 		host = "127.0.0.1"
 	}

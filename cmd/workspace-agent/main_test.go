@@ -18,52 +18,11 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
-	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/agent/client"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestOptionsFromEnv(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		env     map[string]string
-		check   func(agent.Options) bool
-		wantErr bool
-	}{
-		{"defaults", nil, func(o agent.Options) bool {
-			return o.ListenMode == "" && o.TCPAddr == "" && o.ProxySocket == "" && o.KillGrace == 0
-		}, false},
-		{"tcp", map[string]string{"WORKSPACE_LISTEN_MODE": "tcp", "WORKSPACE_LISTEN_PORT": "9001"}, func(o agent.Options) bool {
-			return o.ListenMode == "tcp" && o.TCPAddr == ":9001"
-		}, false},
-		{"docker", map[string]string{
-			"WORKSPACE_SOCKET_PATH": "/var/run/ws/agent.sock", "WORKSPACE_PROXY_SOCKET": "/var/run/ws/proxy.sock",
-			"WORKSPACE_KILL_GRACE": "3s", "WORKSPACE_MAX_TAR_BYTES": "1024", "WORKSPACE_AWS_REGION": "eu-west-1",
-		}, func(o agent.Options) bool {
-			return o.SocketPath == "/var/run/ws/agent.sock" && o.ProxySocket == "/var/run/ws/proxy.sock" &&
-				o.KillGrace == 3*time.Second && o.MaxTarBytes == 1024 &&
-				len(o.ExtraEnv) == 1 && o.ExtraEnv[0] == "AWS_REGION=eu-west-1"
-		}, false},
-		{"bad port", map[string]string{"WORKSPACE_LISTEN_PORT": "http"}, nil, true},
-		{"bad grace", map[string]string{"WORKSPACE_KILL_GRACE": "soon"}, nil, true},
-		{"bad tar limit", map[string]string{"WORKSPACE_MAX_TAR_BYTES": "-1"}, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			o, err := optionsFromEnv(func(k string) string { return tt.env[k] })
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
-			}
-			if err == nil && !tt.check(o) {
-				t.Errorf("options = %+v", o)
-			}
-		})
-	}
-}
 
 func build(t *testing.T, dir, pkg string) string {
 	t.Helper()

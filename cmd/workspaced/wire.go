@@ -19,7 +19,6 @@ import (
 	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/handlers"
 	"github.com/workspaced/workspaced/proxy"
-	"github.com/workspaced/workspaced/proxy/egress"
 	"github.com/workspaced/workspaced/runtime/docker"
 	"github.com/workspaced/workspaced/runtime/ecs"
 	"github.com/workspaced/workspaced/workspace"
@@ -211,37 +210,29 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 // (WORKSPACED_DEPLOYMENT).
 const deploymentLabel = "workspaced.deployment"
 
-// newHostProxy builds the in-process credential proxy of Docker mode.
+// newHostProxy builds the in-process credential proxy of Docker mode from
+// hostProxyOptions.
 func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registerer, log *slog.Logger, hook func(*proxy.Options)) (*proxy.Proxy, error) {
-	allow, err := egress.NewAllowlist(cfg.Proxy.DomainAllowlist)
-	if err != nil {
-		return nil, fmt.Errorf("PROXY_DOMAIN_WHITELIST: %w", err)
-	}
-	region := cfg.Proxy.BedrockRegion
-	if region == "" {
-		region = cfg.AWS.Region
-	}
-	bedrock := proxy.BedrockOptions{Region: region}
-	if cfg.Proxy.BedrockUpstream != "" {
-		if bedrock.Upstream, err = url.Parse(cfg.Proxy.BedrockUpstream); err != nil {
-			return nil, fmt.Errorf("BEDROCK_UPSTREAM_URL: %w", err)
-		}
-	}
+	opts := hostProxyOptions(cfg)
 	// The proxy signs with workspaced's own AWS credentials; without any,
 	// Bedrock requests get 503 (fail closed) and everything else works.
-	if awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region)); err == nil && awsCfg.Credentials != nil {
-		bedrock.Credentials = awsCfg.Credentials
+	if awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(opts.Bedrock.Region)); err == nil && awsCfg.Credentials != nil {
+		opts.Bedrock.Credentials = awsCfg.Credentials
 	}
-	opts := proxy.Options{
-		Logger:    log,
-		Metrics:   proxy.NewMetrics(reg),
-		Allowlist: allow,
-		Bedrock:   bedrock,
-	}
+	opts.Logger = log
+	opts.Metrics = proxy.NewMetrics(reg)
 	if hook != nil {
 		hook(&opts) // tests: a fake resolver and dialer, a test CA
 	}
 	return proxy.New(opts)
+}
+
+// hostProxyOptions is the policy of the in-process proxy: the same
+// function of the same variables as the ECS sidecar's
+// (proxy.OptionsFromConfig; TestSameEnvironmentSameProxy), with
+// workspaced's AWS_REGION as the Bedrock fallback region.
+func hostProxyOptions(cfg config.Config) proxy.Options {
+	return proxy.OptionsFromConfig(cfg.Proxy, cfg.AWS.Region)
 }
 
 // loadKeys reads API_KEYS and API_KEYS_FILE.

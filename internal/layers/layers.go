@@ -50,6 +50,10 @@ var Packages = map[string]Layer{
 	"proxy/egress":   Vocabulary,
 	"sse":            Vocabulary,
 	"deploy/seccomp": Vocabulary,
+	// How every binary reads its environment, and the proxy's env-tagged
+	// policy that config embeds and proxy turns into Options (docs/decisions.md D18).
+	"config/envconf":    Vocabulary,
+	"proxy/proxyconfig": Vocabulary,
 
 	"config": Config,
 
