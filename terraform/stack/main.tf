@@ -99,6 +99,7 @@ module "security" {
   ssm_parameter_prefix             = local.ssm_prefix
   proxy_domain_whitelist           = var.proxy_domain_whitelist
   mcp_domains                      = var.mcp_domains
+  dns_firewall_mutation_protection = var.dns_firewall_mutation_protection
   tags                             = local.tags
 }
 

@@ -356,6 +356,11 @@ variable "deletion_protection" {
   type        = bool
 }
 
+variable "dns_firewall_mutation_protection" {
+  description = "Mutation protection of the DNS Firewall association: on in production; off where terraform destroy must work (staging)."
+  type        = bool
+}
+
 variable "force_destroy_bucket" {
   description = "Let terraform destroy empty and delete the workspace-files bucket."
   type        = bool

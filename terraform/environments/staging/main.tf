@@ -47,9 +47,10 @@ module "stack" {
   rds_instance_class = "db.t3.medium"
   rds_multi_az       = false
 
-  deletion_protection  = false
-  force_destroy_bucket = true
-  log_retention_days   = 14
+  deletion_protection              = false
+  dns_firewall_mutation_protection = false
+  force_destroy_bucket             = true
+  log_retention_days               = 14
 
   # Per-deployment inputs (variables.tf).
   image_tag                       = var.image_tag

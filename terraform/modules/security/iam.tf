@@ -9,6 +9,7 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  names      = jsondecode(file("${path.module}/../../../deploy/names.json"))
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
@@ -166,6 +167,23 @@ data "aws_iam_policy_document" "backend" {
       test     = "StringEquals"
       variable = "ecs:CreateAction"
       values   = ["RunTask"]
+    }
+  }
+
+  # RecordClaim (runtime/ecs/claim.go) tags a warm-pool task with its claim
+  # when it is handed to a conversation, long after RunTask: a separate
+  # TagResource call, which the statement above does not cover. Only this
+  # cluster's tasks, only the claim tag keys (deploy/names.json
+  # claim_tag_keys; a Go test keeps them equal to the runtime's).
+  statement {
+    sid       = "TagClaimedTasks"
+    actions   = ["ecs:TagResource"]
+    resources = [local.cluster_task_arns]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = local.names.claim_tag_keys
     }
   }
 
