@@ -41,8 +41,12 @@ module "monitoring" {
   dead_letter_queue_names     = module.messaging.dead_letter_queue_names
   task_state_change_rule_name = module.messaging.task_state_change_rule_name
   warm_pool_alarm_enabled     = var.warm_pool_min_size > 0
-  metrics_namespace           = var.metrics_namespace
-  tags                        = local.tags
+  autoscaling_group_name      = module.ecs.autoscaling_group_name
+  ec2_warm_pool_alarm_enabled = var.ec2_warm_pool_min_size > 0
+
+  active_workspaces_alarm_threshold = var.active_workspaces_alarm_threshold
+  metrics_namespace                 = var.metrics_namespace
+  tags                              = local.tags
 }
 
 module "vpc" {

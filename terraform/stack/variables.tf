@@ -389,6 +389,16 @@ variable "alarm_email" {
   }
 }
 
+variable "active_workspaces_alarm_threshold" {
+  description = "Running workspace tasks at which the workspaces-active alarm fires: about 80 % of asg_max_size times the awsvpc tasks one instance_type holds (trunked ENIs)."
+  type        = number
+
+  validation {
+    condition     = var.active_workspaces_alarm_threshold >= 1
+    error_message = "active_workspaces_alarm_threshold must be at least 1."
+  }
+}
+
 variable "metrics_namespace" {
   description = "CloudWatch namespace the CloudWatch agent sidecar publishes the backend's Prometheus metrics into (docs/deploy.md, \"Metrics\")."
   type        = string

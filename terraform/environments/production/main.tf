@@ -52,6 +52,8 @@ module "stack" {
   force_destroy_bucket             = false
   log_retention_days               = 90
 
+  active_workspaces_alarm_threshold = 180 # ~80 % of 10 x c6i.2xlarge x ~22 trunked ENIs
+
   # Per-deployment inputs (variables.tf).
   image_tag                       = var.image_tag
   certificate_arn                 = var.certificate_arn

@@ -52,6 +52,8 @@ module "stack" {
   force_destroy_bucket             = true
   log_retention_days               = 14
 
+  active_workspaces_alarm_threshold = 40 # ~80 % of 4 x c6i.xlarge x ~12 trunked ENIs
+
   # Per-deployment inputs (variables.tf).
   image_tag                       = var.image_tag
   certificate_arn                 = var.certificate_arn

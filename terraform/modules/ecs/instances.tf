@@ -92,6 +92,13 @@ resource "aws_autoscaling_group" "this" {
   # desired_capacity belongs to the capacity provider's managed scaling.
   health_check_type     = "EC2"
   protect_from_scale_in = true
+  # Group metrics for the EC2 warm-pool alarm and the dashboard
+  # (monitoring module).
+  metrics_granularity = "1Minute"
+  enabled_metrics = [
+    "GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize",
+    "WarmPoolWarmedCapacity", "WarmPoolMinSize", "WarmPoolDesiredCapacity",
+  ]
 
   launch_template {
     id      = aws_launch_template.this.id

@@ -69,6 +69,18 @@ run "instances" {
   }
 }
 
+run "warm_pool_metrics" {
+  assert {
+    condition     = contains(aws_autoscaling_group.this.enabled_metrics, "WarmPoolWarmedCapacity") && aws_autoscaling_group.this.metrics_granularity == "1Minute"
+    error_message = "The group must publish WarmPoolWarmedCapacity (the EC2 warm-pool alarm reads it)."
+  }
+
+  assert {
+    condition     = aws_autoscaling_group.this.warm_pool[0].min_size == var.warm_pool_min_size && aws_autoscaling_group.this.warm_pool[0].pool_state == "Stopped"
+    error_message = "The EC2 warm pool keeps warm_pool_min_size stopped instances."
+  }
+}
+
 run "instance_refresh_replaces_protected_instances" {
   # Managed termination protection marks every instance running a task
   # (warm-pool workspaces always run) as protected from scale-in; with the
