@@ -1,7 +1,9 @@
 package terraform_test
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +39,27 @@ func TestCapacityProviderNameComesFromTheAssociation(t *testing.T) {
 	}
 	if !fromAssociation {
 		t.Errorf("capacity_provider_name must be read from aws_ecs_cluster_capacity_providers (the association)")
+	}
+}
+
+// TestSecurityGroupRulesAllAsserted: the security module's terraform test
+// checks the workspace group's ingress and egress by going through every
+// rule resource of the module (a test cannot enumerate resources), so a
+// new rule resource must be added there, or a rule opening the workspace
+// group (22 from 0.0.0.0/0, say) would pass it unseen.
+func TestSecurityGroupRulesAllAsserted(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(modulesDir(t), "security")
+	test, err := os.ReadFile(filepath.Join(dir, "tests", "security.tftest.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := moduleFiles(t, dir)
+	for _, typ := range []string{"aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule", "aws_security_group_rule"} {
+		for _, b := range blocks(files, "resource", typ) {
+			if ref := typ + "." + b.Labels[1]; !strings.Contains(string(test), ref) {
+				t.Errorf("%s is not in modules/security/tests/security.tftest.hcl's workspace_security_group assertions", ref)
+			}
+		}
 	}
 }

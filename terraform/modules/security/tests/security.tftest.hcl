@@ -43,6 +43,22 @@ mock_provider "aws" {
   }
 }
 
+# Distinct role ARNs, so a policy naming the wrong role shows.
+override_resource {
+  target = aws_iam_role.execution
+  values = { arn = "arn:aws:iam::123456789012:role/workspaced-test-ecs-execution" }
+}
+
+override_resource {
+  target = aws_iam_role.backend
+  values = { arn = "arn:aws:iam::123456789012:role/workspaced-test-backend-task" }
+}
+
+override_resource {
+  target = aws_iam_role.instance
+  values = { arn = "arn:aws:iam::123456789012:role/workspaced-test-ecs-instance" }
+}
+
 # Distinct security group IDs, so a rule on the wrong group shows.
 override_resource {
   target = aws_security_group.alb
@@ -138,6 +154,8 @@ run "backend_may_tag_claimed_tasks" {
 
 run "workspace_security_group" {
   # Every ingress rule on the workspace group comes from the backend group.
+  # The lists below name every rule resource of the module
+  # (TestSecurityGroupRulesAllAsserted keeps them complete).
   assert {
     condition = alltrue([for r in concat(
       values(aws_vpc_security_group_ingress_rule.alb_https),
