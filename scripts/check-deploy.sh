@@ -58,7 +58,7 @@ if [ -x "$trivy" ] && [ -e "$stamp" ]; then
   trivy_flags=(config --skip-check-update --disable-telemetry --skip-version-check --quiet)
   # Given terraform/, trivy evaluates every root (bootstrap, each
   # environment) and the modules through them.
-  if ! "$trivy" "${trivy_flags[@]}" --exit-code 1 terraform; then
+  if ! "$trivy" "${trivy_flags[@]}" --table-mode detailed --exit-code 1 terraform; then
     echo "check-deploy: trivy found problems: fix them, or ignore one in place with #trivy:ignore:AVD-AWS-NNNN <reason>" >&2
     status=1
   fi
