@@ -96,7 +96,6 @@ func TestAMIConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, line := range []string{
-		"ECS_ENABLE_TASK_ENI_TRUNKING=true",
 		"ECS_AWSVPC_BLOCK_IMDS=true",
 		"ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
 		"ECS_WARM_POOLS_CHECK=true",
@@ -105,6 +104,11 @@ func TestAMIConfiguration(t *testing.T) {
 		if !strings.Contains(string(cfg), line+"\n") {
 			t.Errorf("ecs.config lacks %s", line)
 		}
+	}
+	// ENI trunking is the account setting awsvpcTrunking (ecs module), not
+	// an agent variable: a line for it would only mislead.
+	if strings.Contains(string(cfg), "TRUNKING") {
+		t.Error("ecs.config sets trunking, which is no ECS agent setting (it is the account setting awsvpcTrunking)")
 	}
 	if strings.Contains(string(cfg), "ECS_CLUSTER=") {
 		t.Error("ecs.config must not bake in a cluster: the launch template's user data sets it")

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/workspaced/workspaced/store"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // Start-failure kinds (label "kind" of workspaced_workspace_start_failures_total).
@@ -43,6 +44,7 @@ type Metrics struct {
 	repairs     *prometheus.CounterVec
 	reconciles  *prometheus.CounterVec
 	leader      *prometheus.GaugeVec
+	active      prometheus.Gauge
 }
 
 // NewMetrics registers the workers' collectors with reg.
@@ -99,8 +101,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "workspaced_leader",
 		Help: "1 while this replica holds the lease of the loop (pool, gc).",
 	}, []string{"loop"})
+	m.active = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "workspaced_workspaces_active",
+		Help: "Workspaces the runtime runs (not stopping or stopped: warm pool and conversations), as the reconciler last listed them; 0 on a replica without the gc lease, so take the Maximum across replicas.",
+	})
 	for _, c := range []prometheus.Collector{m.events, m.provisioning, m.failures, m.poolSize, m.poolClaims,
-		m.poolStarts, m.poolRetired, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader} {
+		m.poolStarts, m.poolRetired, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader, m.active} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register workers metrics: %w", err)
 		}
@@ -230,4 +236,24 @@ func (m *Metrics) leading(loop string, yes bool) {
 		v = 1
 	}
 	m.leader.WithLabelValues(loop).Set(v)
+	if loop == "gc" && !yes {
+		// The reconciler runs under the gc lease: a former leader's count
+		// would go stale.
+		m.active.Set(0)
+	}
+}
+
+// activeWorkspaces records the workspaces a reconcile pass listed that are
+// not on their way down.
+func (m *Metrics) activeWorkspaces(infos []workspace.Info) {
+	if m == nil {
+		return
+	}
+	n := 0
+	for _, i := range infos {
+		if !i.Status.Stopping() {
+			n++
+		}
+	}
+	m.active.Set(float64(n))
 }

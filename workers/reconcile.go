@@ -122,6 +122,7 @@ func (r *Reconciler) reconcile(ctx context.Context, rep *Repairs) error {
 	if err != nil {
 		return err
 	}
+	r.m.activeWorkspaces(infos)
 	var errs []error
 	seen := make(map[string]bool, len(infos))
 	for _, info := range infos {

@@ -131,6 +131,12 @@ func TestRunTaskValidation(t *testing.T) {
 			in.CapacityProviderStrategy = []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: aws.String("cp")}}
 		}, "InvalidParameterException"},
 		{"no network configuration", func(in *awsecs.RunTaskInput) { in.NetworkConfiguration = nil }, "InvalidParameterException"},
+		{"binpack on an unknown field", func(in *awsecs.RunTaskInput) {
+			in.PlacementStrategy = []ecstypes.PlacementStrategy{{Type: ecstypes.PlacementStrategyTypeBinpack, Field: aws.String("disk")}}
+		}, "InvalidParameterException"},
+		{"spread without a field", func(in *awsecs.RunTaskInput) {
+			in.PlacementStrategy = []ecstypes.PlacementStrategy{{Type: ecstypes.PlacementStrategyTypeSpread}}
+		}, "InvalidParameterException"},
 		{"public ip on EC2", func(in *awsecs.RunTaskInput) {
 			in.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp = ecstypes.AssignPublicIpEnabled
 		}, "InvalidParameterException"},

@@ -59,6 +59,9 @@ func (d *Double) validateRunTask(in runTaskInput) error {
 			return invalidParam("capacityProvider is required in capacityProviderStrategy.")
 		}
 	}
+	if err := validatePlacement(in.PlacementStrategy); err != nil {
+		return err
+	}
 	if err := validateNetwork(in); err != nil {
 		return err
 	}
@@ -458,4 +461,33 @@ func (d *Double) tagResource(in tagResourceInput) (any, error) {
 		}
 	}
 	return struct{}{}, nil
+}
+
+// validatePlacement checks placementStrategy as ECS documents it: at most
+// five entries; binpack on cpu or memory, spread on a field (instanceId,
+// host, or an attribute), random without a field. The double places
+// nothing itself: it accepts what ECS would.
+func validatePlacement(ps []placementStrategy) error {
+	if len(ps) > 5 {
+		return invalidParam("placementStrategy may have at most 5 entries.")
+	}
+	for _, p := range ps {
+		switch p.Type {
+		case "binpack":
+			if p.Field != "cpu" && p.Field != "memory" {
+				return invalidParam("binpack placement strategy field must be cpu or memory, not %q.", p.Field)
+			}
+		case "spread":
+			if p.Field == "" {
+				return invalidParam("spread placement strategy needs a field.")
+			}
+		case "random":
+			if p.Field != "" {
+				return invalidParam("random placement strategy takes no field.")
+			}
+		default:
+			return invalidParam("placementStrategy type %q is not valid (random, spread, binpack).", p.Type)
+		}
+	}
+	return nil
 }

@@ -68,12 +68,19 @@ type runTaskInput struct {
 	LaunchType               string                         `json:"launchType,omitempty"`
 	NetworkConfiguration     *networkConfiguration          `json:"networkConfiguration,omitempty"`
 	Overrides                *taskOverride                  `json:"overrides,omitempty"`
+	PlacementStrategy        []placementStrategy            `json:"placementStrategy,omitempty"`
 	PlatformVersion          string                         `json:"platformVersion,omitempty"`
 	PropagateTags            string                         `json:"propagateTags,omitempty"`
 	ReferenceID              string                         `json:"referenceId,omitempty"`
 	StartedBy                string                         `json:"startedBy,omitempty"`
 	Tags                     []tag                          `json:"tags,omitempty"`
 	TaskDefinition           string                         `json:"taskDefinition"`
+}
+
+// placementStrategy is one entry of RunTask's placementStrategy.
+type placementStrategy struct {
+	Type  string `json:"type"`
+	Field string `json:"field,omitempty"`
 }
 
 type failure struct {

@@ -93,6 +93,12 @@ func (r *Runtime) runTaskInput(spec workspace.StartSpec) (*awsecs.RunTaskInput, 
 			SecurityGroups: r.opts.SecurityGroups,
 			AssignPublicIp: ecstypes.AssignPublicIpDisabled,
 		}},
+		// Fill an instance before using another (seed §8.2): managed
+		// scaling then adds instances only when the ones running are full,
+		// and fewer instances keep their image caches warm.
+		PlacementStrategy: []ecstypes.PlacementStrategy{{
+			Type: ecstypes.PlacementStrategyTypeBinpack, Field: aws.String("memory"),
+		}},
 		Tags:                 tags(spec),
 		PropagateTags:        ecstypes.PropagateTagsTaskDefinition,
 		EnableECSManagedTags: true,

@@ -62,7 +62,7 @@ resource "aws_ecr_pull_through_cache_rule" "ecr_public" {
   upstream_registry_url = "public.ecr.aws"
 }
 
-#tfsec:ignore:aws-ecr-repository-customer-key public upstream images, encrypted at rest with ECR's AES256; a customer key on a pull-through repository needs a repository creation template and an ECR service role for no confidentiality gain.
+#trivy:ignore:AVD-AWS-0033 public upstream images, encrypted at rest with ECR's AES256; a customer key on a pull-through repository needs a repository creation template and an ECR service role for no confidentiality gain.
 resource "aws_ecr_repository" "pull_through" {
   for_each = toset(var.ecr_pull_through_repositories)
 

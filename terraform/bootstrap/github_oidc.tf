@@ -129,7 +129,7 @@ data "aws_iam_policy_document" "plan" {
     sid = "StateLock"
     # Plans take the S3 lock file and read every environment's state.
     actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards state objects and lock files of every environment live under this one bucket.
+    # State objects and lock files of every environment live under this one bucket.
     resources = ["${aws_s3_bucket.state.arn}/*"]
   }
 
@@ -137,7 +137,7 @@ data "aws_iam_policy_document" "plan" {
     sid = "DecryptStateAndSecureStrings"
     # Refreshing SSM SecureStrings decrypts them; keys of this project only.
     actions = ["kms:Decrypt", "kms:GenerateDataKey"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards the environments create their keys after this role; the Project tag condition limits it to this project's keys.
+    # The environments create their keys after this role; the Project tag condition limits it to this project's keys.
     resources = ["*"]
 
     condition {
@@ -219,7 +219,7 @@ data "aws_iam_policy_document" "packer" {
       "ec2:ModifyInstanceAttribute", "ec2:ModifySnapshotAttribute", "ec2:RegisterImage",
       "ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
     ]
-    #tfsec:ignore:aws-iam-no-policy-wildcards the instance, volumes and snapshots of a build get IDs only when Packer creates them.
+    # The instance, volumes and snapshots of a build get IDs only when Packer creates them.
     resources = ["*"]
   }
 

@@ -20,7 +20,7 @@ resource "aws_kms_alias" "state" {
   target_key_id = aws_kms_key.state.key_id
 }
 
-#tfsec:ignore:aws-s3-enable-bucket-logging state access is audited by CloudTrail data events; a log bucket for the state bucket would need its own.
+#trivy:ignore:AVD-AWS-0089 state access is audited by CloudTrail data events; a log bucket for the state bucket would need its own.
 resource "aws_s3_bucket" "state" {
   bucket = "workspaced-tfstate-${local.account_id}"
 

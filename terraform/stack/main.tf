@@ -41,8 +41,12 @@ module "monitoring" {
   dead_letter_queue_names     = module.messaging.dead_letter_queue_names
   task_state_change_rule_name = module.messaging.task_state_change_rule_name
   warm_pool_alarm_enabled     = var.warm_pool_min_size > 0
-  metrics_namespace           = var.metrics_namespace
-  tags                        = local.tags
+  autoscaling_group_name      = module.ecs.autoscaling_group_name
+  ec2_warm_pool_alarm_enabled = var.ec2_warm_pool_min_size > 0
+
+  active_workspaces_alarm_threshold = var.active_workspaces_alarm_threshold
+  metrics_namespace                 = var.metrics_namespace
+  tags                              = local.tags
 }
 
 module "vpc" {
@@ -99,6 +103,7 @@ module "security" {
   ssm_parameter_prefix             = local.ssm_prefix
   proxy_domain_whitelist           = var.proxy_domain_whitelist
   mcp_domains                      = var.mcp_domains
+  dns_firewall_mutation_protection = var.dns_firewall_mutation_protection
   tags                             = local.tags
 }
 

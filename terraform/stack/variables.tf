@@ -356,6 +356,11 @@ variable "deletion_protection" {
   type        = bool
 }
 
+variable "dns_firewall_mutation_protection" {
+  description = "Mutation protection of the DNS Firewall association: on in production; off where terraform destroy must work (staging)."
+  type        = bool
+}
+
 variable "force_destroy_bucket" {
   description = "Let terraform destroy empty and delete the workspace-files bucket."
   type        = bool
@@ -381,6 +386,16 @@ variable "alarm_email" {
   validation {
     condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
     error_message = "alarm_email must be an e-mail address."
+  }
+}
+
+variable "active_workspaces_alarm_threshold" {
+  description = "Running workspace tasks at which the workspaces-active alarm fires: about 80 % of asg_max_size times the awsvpc tasks one instance_type holds (trunked ENIs)."
+  type        = number
+
+  validation {
+    condition     = var.active_workspaces_alarm_threshold >= 1
+    error_message = "active_workspaces_alarm_threshold must be at least 1."
   }
 }
 

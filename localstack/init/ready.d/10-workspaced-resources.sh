@@ -7,8 +7,8 @@
 #
 # Names come from deploy/names.json and the rule's pattern from the Terraform
 # template, so neither can drift from Terraform; the numbers below mirror the
-# messaging module's defaults, and localstack/localstack_test.go checks they
-# agree.
+# messaging module's defaults, and the tests in localstack/ check they
+# agree (localstack/resources_test.go, bucket_test.go).
 #
 # LocalStack runs this from /etc/localstack/init/ready.d (docker-compose.yml
 # mounts the files). Elsewhere, e.g. against the in-process emulator in tests:
@@ -55,6 +55,7 @@ queue_retention=345600 # 4 days
 dlq_retention=1209600  # 14 days
 workspace_files_expiration_days=90
 noncurrent_version_expiration_days=30
+abort_incomplete_upload_days=7
 
 awscli() {
   if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
@@ -118,13 +119,21 @@ escaped=$(printf '%s' "$policy" | sed 's/"/\\"/g')
 awscli sqs set-queue-attributes --queue-url "$events_url" --attributes "{\"Policy\":\"$escaped\"}" >/dev/null
 echo "rule $rule -> $events_queue"
 
+# Outside us-east-1 S3 wants the region as LocationConstraint (and refuses
+# it in us-east-1); docker-compose.yml runs LocalStack in ap-northeast-1.
 if ! awscli s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
-  awscli s3api create-bucket --bucket "$bucket" >/dev/null
+  if [ "$region" = us-east-1 ]; then
+    awscli s3api create-bucket --bucket "$bucket" >/dev/null
+  else
+    awscli s3api create-bucket --bucket "$bucket" --create-bucket-configuration "LocationConstraint=$region" >/dev/null
+  fi
 fi
 awscli s3api put-bucket-versioning --bucket "$bucket" --versioning-configuration Status=Enabled
 awscli s3api put-bucket-encryption --bucket "$bucket" --server-side-encryption-configuration \
   '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"},"BucketKeyEnabled":true}]}'
+# The rules of aws_s3_bucket_lifecycle_configuration.workspace_files, in
+# its order (localstack/bucket_test.go compares them with the module).
 awscli s3api put-bucket-lifecycle-configuration --bucket "$bucket" --lifecycle-configuration \
-  "{\"Rules\":[{\"ID\":\"expire-workspace-archives\",\"Status\":\"Enabled\",\"Filter\":{},\"Expiration\":{\"Days\":$workspace_files_expiration_days},\"NoncurrentVersionExpiration\":{\"NoncurrentDays\":$noncurrent_version_expiration_days},\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":7}}]}"
+  "{\"Rules\":[{\"ID\":\"expire-workspace-archives\",\"Status\":\"Enabled\",\"Filter\":{},\"Expiration\":{\"Days\":$workspace_files_expiration_days},\"NoncurrentVersionExpiration\":{\"NoncurrentDays\":$noncurrent_version_expiration_days},\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":$abort_incomplete_upload_days}},{\"ID\":\"remove-expired-delete-markers\",\"Status\":\"Enabled\",\"Filter\":{},\"Expiration\":{\"ExpiredObjectDeleteMarker\":true}}]}"
 echo "bucket $bucket"
 echo "workspaced resources ready"

@@ -47,9 +47,12 @@ module "stack" {
   rds_instance_class = "db.r6g.large"
   rds_multi_az       = true
 
-  deletion_protection  = true
-  force_destroy_bucket = false
-  log_retention_days   = 90
+  deletion_protection              = true
+  dns_firewall_mutation_protection = true
+  force_destroy_bucket             = false
+  log_retention_days               = 90
+
+  active_workspaces_alarm_threshold = 180 # ~80 % of 10 x c6i.2xlarge x ~22 trunked ENIs
 
   # Per-deployment inputs (variables.tf).
   image_tag                       = var.image_tag

@@ -47,9 +47,12 @@ module "stack" {
   rds_instance_class = "db.t3.medium"
   rds_multi_az       = false
 
-  deletion_protection  = false
-  force_destroy_bucket = true
-  log_retention_days   = 14
+  deletion_protection              = false
+  dns_firewall_mutation_protection = false
+  force_destroy_bucket             = true
+  log_retention_days               = 14
+
+  active_workspaces_alarm_threshold = 40 # ~80 % of 4 x c6i.xlarge x ~12 trunked ENIs
 
   # Per-deployment inputs (variables.tf).
   image_tag                       = var.image_tag

@@ -20,13 +20,14 @@ locals {
 
   # The AMI's /etc/ecs/ecs.config holds everything but the cluster (seed §6.2);
   # repeating the security-relevant lines here keeps them on even if an older
-  # AMI lacks them.
+  # AMI lacks them. ENI trunking is not an agent setting: it is the account
+  # setting awsvpcTrunking (cluster.tf); the agent's ECS_ENABLE_HIGH_DENSITY_ENI
+  # defaults to true.
   user_data = <<-EOT
     #!/bin/bash
     set -euo pipefail
     cat >>/etc/ecs/ecs.config <<'CFG'
     ECS_CLUSTER=${var.cluster_name}
-    ECS_ENABLE_TASK_ENI_TRUNKING=true
     ECS_AWSVPC_BLOCK_IMDS=true
     ECS_WARM_POOLS_CHECK=true
     ECS_IMAGE_PULL_BEHAVIOR=prefer-cached
@@ -91,6 +92,13 @@ resource "aws_autoscaling_group" "this" {
   # desired_capacity belongs to the capacity provider's managed scaling.
   health_check_type     = "EC2"
   protect_from_scale_in = true
+  # Group metrics for the EC2 warm-pool alarm and the dashboard
+  # (monitoring module).
+  metrics_granularity = "1Minute"
+  enabled_metrics = [
+    "GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize",
+    "WarmPoolWarmedCapacity", "WarmPoolMinSize", "WarmPoolDesiredCapacity",
+  ]
 
   launch_template {
     id      = aws_launch_template.this.id
@@ -115,6 +123,11 @@ resource "aws_autoscaling_group" "this" {
 
     preferences {
       min_healthy_percentage = 50
+      # Managed termination protection marks every instance running a task
+      # as protected from scale-in, and warm-pool workspaces always run: with
+      # the default (Wait) a refresh stalls. Refresh replaces them; managed
+      # draining moves their tasks first.
+      scale_in_protected_instances = "Refresh"
     }
   }
 

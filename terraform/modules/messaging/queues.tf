@@ -18,7 +18,7 @@ locals {
   queue_retention_seconds = 345600
 }
 
-#tfsec:ignore:aws-sqs-queue-encryption-use-cmk SSE-SQS (AWS-managed keys) encrypts at rest; a CMK would need a key policy for events.amazonaws.com and costs per request without adding a control we use.
+# SSE-SQS (AWS-managed keys) encrypts at rest; a CMK would need a key policy for events.amazonaws.com and costs per request without adding a control we use.
 resource "aws_sqs_queue" "command_dlq" {
   for_each = local.command_queues
 
@@ -28,7 +28,7 @@ resource "aws_sqs_queue" "command_dlq" {
   tags                      = var.tags
 }
 
-#tfsec:ignore:aws-sqs-queue-encryption-use-cmk SSE-SQS encrypts at rest; see command_dlq.
+# SSE-SQS encrypts at rest; see command_dlq.
 resource "aws_sqs_queue" "command" {
   for_each = local.command_queues
 
@@ -56,7 +56,7 @@ resource "aws_sqs_queue_redrive_allow_policy" "command_dlq" {
   })
 }
 
-#tfsec:ignore:aws-sqs-queue-encryption-use-cmk SSE-SQS encrypts at rest; EventBridge can deliver to SSE-SQS queues without a key policy.
+# SSE-SQS encrypts at rest; EventBridge can deliver to SSE-SQS queues without a key policy.
 resource "aws_sqs_queue" "task_events_dlq" {
   name                      = "${var.queue_prefix}${local.task_events_queue}${local.dlq_suffix}"
   message_retention_seconds = local.dlq_retention_seconds
@@ -64,7 +64,7 @@ resource "aws_sqs_queue" "task_events_dlq" {
   tags                      = var.tags
 }
 
-#tfsec:ignore:aws-sqs-queue-encryption-use-cmk SSE-SQS encrypts at rest; EventBridge can deliver to SSE-SQS queues without a key policy.
+# SSE-SQS encrypts at rest; EventBridge can deliver to SSE-SQS queues without a key policy.
 resource "aws_sqs_queue" "task_events" {
   name                       = "${var.queue_prefix}${local.task_events_queue}"
   visibility_timeout_seconds = var.task_events_visibility_timeout_seconds

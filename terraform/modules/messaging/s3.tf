@@ -15,7 +15,7 @@ resource "aws_kms_alias" "workspace_files" {
   target_key_id = aws_kms_key.workspace_files.key_id
 }
 
-#tfsec:ignore:aws-s3-enable-bucket-logging object access is audited by CloudTrail S3 data events (docs/deploy.md, step 1); a second log bucket would hold the same information.
+#trivy:ignore:AVD-AWS-0089 object access is audited by CloudTrail S3 data events (docs/deploy.md, step 1); a second log bucket would hold the same information.
 resource "aws_s3_bucket" "workspace_files" {
   bucket        = "${var.name_prefix}-${data.aws_caller_identity.current.account_id}-${local.names.workspace_files_bucket_suffix}"
   force_destroy = var.force_destroy_bucket

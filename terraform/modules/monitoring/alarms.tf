@@ -53,6 +53,48 @@ resource "aws_cloudwatch_metric_alarm" "warm_pool_empty" {
   tags               = var.tags
 }
 
+# Running workspaces against capacity (seed §9.1): every replica exports
+# workspaced_workspaces_active, the leader (gc lease) the count its
+# reconciler listed and the others 0, so Maximum is the count.
+resource "aws_cloudwatch_metric_alarm" "workspaces_active" {
+  alarm_name          = "${var.name_prefix}-workspaces-active"
+  alarm_description   = "At least ${var.active_workspaces_alarm_threshold} workspace tasks running for 10 minutes: the cluster nears what asg_max_size instances hold, and RunTask will soon wait for capacity or fail. Runbook: docs/deploy.md#workspaces-active."
+  namespace           = var.metrics_namespace
+  metric_name         = "workspaced_workspaces_active"
+  dimensions          = local.env_dimension
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.active_workspaces_alarm_threshold
+  treat_missing_data  = "missing"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# EC2 warm pool exhaustion (seed §8.1): no stopped, pre-initialised
+# instance left, so the next scale-out boots from scratch (minutes). The
+# pool shrinks to max_size - desired when the group nears its maximum.
+resource "aws_cloudwatch_metric_alarm" "ec2_warm_pool_empty" {
+  count = var.ec2_warm_pool_alarm_enabled ? 1 : 0
+
+  alarm_name          = "${var.name_prefix}-ec2-warm-pool-empty"
+  alarm_description   = "The container instances' EC2 warm pool has had no warmed instance for 15 minutes: scale-out boots cold instances, or the group is at asg_max_size. Runbook: docs/deploy.md#ec2-warm-pool-empty."
+  namespace           = "AWS/AutoScaling"
+  metric_name         = "WarmPoolWarmedCapacity"
+  dimensions          = { AutoScalingGroupName = var.autoscaling_group_name }
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "messages_poisoned" {
   alarm_name          = "${var.name_prefix}-messages-poisoned"
   alarm_description   = "The bus gave up on a message (permanent error or retries exhausted) and sent it to its dead-letter queue: a command or task event was not applied. Runbook: docs/deploy.md#messages-poisoned."

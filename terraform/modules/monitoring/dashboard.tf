@@ -5,6 +5,17 @@
 locals {
   dashboard_widgets = [
     {
+      type = "metric", x = 0, y = 36, width = 12, height = 6
+      properties = {
+        title = "Running workspaces, EC2 warm pool", region = var.aws_region, stat = "Maximum", period = 60
+        metrics = [
+          [var.metrics_namespace, "workspaced_workspaces_active", "Environment", var.environment],
+          ["AWS/AutoScaling", "WarmPoolWarmedCapacity", "AutoScalingGroupName", var.autoscaling_group_name, { yAxis = "right" }],
+        ]
+        annotations = { horizontal = [{ label = "workspaces-active alarm", value = var.active_workspaces_alarm_threshold }] }
+      }
+    },
+    {
       type = "metric", x = 0, y = 0, width = 12, height = 6
       properties = {
         title = "Warm pool (workspaces by state)", region = var.aws_region, stat = "Maximum", period = 60

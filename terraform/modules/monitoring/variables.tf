@@ -126,6 +126,27 @@ variable "warm_pool_alarm_enabled" {
   default     = true
 }
 
+variable "autoscaling_group_name" {
+  description = "Auto Scaling group of the container instances (ecs module): its EC2 warm pool is watched."
+  type        = string
+}
+
+variable "ec2_warm_pool_alarm_enabled" {
+  description = "Alarm when the container instances' EC2 warm pool has no warmed instance (set when the environment has one)."
+  type        = bool
+  default     = true
+}
+
+variable "active_workspaces_alarm_threshold" {
+  description = "Running workspaces (workspaced_workspaces_active) at which the workspaces-active alarm fires: about 80 % of what asg_max_size instances can hold (trunked ENIs per instance type), so capacity is raised before RunTask fails."
+  type        = number
+
+  validation {
+    condition     = var.active_workspaces_alarm_threshold >= 1
+    error_message = "active_workspaces_alarm_threshold must be at least 1."
+  }
+}
+
 variable "task_events_max_age_seconds" {
   description = "Alarm when the oldest task event waits longer than this (state subscriber stalled)."
   type        = number

@@ -43,8 +43,10 @@ resource "aws_route53_resolver_firewall_rule_group_association" "vpc" {
   firewall_rule_group_id = aws_route53_resolver_firewall_rule_group.workspace.id
   vpc_id                 = var.vpc_id
   priority               = 101
-  mutation_protection    = "ENABLED"
-  tags                   = var.tags
+  # On in production; off where the environment is destroyed and rebuilt
+  # (staging): with it on, terraform destroy cannot remove the association.
+  mutation_protection = var.dns_firewall_mutation_protection ? "ENABLED" : "DISABLED"
+  tags                = var.tags
 }
 
 resource "aws_route53_resolver_firewall_config" "vpc" {

@@ -9,6 +9,7 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  names      = jsondecode(file("${path.module}/../../../deploy/names.json"))
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
@@ -67,7 +68,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid     = "Logs"
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards stream names are chosen by ECS at task start; the groups are exact.
+    # Stream names are chosen by ECS at task start; the groups are exact.
     resources = [for arn in var.log_group_arns : "${arn}:log-stream:*"]
   }
 
@@ -120,7 +121,7 @@ data "aws_iam_policy_document" "backend" {
   statement {
     sid     = "RunWorkspaceTasks"
     actions = ["ecs:RunTask"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards any revision of the one workspace family; the backend runs the latest ACTIVE one, and ecs:cluster pins the cluster.
+    # Any revision of the one workspace family; the backend runs the latest ACTIVE one, and ecs:cluster pins the cluster.
     resources = [local.workspace_task_definition_arn]
 
     condition {
@@ -133,7 +134,7 @@ data "aws_iam_policy_document" "backend" {
   statement {
     sid     = "ManageClusterTasks"
     actions = ["ecs:StopTask", "ecs:DescribeTasks"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards task IDs are unknown until RunTask; only tasks of this cluster, and ecs:cluster pins it.
+    # Task IDs are unknown until RunTask; only tasks of this cluster, and ecs:cluster pins it.
     resources = [local.cluster_task_arns]
 
     condition {
@@ -146,7 +147,7 @@ data "aws_iam_policy_document" "backend" {
   statement {
     sid     = "ListClusterTasks"
     actions = ["ecs:ListTasks"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards ListTasks is authorised on container instances, not tasks; the ecs:cluster condition pins the cluster.
+    # ListTasks is authorised on container instances, not tasks; the ecs:cluster condition pins the cluster.
     resources = ["*"]
 
     condition {
@@ -159,13 +160,30 @@ data "aws_iam_policy_document" "backend" {
   statement {
     sid     = "TagTasksAtLaunch"
     actions = ["ecs:TagResource"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards task IDs are unknown until RunTask; allowed only as part of RunTask (ecs:CreateAction).
+    # Task IDs are unknown until RunTask; allowed only as part of RunTask (ecs:CreateAction).
     resources = [local.cluster_task_arns]
 
     condition {
       test     = "StringEquals"
       variable = "ecs:CreateAction"
       values   = ["RunTask"]
+    }
+  }
+
+  # RecordClaim (runtime/ecs/claim.go) tags a warm-pool task with its claim
+  # when it is handed to a conversation, long after RunTask: a separate
+  # TagResource call, which the statement above does not cover. Only this
+  # cluster's tasks, only the claim tag keys (deploy/names.json
+  # claim_tag_keys; a Go test keeps them equal to the runtime's).
+  statement {
+    sid       = "TagClaimedTasks"
+    actions   = ["ecs:TagResource"]
+    resources = [local.cluster_task_arns]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = local.names.claim_tag_keys
     }
   }
 
@@ -207,7 +225,7 @@ data "aws_iam_policy_document" "backend" {
   statement {
     sid     = "WorkspaceFilesObjects"
     actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards objects are keyed per conversation; access is limited to this one bucket.
+    # Objects are keyed per conversation; access is limited to this one bucket.
     resources = ["${var.workspace_files_bucket_arn}/*"]
   }
 
@@ -225,7 +243,7 @@ data "aws_iam_policy_document" "backend" {
   statement {
     sid     = "MetricsEmf"
     actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    #tfsec:ignore:aws-iam-no-policy-wildcards the agent names its log stream after the scrape job at start; the group is exact.
+    # The agent names its log stream after the scrape job at start; the group is exact.
     resources = ["${var.metrics_log_group_arn}:log-stream:*"]
   }
 }
@@ -325,7 +343,7 @@ resource "aws_iam_instance_profile" "instance" {
 # `aws iam create-access-key` and stores it in the SSM parameters below
 # (docs/deploy.md).
 
-#tfsec:ignore:aws-iam-enforce-mfa the group holds only the credential proxy's programmatic user (access key, no console password): MFA cannot apply.
+#trivy:ignore:AVD-AWS-0123 the group holds only the credential proxy's programmatic user (access key, no console password): MFA cannot apply.
 resource "aws_iam_group" "bedrock_invokers" {
   name = "${var.name_prefix}-bedrock-invokers"
 }

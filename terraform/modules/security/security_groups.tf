@@ -66,7 +66,7 @@ resource "aws_security_group" "rds" {
 
 # --- ALB -------------------------------------------------------------------
 
-#tfsec:ignore:aws-ec2-no-public-ingress-sgr the ALB is the public API endpoint; narrow alb_ingress_cidr_blocks per environment when clients have fixed ranges.
+# The ALB is the public API endpoint; narrow alb_ingress_cidr_blocks per environment when clients have fixed ranges.
 resource "aws_vpc_security_group_ingress_rule" "alb_https" {
   for_each = toset(var.alb_ingress_cidr_blocks)
 
@@ -175,7 +175,10 @@ resource "aws_vpc_security_group_egress_rule" "workspace_to_bedrock" {
   referenced_security_group_id = aws_security_group.bedrock_endpoint.id
 }
 
-#tfsec:ignore:aws-ec2-no-public-egress-sgr package registries and MCP servers have no fixed ranges; the proxy's allow-list and DNS Firewall restrict names, and the list is empty (Bedrock only) unless an environment sets it.
+# Package registries and MCP servers have no fixed ranges: the stack's
+# default is 0.0.0.0/0 (an environment narrows it). The proxy's allow-list
+# and DNS Firewall restrict names, not addresses (docs/security.md,
+# "Workspace network (ECS)").
 resource "aws_vpc_security_group_egress_rule" "workspace_egress" {
   for_each = toset(var.workspace_egress_cidr_blocks)
 

@@ -136,6 +136,12 @@ variable "dns_allowed_domains" {
   ]
 }
 
+variable "dns_firewall_mutation_protection" {
+  description = "Mutation protection of the DNS Firewall rule group association: true in production; false where terraform destroy must work (staging)."
+  type        = bool
+  default     = true
+}
+
 variable "mcp_domains" {
   description = "MCP server domains workspaces may resolve (seed §4.4 priority 5), e.g. [\"mcp.example.com.\"]."
   type        = list(string)

@@ -1,6 +1,6 @@
 # Public ALB (seed §3.3 C): TLS ends here; targets are backend task IPs.
 
-#tfsec:ignore:aws-elb-alb-not-public the ALB is the public API entry point; clients are restricted by the security module's alb_ingress_cidr_blocks and API keys.
+#trivy:ignore:AVD-AWS-0053 the ALB is the public API entry point; clients are restricted by the security module's alb_ingress_cidr_blocks and API keys.
 resource "aws_lb" "this" {
   name                       = substr("${var.name_prefix}-api", 0, 32)
   load_balancer_type         = "application"

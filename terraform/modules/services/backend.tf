@@ -21,6 +21,7 @@ locals {
     WARM_POOL_MAX_SIZE           = tostring(var.warm_pool_max_size)
     WORKSPACE_FILES_BUCKET       = var.workspace_files_bucket
     REDIS_URL                    = var.redis_url
+    SSE_HEARTBEAT_INTERVAL       = "${var.sse_heartbeat_interval_seconds}s"
     LOG_FORMAT                   = "json"
     LOG_LEVEL                    = var.log_level
   }

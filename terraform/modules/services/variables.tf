@@ -300,13 +300,24 @@ variable "alb_deletion_protection" {
 }
 
 variable "alb_idle_timeout_seconds" {
-  description = "ALB idle timeout; SSE heartbeats (SSE_HEARTBEAT_INTERVAL, 15 s) must come more often."
+  description = "ALB idle timeout; SSE heartbeats (sse_heartbeat_interval_seconds) must come at least twice per timeout."
   type        = number
   default     = 120
 
   validation {
     condition     = var.alb_idle_timeout_seconds >= 30 && var.alb_idle_timeout_seconds <= 4000
     error_message = "alb_idle_timeout_seconds must be between 30 and 4000."
+  }
+}
+
+variable "sse_heartbeat_interval_seconds" {
+  description = "The backend's SSE_HEARTBEAT_INTERVAL: comment heartbeats on open streams keep the ALB's idle timer from closing them."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.sse_heartbeat_interval_seconds >= 1 && var.sse_heartbeat_interval_seconds * 2 <= var.alb_idle_timeout_seconds
+    error_message = "sse_heartbeat_interval_seconds must be at least 1 and at most half of alb_idle_timeout_seconds."
   }
 }
 

@@ -31,7 +31,7 @@ data "aws_iam_policy_document" "flow_logs" {
       "logs:PutLogEvents",
       "logs:DescribeLogStreams",
     ]
-    #tfsec:ignore:aws-iam-no-policy-wildcards flow-log streams are named by the service (one per ENI); the group is exact.
+    # Flow-log streams are named by the service (one per ENI); the group is exact.
     resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
   }
 }
