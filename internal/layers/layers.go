@@ -50,6 +50,7 @@ var Packages = map[string]Layer{
 	"proxy/egress":   Vocabulary,
 	"sse":            Vocabulary,
 	"deploy/seccomp": Vocabulary,
+	"selftest":       Vocabulary,
 
 	"config": Config,
 
@@ -67,10 +68,11 @@ var Packages = map[string]Layer{
 	"workers":  Consumers,
 	"handlers": Consumers,
 
-	"cmd/workspaced":       Commands,
-	"cmd/workspace-agent":  Commands,
-	"cmd/credential-proxy": Commands,
-	"cmd/wsctl":            Commands,
+	"cmd/workspaced":         Commands,
+	"cmd/workspace-agent":    Commands,
+	"cmd/credential-proxy":   Commands,
+	"cmd/wsctl":              Commands,
+	"cmd/workspace-selftest": Commands,
 
 	"internal/layers":      Testing,
 	"internal/docscheck":   Testing,

@@ -202,4 +202,3 @@ func hostListener(t *testing.T) string {
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String()
 }
-
