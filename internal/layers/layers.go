@@ -43,14 +43,15 @@ const (
 
 // Packages maps each package (relative to the module) to its layer.
 var Packages = map[string]Layer{
-	"workspace":      Vocabulary,
-	"events":         Vocabulary,
-	"agent/api":      Vocabulary,
-	"proxy/mcprule":  Vocabulary,
-	"proxy/egress":   Vocabulary,
-	"sse":            Vocabulary,
-	"deploy/seccomp": Vocabulary,
-	"selftest":       Vocabulary,
+	"workspace":       Vocabulary,
+	"events":          Vocabulary,
+	"agent/api":       Vocabulary,
+	"proxy/mcprule":   Vocabulary,
+	"proxy/egress":    Vocabulary,
+	"sse":             Vocabulary,
+	"deploy/seccomp":  Vocabulary,
+	"selftest":        Vocabulary,
+	"deploy/apparmor": Vocabulary,
 
 	"config": Config,
 
