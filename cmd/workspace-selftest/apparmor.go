@@ -27,18 +27,25 @@ func apparmorLabel() (string, error) {
 	return "unreadable", errors.New("no readable AppArmor attribute")
 }
 
-// hardeningChecks: the AppArmor profile. Required on ECS (seed §9.1),
-// optional on Docker (DESIGN §6): there any confinement passes.
+// hardeningChecks: the AppArmor profile. Required on ECS (docs/design-basis.md §9.1):
+// there a kernel without AppArmor fails, unless -apparmor is empty.
+// Optional on Docker (docs/contracts.md §6): any confinement passes.
 func hardeningChecks(_ context.Context, cfg config, env runtimeEnv) []selftest.Check {
+	const id = "hardening.apparmor"
 	label, err := apparmorLabel()
+	required := env.runtime == selftest.RuntimeECS && cfg.apparmor != ""
 	if errors.Is(err, errNoAppArmor) {
-		return []selftest.Check{notApplicable("hardening.apparmor", "AppArmor profile "+cfg.apparmor, "the kernel has no AppArmor, so no profile can confine the workspace")}
+		if required {
+			return []selftest.Check{check(id, "AppArmor profile "+cfg.apparmor+" (enforce), required on ECS", label, false,
+				"the instance's kernel has no AppArmor: the task definition's profile is silently not applied")}
+		}
+		return []selftest.Check{notApplicable(id, "AppArmor confinement (optional here)", "the kernel has no AppArmor, so no profile can confine the workspace")}
 	}
 	confined := err == nil && label != "" && !strings.HasPrefix(label, "unconfined")
-	if env.runtime == selftest.RuntimeECS {
-		return []selftest.Check{check("hardening.apparmor", "AppArmor profile "+cfg.apparmor+" (enforce)", label,
+	if required {
+		return []selftest.Check{check(id, "AppArmor profile "+cfg.apparmor+" (enforce)", label,
 			err == nil && label == cfg.apparmor+" (enforce)", "the workspace runs without its AppArmor profile: one layer of defence (mount, ptrace, /proc and /sys writes) is missing")}
 	}
-	return []selftest.Check{check("hardening.apparmor", "confined by an AppArmor profile ("+cfg.apparmor+" or the engine's docker-default)", label,
+	return []selftest.Check{check(id, "confined by an AppArmor profile ("+cfg.apparmor+" or the engine's docker-default)", label,
 		confined, "the workspace runs unconfined by AppArmor")}
 }

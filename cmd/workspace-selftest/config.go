@@ -7,7 +7,7 @@ import (
 )
 
 // config holds the expectations and probe targets; the defaults are the
-// shipped configuration (DESIGN §6 and the ECS task definition).
+// shipped configuration (docs/contracts.md §6 and the ECS task definition).
 type config struct {
 	runtime     string // "" detects
 	uid, gid    int
@@ -49,7 +49,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.deniedHost, "denied-host", "selftest-not-allowlisted.example.com:443", "a host:port the proxy must refuse")
 	fs.StringVar(&c.allowedHost, "allowed-host", "", "a host:port the proxy must allow (empty: not checked)")
 	fs.StringVar(&c.dnsProbe, "dns-probe", "example.org", "a name the DNS firewall must not resolve (ECS)")
-	fs.StringVar(&c.apparmor, "apparmor", "workspace-container", "the AppArmor profile a workspace runs under on ECS")
+	fs.StringVar(&c.apparmor, "apparmor", "workspace-container", "the AppArmor profile a workspace must run under on ECS; empty makes AppArmor optional there")
 	fs.BoolVar(&c.forkBomb, "fork-bomb", true, "run the bounded fork bomb (on ECS it briefly uses the nproc budget every workspace of the instance shares)")
 	fs.IntVar(&c.forkMax, "fork-max", 8192, "the fork bomb stops here if no limit stopped it first")
 	fs.DurationVar(&c.forkTimeout, "fork-timeout", 30*time.Second, "the fork bomb's time limit")

@@ -16,7 +16,7 @@ import (
 	"github.com/workspaced/workspaced/selftest"
 )
 
-// tmpfsSpec is one configured tmpfs (DESIGN §6, the task definition).
+// tmpfsSpec is one configured tmpfs (docs/contracts.md §6, the task definition).
 type tmpfsSpec struct {
 	path   string
 	sizeMB int64

@@ -16,7 +16,7 @@
 //
 // Exit status: 0 when every check passed or does not apply, 1 when a check
 // failed, 2 on a bad command line. The expectations default to the shipped
-// configuration (DESIGN §6, the ECS task definition); flags override them.
+// configuration (docs/contracts.md §6, the ECS task definition); flags override them.
 package main
 
 import (
