@@ -45,7 +45,9 @@ func TestSelfTest(t *testing.T) {
 			}))
 			defer srv.Close()
 			var stdout, stderr strings.Builder
-			getenv := func(k string) string { return map[string]string{"WORKSPACED_URL": srv.URL, "WORKSPACED_API_KEY": "k"}[k] }
+			getenv := func(k string) string {
+				return map[string]string{"WORKSPACED_URL": srv.URL, "WORKSPACED_API_KEY": "k"}[k]
+			}
 			code := run(context.Background(), append([]string{"selftest"}, tt.args...), getenv, &stdout, &stderr)
 			if code != tt.wantCode {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tt.wantCode, stderr.String())
