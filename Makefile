@@ -4,7 +4,7 @@ GO ?= go
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 5s
 
-.PHONY: all build run test test-short bench lint fuzz images clean
+.PHONY: all build run test test-short bench lint fuzz images selftest clean
 
 all: build
 
@@ -36,6 +36,15 @@ lint:
 ## fuzz: run every fuzz target for FUZZTIME (seed corpora live in testdata/fuzz).
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+## selftest: run workspace-selftest in a workspace of the local stack (`make run`
+## in another terminal); SELFTEST_CONVERSATION names the conversation.
+SELFTEST_CONVERSATION ?= selftest
+selftest:
+	$(GO) build -o bin/wsctl ./cmd/wsctl
+	WORKSPACED_URL=$${WORKSPACED_URL:-http://127.0.0.1:8000} \
+	WORKSPACED_API_KEY=$${WORKSPACED_API_KEY:-$$(cat $${WORKSPACED_STATE_DIR:-.cache/run}/api-key)} \
+	  bin/wsctl selftest $(SELFTEST_CONVERSATION)
 
 ## images: build the local images FROM scratch (no registry needed).
 images:

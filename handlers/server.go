@@ -187,6 +187,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
 	v1 := e.Group("/v1", requireKey(s.opts.Keys))
 	v1.POST("/conversations/:id/execute", s.execute)
+	v1.POST("/conversations/:id/selftest", s.selfTest)
 	v1.GET("/conversations/:id", s.getConversation)
 	v1.DELETE("/conversations/:id", s.deleteConversation)
 	v1.GET("/pool", s.pool)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local images FROM scratch, with no registry:
 #
-#   workspaced/workspace:dev        static workspace-agent (ENTRYPOINT), static
-#                                   busybox with its applets, appuser 1000:1000
+#   workspaced/workspace:dev        static workspace-agent (ENTRYPOINT) and
+#                                   workspace-selftest, static busybox with its
+#                                   applets, appuser 1000:1000
 #   workspaced/workspace:test       the above plus internal/fakeclaude as
 #                                   /usr/local/bin/claude
 #   workspaced/credential-proxy:dev built when images/credential-proxy/Dockerfile
@@ -11,14 +12,18 @@
 #                                   `credential-proxy` and etc/passwd, etc/group
 #                                   (nonroot 65532 and appuser 1000)
 #
+# IMAGE_TAG_PREFIX is prepended to every tag (IMAGE_TAG_PREFIX=selftest-
+# builds workspaced/workspace:selftest-dev, ...): a worktree can test its own
+# images without replacing the shared ones.
 # Binaries and build contexts go to images/.build/ (git-ignored).
 # Needs: go, docker, Debian's busybox-static (/bin/busybox), GNU tar.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-OUT=$ROOT/images/.build
+OUT=$ROOT/images/.build${IMAGE_TAG_PREFIX:+/$IMAGE_TAG_PREFIX}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 VERSION=${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
+TAG=${IMAGE_TAG_PREFIX:-}
 export DOCKER_BUILDKIT=0 # the legacy builder: no buildx plugin needed
 
 if [ ! -x "$BUSYBOX" ]; then
@@ -40,6 +45,7 @@ ctx=$OUT/workspace
 
 echo "== build binaries"
 gobuild "$ctx/workspace-agent" ./cmd/workspace-agent "-X main.version=$VERSION"
+gobuild "$ctx/workspace-selftest" ./cmd/workspace-selftest
 gobuild "$ctx/claude" ./internal/fakeclaude
 
 echo "== workspace root filesystem"
@@ -80,12 +86,12 @@ tar --numeric-owner --owner=1000 --group=1000 -C "$ufs" -cf "$ctx/user.tar" \
   ./workspace ./home/appuser ./var/run/ws
 rm -rf "$fs" "$ufs"
 
-echo "== docker build workspaced/workspace:dev, :test"
-docker build -q -f images/workspace/Dockerfile --target dev -t workspaced/workspace:dev "$ctx"
-docker build -q -f images/workspace/Dockerfile --target test -t workspaced/workspace:test "$ctx"
+echo "== docker build workspaced/workspace:${TAG}dev, :${TAG}test"
+docker build -q -f images/workspace/Dockerfile --target dev -t "workspaced/workspace:${TAG}dev" "$ctx"
+docker build -q -f images/workspace/Dockerfile --target test -t "workspaced/workspace:${TAG}test" "$ctx"
 
 if [ -f images/credential-proxy/Dockerfile ] && [ -d cmd/credential-proxy ]; then
-  echo "== docker build workspaced/credential-proxy:dev"
+  echo "== docker build workspaced/credential-proxy:${TAG}dev"
   pctx=$OUT/credential-proxy
   rm -rf "$pctx"
   mkdir -p "$pctx/etc"
@@ -100,7 +106,7 @@ root:x:0:
 appuser:x:1000:
 nonroot:x:65532:
 GROUP
-  docker build -q -f images/credential-proxy/Dockerfile -t workspaced/credential-proxy:dev "$pctx"
+  docker build -q -f images/credential-proxy/Dockerfile -t "workspaced/credential-proxy:${TAG}dev" "$pctx"
 else
   echo "== skip workspaced/credential-proxy:dev (images/credential-proxy/Dockerfile or cmd/credential-proxy missing)"
 fi

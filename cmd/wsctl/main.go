@@ -7,10 +7,12 @@
 //	wsctl status demo
 //	wsctl release demo
 //	wsctl pool
+//	wsctl selftest demo
 //
 // It reads WORKSPACED_URL (default http://127.0.0.1:8000) and
 // WORKSPACED_API_KEY, or the --url and --key flags. The exit code of exec
-// is the run's exit code (1 when the stream ends with an error).
+// is the run's exit code (1 when the stream ends with an error); selftest
+// exits 1 when a check failed or the self-test could not run.
 package main
 
 import (
@@ -37,6 +39,8 @@ commands:
   status  <conversation>                                   show the conversation's workspace
   release <conversation>                                   release the workspace (files saved)
   pool                                                     show the warm pool
+  selftest [--json] [--allowed-host H:P] [--no-fork-bomb] <conversation>
+                                                           check the workspace's isolation from inside
 
 environment: WORKSPACED_URL (default http://127.0.0.1:8000), WORKSPACED_API_KEY
 `

@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.conversation(ctx, http.MethodDelete, rest, stdout, stderr)
 	case "pool":
 		return c.getJSON(ctx, "/v1/pool", stdout, stderr)
+	case "selftest":
+		return c.selfTest(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "wsctl: unknown command %q\n", cmd)
 		fs.Usage()

@@ -156,6 +156,7 @@ func (r *dockerRunner) create(ctx context.Context, t *task, def ContainerDefinit
 		}
 	}
 	hc := hostConfig(def, networkMode)
+	hc.SecurityOpt = append(append([]string(nil), r.d.opts.DaemonSecurityOptions...), hc.SecurityOpt...)
 	hc.Binds = r.d.opts.Binds[def.Name]
 	if !strings.HasPrefix(networkMode, "container:") {
 		hc.ExtraHosts = r.d.opts.ExtraHosts // containers joining a namespace share its /etc/hosts

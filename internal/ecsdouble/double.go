@@ -54,6 +54,12 @@ type Options struct {
 	// Network is the Docker network of the namespace-holding container;
 	// default "bridge".
 	Network string
+	// DaemonSecurityOptions are Docker security options added to every
+	// container (Docker mode), standing in for the container instance's
+	// daemon defaults: the AMI makes the workspace seccomp profile the
+	// daemon's default ("seccomp=<json>" here), which a task definition
+	// cannot name.
+	DaemonSecurityOptions []string
 	// ExtraHosts are "name:ip" lines added to every task's /etc/hosts
 	// (Docker mode), e.g. to reach a stand-in on the host at the bridge
 	// gateway under a real AWS host name. Test wiring: ECS has no such

@@ -54,6 +54,8 @@ var Packages = map[string]Layer{
 	// policy that config embeds and proxy turns into Options (docs/decisions.md D18).
 	"config/envconf":    Vocabulary,
 	"proxy/proxyconfig": Vocabulary,
+	"selftest":          Vocabulary,
+	"deploy/apparmor":   Vocabulary,
 
 	"config": Config,
 
@@ -71,10 +73,11 @@ var Packages = map[string]Layer{
 	"workers":  Consumers,
 	"handlers": Consumers,
 
-	"cmd/workspaced":       Commands,
-	"cmd/workspace-agent":  Commands,
-	"cmd/credential-proxy": Commands,
-	"cmd/wsctl":            Commands,
+	"cmd/workspaced":         Commands,
+	"cmd/workspace-agent":    Commands,
+	"cmd/credential-proxy":   Commands,
+	"cmd/wsctl":              Commands,
+	"cmd/workspace-selftest": Commands,
 
 	"internal/layers":      Testing,
 	"internal/docscheck":   Testing,

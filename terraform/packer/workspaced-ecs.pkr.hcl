@@ -6,6 +6,9 @@
 #   - /etc/ecs/ecs.config: ENI trunking, IMDS blocked for awsvpc tasks,
 #     prefer-cached images, warm-pool aware, privileged containers refused;
 #   - an iptables rule dropping container traffic to IMDS (defence in depth);
+#   - the workspace AppArmor profile (deploy/apparmor), loaded at boot;
+#   - instance limits sized for workspaces (kernel.pid_max; see docs/deploy.md
+#     "PIDs" for the nproc budget of uid 1000);
 #   - the current images pre-pulled, so prefer-cached starts without a pull.
 # The cluster name is not baked in: the launch template's user data adds it.
 #
@@ -113,6 +116,12 @@ build {
   provisioner "file" {
     source      = "${path.root}/../../deploy/seccomp/workspace-seccomp.json"
     destination = "/tmp/workspace-seccomp.json"
+  }
+
+  # The workspace AppArmor profile the task definition names.
+  provisioner "file" {
+    source      = "${path.root}/../../deploy/apparmor/workspace-container"
+    destination = "/tmp/workspace-container"
   }
 
   provisioner "file" {

@@ -16,6 +16,30 @@ python3 -c 'import json,sys; json.load(open(sys.argv[1])); json.load(open(sys.ar
 install -d -m 0755 /etc/ecs
 install -m 0644 /tmp/ecs.config /etc/ecs/ecs.config
 
+# Instance limits (docs/deploy.md "PIDs"): the PID space and the kernel's
+# thread table far above the nproc budget all workspaces share (uid 1000,
+# the task definition's nproc ulimit), so a workspace at that budget can
+# never starve the ECS agent, dockerd or the proxies of PIDs.
+cat >/etc/sysctl.d/90-workspaced.conf <<'SYSCTL'
+kernel.pid_max = 4194304
+SYSCTL
+sysctl -p /etc/sysctl.d/90-workspaced.conf
+test "$(cat /proc/sys/kernel/threads-max)" -ge 65536
+
+# AppArmor: the workspace profile the task definition names
+# (apparmor:workspace-container). ECS_APPARMOR_CAPABLE=true in ecs.config
+# lets ECS place such tasks. A kernel without AppArmor cannot enforce it:
+# Docker then starts the container unconfined, and workspace-selftest fails
+# hardening.apparmor after the deploy (docs/deploy.md).
+install -d -m 0755 /etc/apparmor.d
+install -m 0644 /tmp/workspace-container /etc/apparmor.d/workspace-container
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && command -v apparmor_parser >/dev/null 2>&1; then
+  apparmor_parser -r -W /etc/apparmor.d/workspace-container
+  systemctl enable apparmor.service 2>/dev/null || true
+else
+  echo "WARNING: this kernel has no AppArmor (or no apparmor_parser): the workspace profile cannot be enforced" >&2
+fi
+
 # IMDS block for containers, applied whenever Docker starts.
 install -m 0644 /tmp/imds-block.service /etc/systemd/system/imds-block.service
 systemctl daemon-reload
@@ -43,5 +67,5 @@ fi
 
 # No agent state or instance identity in the AMI.
 systemctl stop ecs 2>/dev/null || true
-rm -rf /var/lib/ecs/data/* /var/log/ecs/* /tmp/*.json /tmp/ecs.config /tmp/imds-block.service
+rm -rf /var/lib/ecs/data/* /var/log/ecs/* /tmp/*.json /tmp/ecs.config /tmp/imds-block.service /tmp/workspace-container
 cloud-init clean --logs 2>/dev/null || true
