@@ -225,7 +225,10 @@ func TestTunnelIdleTimeout(t *testing.T) {
 
 func TestMaxTunnels(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := proxy.NewMetrics(reg)
+	m, err := proxy.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := newWorld(t, func(o *proxy.Options) { o.Limits.MaxTunnels = 2; o.Metrics = m })
 	a, b := w.tunnel("allowed.example:443"), w.tunnel("api.allowed.example:443")
 	resp, _ := w.raw(connect("b.allowed.example:443"))

@@ -1,6 +1,10 @@
 package proxy
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the proxy's Prometheus collectors.
 type Metrics struct {
@@ -14,8 +18,8 @@ type Metrics struct {
 }
 
 // NewMetrics builds the collectors and registers them with reg (nil: not
-// registered anywhere).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// registered anywhere); a registration conflict is an error.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "credential_proxy_decisions_total",
@@ -48,7 +52,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"route"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Decisions, m.UpstreamStatus, m.SigningFailures, m.ActiveTunnels, m.Bytes, m.AdminAuthFailure, m.Duration)
+		for _, c := range []prometheus.Collector{m.Decisions, m.UpstreamStatus, m.SigningFailures, m.ActiveTunnels, m.Bytes, m.AdminAuthFailure, m.Duration} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register credential proxy metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }

@@ -136,7 +136,7 @@ func (o *Options) setDefaults() error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(nil)
+		o.Metrics, _ = NewMetrics(nil) // registers nothing: cannot fail
 	}
 	if len(o.AllowedPorts) == 0 {
 		o.AllowedPorts = []uint16{443, 80}

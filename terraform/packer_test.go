@@ -75,7 +75,7 @@ func TestPackerUsesTheRepositorySeccompProfile(t *testing.T) {
 	}
 }
 
-// TestAMIConfiguration checks daemon.json and ecs.config carry seed §6.2.
+// TestAMIConfiguration checks daemon.json and ecs.config carry docs/design-basis.md §6.2.
 func TestAMIConfiguration(t *testing.T) {
 	t.Parallel()
 	var daemon map[string]any

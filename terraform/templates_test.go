@@ -192,7 +192,7 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 
 	t.Run("agent", func(t *testing.T) {
 		if agent.User != "1000:1000" {
-			t.Errorf("agent user %q, want 1000:1000 (DESIGN §6)", agent.User)
+			t.Errorf("agent user %q, want 1000:1000 (docs/contracts.md §6)", agent.User)
 		}
 		if got := agent.LinuxParameters.Capabilities.Add; !sameSet(got, []string{"CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE"}) {
 			t.Errorf("capabilities add %v", got)
@@ -203,7 +203,7 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 		if len(agent.DependsOn) != 1 || agent.DependsOn[0].ContainerName != n.WorkspaceTask.ProxyContainer || agent.DependsOn[0].Condition != "HEALTHY" {
 			t.Errorf("dependsOn %+v, want %s HEALTHY", agent.DependsOn, n.WorkspaceTask.ProxyContainer)
 		}
-		// DESIGN §6: path → size (MiB), noexec.
+		// docs/contracts.md §6: path → size (MiB), noexec.
 		want := map[string]struct {
 			size   int
 			noexec bool
@@ -269,7 +269,7 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 			t.Error("agent has no nproc ulimit")
 		}
 		if agent.Memory != 2048 {
-			t.Errorf("agent memory %d MiB, want 2048 (DESIGN §6)", agent.Memory)
+			t.Errorf("agent memory %d MiB, want 2048 (docs/contracts.md §6)", agent.Memory)
 		}
 	})
 

@@ -58,10 +58,14 @@ func run(ctx context.Context, environ map[string]string, logOut io.Writer, ready
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := registerProcessMetrics(reg); err != nil {
+		return err
+	}
 	opts := cfg.Options
 	opts.Logger = log
-	opts.Metrics = proxy.NewMetrics(reg)
+	if opts.Metrics, err = proxy.NewMetrics(reg); err != nil {
+		return err
+	}
 	if cfg.BedrockEnabled {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(opts.Bedrock.Region))
 		if err != nil {
@@ -149,4 +153,14 @@ func healthcheck(environ map[string]string) int {
 		return 1
 	}
 	return 0
+}
+
+// registerProcessMetrics registers the Go runtime and process collectors.
+func registerProcessMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register process metrics: %w", err)
+		}
+	}
+	return nil
 }

@@ -74,7 +74,11 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 			a.close()
 		}
 	}()
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := a.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register process metrics: %w", err)
+		}
+	}
 
 	rdb, err := newRedis(ctx, cfg.Redis)
 	if err != nil {

@@ -220,7 +220,11 @@ func newHostProxy(ctx context.Context, cfg config.Config, reg prometheus.Registe
 		opts.Bedrock.Credentials = awsCfg.Credentials
 	}
 	opts.Logger = log
-	opts.Metrics = proxy.NewMetrics(reg)
+	m, err := proxy.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	opts.Metrics = m
 	if hook != nil {
 		hook(&opts) // tests: a fake resolver and dialer, a test CA
 	}

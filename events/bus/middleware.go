@@ -48,7 +48,7 @@ func (c *chain) poison(h message.HandlerFunc) message.HandlerFunc {
 		log := c.logger.With("topic", topic, "message_uuid", msg.UUID, "correlation_id", CorrelationID(msg))
 		if delivery.Err() != nil {
 			c.metrics.observeHandled(topic, OutcomeAbandoned)
-			log.Info("handler abandoned, message will be redelivered", "error", err)
+			log.Info("handler abandoned, message will be redelivered", "err", err)
 			return nil, err
 		}
 		cause := CauseExhausted
@@ -61,12 +61,12 @@ func (c *chain) poison(h message.HandlerFunc) message.HandlerFunc {
 		dest := c.bus.PoisonTopic(topic)
 		if perr := c.pub.Publish(dest, poisonCopy(msg, err, topic, message.HandlerNameFromCtx(delivery))); perr != nil {
 			c.metrics.observeHandled(topic, OutcomeNacked)
-			log.Error("cannot publish to poison destination, nacking", "poison_topic", dest, "error", err, "publish_error", perr)
+			log.Error("cannot publish to poison destination, nacking", "poison_topic", dest, "err", err, "publish_error", perr)
 			return nil, errors.Join(err, perr)
 		}
 		c.metrics.observeHandled(topic, OutcomePoisoned)
 		c.metrics.observePoisoned(topic, cause)
-		log.Warn("message poisoned", "poison_topic", dest, "cause", cause, "error", err)
+		log.Warn("message poisoned", "poison_topic", dest, "cause", cause, "err", err)
 		return nil, nil
 	}
 }

@@ -182,7 +182,7 @@ func (b *sqsBus) release(logger *slog.Logger) func(string, *message.Message) {
 		}
 		if err != nil {
 			logger.Warn("cannot release undelivered message; it returns after the visibility timeout",
-				"topic", topic, "message_uuid", msg.UUID, "error", err)
+				"topic", topic, "message_uuid", msg.UUID, "err", err)
 		}
 	}
 }

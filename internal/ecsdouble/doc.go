@@ -7,7 +7,7 @@
 // wire protocol (awsJson1_1, X-Amz-Target AmazonEC2ContainerServiceV20141113.*)
 // for RunTask, StopTask, DescribeTasks, ListTasks and TagResource, so the
 // runtime under test uses the real SDK client unchanged, and it follows the
-// documented semantics (see /work/shared/AWS-NOTES.md and docs/aws.md):
+// documented semantics (see docs/aws.md):
 //
 //   - clientToken idempotency per cluster; the same token with other
 //     parameters is a ConflictException;

@@ -224,11 +224,11 @@ func (r *Runtime) release(token string) {
 		delete(r.opened, token)
 		r.mu.Unlock()
 		if err := r.opts.Proxy.Close(token); err != nil {
-			r.log.Warn("close proxy failed", "token", token, "error", err)
+			r.log.Warn("close proxy failed", "token", token, "err", err)
 		}
 	}
 	if err := os.RemoveAll(r.socketDir(token)); err != nil {
-		r.log.Warn("remove socket dir failed", "token", token, "error", err)
+		r.log.Warn("remove socket dir failed", "token", token, "err", err)
 	}
 	if err := r.removeState(token); err != nil {
 		r.log.Warn("remove claim record and rules failed", "token", token, "err", err)
@@ -241,7 +241,7 @@ func (r *Runtime) discard(ctx context.Context, id, token string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := r.engine.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		r.log.Warn("remove failed workspace container", "container_id", id, "error", err)
+		r.log.Warn("remove failed workspace container", "container_id", id, "err", err)
 	}
 	r.release(token)
 }

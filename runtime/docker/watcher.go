@@ -161,7 +161,7 @@ func (w *Watcher) read(ctx context.Context, queue chan<- events.TaskStateChange)
 			backoff = w.opts.MinBackoff
 		}
 		w.reconnects.Add(1)
-		w.log.Warn("docker event stream broke; reconnecting", "error", err, "backoff", backoff, "since_nano", last)
+		w.log.Warn("docker event stream broke; reconnecting", "err", err, "backoff", backoff, "since_nano", last)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -256,7 +256,7 @@ func (w *Watcher) publishOne(ctx context.Context, e events.TaskStateChange) {
 		if attempt >= w.opts.PublishAttempts || ctx.Err() != nil {
 			w.dropped.Add(1)
 			w.log.Error("publish task event failed; dropping it (the reconciler repairs state)",
-				"task_arn", e.Detail.TaskArn, "last_status", e.Detail.LastStatus, "version", e.Detail.Version, "error", err)
+				"task_arn", e.Detail.TaskArn, "last_status", e.Detail.LastStatus, "version", e.Detail.Version, "err", err)
 			return
 		}
 		t := time.NewTimer(backoff)

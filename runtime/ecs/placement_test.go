@@ -10,7 +10,7 @@ import (
 	"github.com/workspaced/workspaced/workspace"
 )
 
-// Workspace tasks are placed binpack on memory (seed §8.2): an instance
+// Workspace tasks are placed binpack on memory (design basis §8.2): an instance
 // fills before the capacity provider starts another, so the ones running
 // stay few and their image caches warm. Through a capacity provider and
 // with a launch type alike.

@@ -93,7 +93,7 @@ func (r *Runtime) runTaskInput(spec workspace.StartSpec) (*awsecs.RunTaskInput, 
 			SecurityGroups: r.opts.SecurityGroups,
 			AssignPublicIp: ecstypes.AssignPublicIpDisabled,
 		}},
-		// Fill an instance before using another (seed §8.2): managed
+		// Fill an instance before using another (design basis §8.2): managed
 		// scaling then adds instances only when the ones running are full,
 		// and fewer instances keep their image caches warm.
 		PlacementStrategy: []ecstypes.PlacementStrategy{{

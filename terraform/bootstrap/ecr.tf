@@ -1,6 +1,6 @@
-# ECR (seed §6.1): backend, workspace-base, credential-proxy. Tags are
+# ECR (docs/design-basis.md §6.1): backend, workspace-base, credential-proxy. Tags are
 # immutable (CI tags with the commit SHA), images are scanned on push, and
-# the lifecycle policy keeps the last ecr_keep_images (seed §12 Phase 5).
+# the lifecycle policy keeps the last ecr_keep_images (docs/design-basis.md §12 Phase 5).
 
 resource "aws_ecr_repository" "this" {
   for_each = toset(var.ecr_repositories)

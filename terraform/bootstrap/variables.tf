@@ -31,7 +31,7 @@ variable "environments" {
 }
 
 variable "ecr_repositories" {
-  description = "ECR repositories of the three images (seed §6.1)."
+  description = "ECR repositories of the three images (docs/design-basis.md §6.1)."
   type        = list(string)
   default     = ["workspaced/backend", "workspaced/workspace-base", "workspaced/credential-proxy"]
 }
@@ -48,7 +48,7 @@ variable "ecr_pull_through_repositories" {
 }
 
 variable "ecr_keep_images" {
-  description = "Tagged images kept per repository by the lifecycle policy (seed §12 Phase 5); older ones expire."
+  description = "Tagged images kept per repository by the lifecycle policy (docs/design-basis.md §12 Phase 5); older ones expire."
   type        = number
   default     = 30
 

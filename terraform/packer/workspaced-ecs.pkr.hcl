@@ -1,8 +1,8 @@
-# Custom ECS container instance AMI (seed §6.2): the ECS-optimized Amazon
+# Custom ECS container instance AMI (docs/design-basis.md §6.2): the ECS-optimized Amazon
 # Linux 2023 AMI plus
 #   - Docker's default seccomp profile = deploy/seccomp/workspace-seccomp.json,
 #     the same file the Docker runtime compiles in (ECS task definitions
-#     cannot name a seccomp profile, seed §4.5);
+#     cannot name a seccomp profile, docs/design-basis.md §4.5);
 #   - /etc/ecs/ecs.config: ENI trunking, IMDS blocked for awsvpc tasks,
 #     prefer-cached images, warm-pool aware, privileged containers refused;
 #   - an iptables rule dropping container traffic to IMDS (defence in depth);
@@ -16,7 +16,7 @@
 #   packer build -var aws_region=ap-northeast-1 \
 #     -var 'cached_images=["<acct>.dkr.ecr.<region>.amazonaws.com/workspaced/workspace-base:<sha>", ...]' \
 #     terraform/packer
-# CI rebuilds it monthly and on security patches (seed §12 Phase 5).
+# CI rebuilds it monthly and on security patches (docs/design-basis.md §12 Phase 5).
 
 packer {
   required_version = ">= 1.10.0"

@@ -27,7 +27,7 @@ variable "aws_region" {
 }
 
 variable "availability_zones" {
-  description = "Two availability zones of aws_region (seed §6.1: AZ-a and AZ-c)."
+  description = "Two availability zones of aws_region (docs/design-basis.md §6.1: AZ-a and AZ-c)."
   type        = list(string)
 
   validation {
@@ -52,7 +52,7 @@ variable "vpc_cidr_block" {
 }
 
 variable "single_nat_gateway" {
-  description = "One NAT gateway instead of one per AZ (seed §14: one in staging, ~$45/month; one per AZ in production, ~$90/month)."
+  description = "One NAT gateway instead of one per AZ (docs/design-basis.md §14: one in staging, ~$45/month; one per AZ in production, ~$90/month)."
   type        = bool
 }
 
@@ -178,7 +178,7 @@ variable "ami_id" {
 }
 
 variable "instance_type" {
-  description = "Container instance type (seed §6.3: c6i.xlarge staging, ~12 trunked ENIs; c6i.2xlarge production, ~22; c6i.4xlarge for large scale)."
+  description = "Container instance type (docs/design-basis.md §6.3: c6i.xlarge staging, ~12 trunked ENIs; c6i.2xlarge production, ~22; c6i.4xlarge for large scale)."
   type        = string
 
   validation {
@@ -188,7 +188,7 @@ variable "instance_type" {
 }
 
 variable "asg_min_size" {
-  description = "Minimum container instances (seed §6.1, §14: 2)."
+  description = "Minimum container instances (docs/design-basis.md §6.1, §14: 2)."
   type        = number
 
   validation {
@@ -198,7 +198,7 @@ variable "asg_min_size" {
 }
 
 variable "asg_max_size" {
-  description = "Maximum container instances (seed §6.1: 10 in production)."
+  description = "Maximum container instances (docs/design-basis.md §6.1: 10 in production)."
   type        = number
 
   validation {
@@ -213,7 +213,7 @@ variable "asg_max_size" {
 }
 
 variable "ec2_warm_pool_min_size" {
-  description = "Stopped EC2 instances in the Auto Scaling warm pool (seed §8.1: 1)."
+  description = "Stopped EC2 instances in the Auto Scaling warm pool (docs/design-basis.md §8.1: 1)."
   type        = number
   nullable    = false
   default     = 1
@@ -234,7 +234,7 @@ variable "manage_trunking_account_setting" {
 # --- backend service -----------------------------------------------------------
 
 variable "backend_cpu" {
-  description = "Backend task CPU units (seed §4.1: 2048; staging 1024 so a c6i.xlarge keeps room for workspaces). The CloudWatch agent sidecar shares them."
+  description = "Backend task CPU units (docs/design-basis.md §4.1: 2048; staging 1024 so a c6i.xlarge keeps room for workspaces). The CloudWatch agent sidecar shares them."
   type        = number
 
   validation {
@@ -244,7 +244,7 @@ variable "backend_cpu" {
 }
 
 variable "backend_memory" {
-  description = "Backend task memory (MiB, seed §4.1: 4096). The CloudWatch agent sidecar's 256 MiB hard limit comes out of it."
+  description = "Backend task memory (MiB, docs/design-basis.md §4.1: 4096). The CloudWatch agent sidecar's 256 MiB hard limit comes out of it."
   type        = number
 
   validation {
@@ -254,7 +254,7 @@ variable "backend_memory" {
 }
 
 variable "backend_min_count" {
-  description = "Minimum backend tasks (seed §6.1: 2)."
+  description = "Minimum backend tasks (docs/design-basis.md §6.1: 2)."
   type        = number
 
   validation {
@@ -264,7 +264,7 @@ variable "backend_min_count" {
 }
 
 variable "backend_max_count" {
-  description = "Maximum backend tasks (seed §6.1: 4)."
+  description = "Maximum backend tasks (docs/design-basis.md §6.1: 4)."
   type        = number
 
   validation {
@@ -320,7 +320,7 @@ variable "command_visibility_timeout_seconds" {
 # --- data stores -----------------------------------------------------------------
 
 variable "redis_node_type" {
-  description = "ElastiCache node type (seed §14: cache.t3.micro staging, cache.r6g.large production). Always Multi-AZ, two nodes."
+  description = "ElastiCache node type (docs/design-basis.md §14: cache.t3.micro staging, cache.r6g.large production). Always Multi-AZ, two nodes."
   type        = string
 
   validation {
@@ -337,7 +337,7 @@ variable "enable_rds" {
 }
 
 variable "rds_instance_class" {
-  description = "RDS instance class when enable_rds (seed §14: db.t3.medium staging, db.r6g.large production)."
+  description = "RDS instance class when enable_rds (docs/design-basis.md §14: db.t3.medium staging, db.r6g.large production)."
   type        = string
 
   validation {
@@ -347,7 +347,7 @@ variable "rds_instance_class" {
 }
 
 variable "rds_multi_az" {
-  description = "Multi-AZ RDS when enable_rds (seed §14: production)."
+  description = "Multi-AZ RDS when enable_rds (docs/design-basis.md §14: production)."
   type        = bool
 }
 

@@ -1,4 +1,4 @@
-# Production: terraform/stack at production sizes (seed §6.1, §6.3, §14;
+# Production: terraform/stack at production sizes (docs/design-basis.md §6.1, §6.3, §14;
 # docs/deploy.md, "Capacity"). Environments differ only in the values below
 # (a test checks it); what they share is in terraform/stack.
 
@@ -34,7 +34,7 @@ module "stack" {
   asg_max_size           = 10
   ec2_warm_pool_min_size = 1
 
-  # Backend: seed §4.1, 2 to 4 tasks.
+  # Backend: docs/design-basis.md §4.1, 2 to 4 tasks.
   backend_cpu       = 2048
   backend_memory    = 4096
   backend_min_count = 2

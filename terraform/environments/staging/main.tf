@@ -1,4 +1,4 @@
-# Staging: terraform/stack at staging sizes (seed §6.3, §14; docs/deploy.md,
+# Staging: terraform/stack at staging sizes (docs/design-basis.md §6.3, §14; docs/deploy.md,
 # "Capacity"). Environments differ only in the values below (a test checks
 # it); what they share is in terraform/stack.
 
@@ -26,7 +26,7 @@ module "stack" {
   aws_region         = local.aws_region
   availability_zones = ["ap-northeast-1a", "ap-northeast-1c"]
   vpc_cidr_block     = "10.40.0.0/16"
-  single_nat_gateway = true # seed §14 staging: one NAT gateway
+  single_nat_gateway = true # docs/design-basis.md §14 staging: one NAT gateway
 
   # Container instances: c6i.xlarge (~12 trunked ENIs), 2 to 4.
   instance_type          = "c6i.xlarge"
@@ -34,7 +34,7 @@ module "stack" {
   asg_max_size           = 4
   ec2_warm_pool_min_size = 1
 
-  # Backend: half of seed §4.1, so a c6i.xlarge keeps room for workspaces.
+  # Backend: half of docs/design-basis.md §4.1, so a c6i.xlarge keeps room for workspaces.
   backend_cpu       = 1024
   backend_memory    = 2048
   backend_min_count = 1

@@ -1,4 +1,4 @@
-# RDS PostgreSQL of seed §6.1, off by default: workspaced keeps all state in
+# RDS PostgreSQL of docs/design-basis.md §6.1, off by default: workspaced keeps all state in
 # Redis and S3. Kept for deployments that add relational data.
 
 resource "aws_db_subnet_group" "this" {

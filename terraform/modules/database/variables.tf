@@ -35,7 +35,7 @@ variable "ssm_parameter_prefix" {
 }
 
 variable "redis_node_type" {
-  description = "ElastiCache node type (seed §14: cache.t3.micro staging, cache.r6g.large production)."
+  description = "ElastiCache node type (docs/design-basis.md §14: cache.t3.micro staging, cache.r6g.large production)."
   type        = string
 
   validation {
@@ -62,7 +62,7 @@ variable "redis_replicas" {
 }
 
 variable "redis_snapshot_retention_days" {
-  description = "Days of automatic Redis snapshots. Redis holds no durable state (the reconciler rebuilds it, DESIGN §4.7.6), but a snapshot shortens recovery."
+  description = "Days of automatic Redis snapshots. Redis holds no durable state (the reconciler rebuilds it, docs/contracts.md §4.7.6), but a snapshot shortens recovery."
   type        = number
   default     = 1
 
@@ -73,13 +73,13 @@ variable "redis_snapshot_retention_days" {
 }
 
 variable "enable_rds" {
-  description = "Create the RDS PostgreSQL instance of seed §6.1. Off: workspaced keeps no relational data."
+  description = "Create the RDS PostgreSQL instance of docs/design-basis.md §6.1. Off: workspaced keeps no relational data."
   type        = bool
   default     = false
 }
 
 variable "rds_instance_class" {
-  description = "RDS instance class (seed §14: db.t3.medium staging, db.r6g.large production)."
+  description = "RDS instance class (docs/design-basis.md §14: db.t3.medium staging, db.r6g.large production)."
   type        = string
   default     = "db.t3.medium"
 }

@@ -1,4 +1,4 @@
-# ECS cluster with one EC2 capacity provider (seed §3.3 D, §6.1): an Auto
+# ECS cluster with one EC2 capacity provider (docs/design-basis.md §3.3 D, §6.1): an Auto
 # Scaling group of the custom AMI, a stopped warm pool, managed scaling at 85 %.
 
 resource "aws_ecs_cluster" "this" {
@@ -12,7 +12,7 @@ resource "aws_ecs_cluster" "this" {
   tags = var.tags
 }
 
-# ENI trunking (seed §4.6) is an account setting of the principal that
+# ENI trunking (docs/design-basis.md §4.6) is an account setting of the principal that
 # registers the instances; setting the account default covers the instance
 # role. Without it a c6i.2xlarge runs 2 awsvpc tasks instead of ~22.
 resource "aws_ecs_account_setting_default" "trunking" {

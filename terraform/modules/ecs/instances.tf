@@ -18,7 +18,7 @@ data "aws_ami" "custom" {
 locals {
   ami_id = var.ami_id != null ? var.ami_id : data.aws_ami.custom[0].id
 
-  # The AMI's /etc/ecs/ecs.config holds everything but the cluster (seed §6.2);
+  # The AMI's /etc/ecs/ecs.config holds everything but the cluster (docs/design-basis.md §6.2);
   # repeating the security-relevant lines here keeps them on even if an older
   # AMI lacks them. ENI trunking is not an agent setting: it is the account
   # setting awsvpcTrunking (cluster.tf); the agent's ECS_ENABLE_HIGH_DENSITY_ENI
@@ -47,7 +47,7 @@ resource "aws_launch_template" "this" {
 
   vpc_security_group_ids = [var.instances_security_group_id]
 
-  # IMDS (seed §9.2 risk 2): v2 only, and a hop limit of 1 so a container
+  # IMDS (docs/design-basis.md §9.2 risk 2): v2 only, and a hop limit of 1 so a container
   # behind a bridge or an awsvpc namespace cannot reach it.
   metadata_options {
     http_endpoint               = "enabled"

@@ -29,7 +29,7 @@ variable "instance_profile_arn" {
 }
 
 variable "ami_id" {
-  description = "Custom AMI built by terraform/packer (seed §6.2). Null: the newest AMI named ami_name_prefix* owned by this account."
+  description = "Custom AMI built by terraform/packer (docs/design-basis.md §6.2). Null: the newest AMI named ami_name_prefix* owned by this account."
   type        = string
   default     = null
 
@@ -46,7 +46,7 @@ variable "ami_name_prefix" {
 }
 
 variable "instance_type" {
-  description = "Instance type of the container instances (seed §6.3: c6i.xlarge staging, c6i.2xlarge production)."
+  description = "Instance type of the container instances (docs/design-basis.md §6.3: c6i.xlarge staging, c6i.2xlarge production)."
   type        = string
 
   validation {
@@ -56,7 +56,7 @@ variable "instance_type" {
 }
 
 variable "asg_min_size" {
-  description = "Minimum number of in-service container instances (seed §6.1: 2)."
+  description = "Minimum number of in-service container instances (docs/design-basis.md §6.1: 2)."
   type        = number
   default     = 2
 
@@ -67,7 +67,7 @@ variable "asg_min_size" {
 }
 
 variable "asg_max_size" {
-  description = "Maximum number of container instances (seed §6.1: 10)."
+  description = "Maximum number of container instances (docs/design-basis.md §6.1: 10)."
   type        = number
   default     = 10
 
@@ -78,7 +78,7 @@ variable "asg_max_size" {
 }
 
 variable "warm_pool_min_size" {
-  description = "Stopped, pre-initialised instances kept in the EC2 Auto Scaling warm pool (seed §8.1: 1). 0 disables the warm pool."
+  description = "Stopped, pre-initialised instances kept in the EC2 Auto Scaling warm pool (docs/design-basis.md §8.1: 1). 0 disables the warm pool."
   type        = number
   default     = 1
 
@@ -89,7 +89,7 @@ variable "warm_pool_min_size" {
 }
 
 variable "capacity_target_percent" {
-  description = "Managed scaling target capacity of the capacity provider (seed §3.3 D: 85)."
+  description = "Managed scaling target capacity of the capacity provider (docs/design-basis.md §3.3 D: 85)."
   type        = number
   default     = 85
 

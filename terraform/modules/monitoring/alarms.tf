@@ -53,7 +53,7 @@ resource "aws_cloudwatch_metric_alarm" "warm_pool_empty" {
   tags               = var.tags
 }
 
-# Running workspaces against capacity (seed §9.1): every replica exports
+# Running workspaces against capacity (docs/design-basis.md §9.1): every replica exports
 # workspaced_workspaces_active, the leader (gc lease) the count its
 # reconciler listed and the others 0, so Maximum is the count.
 resource "aws_cloudwatch_metric_alarm" "workspaces_active" {
@@ -73,7 +73,7 @@ resource "aws_cloudwatch_metric_alarm" "workspaces_active" {
   tags                = var.tags
 }
 
-# EC2 warm pool exhaustion (seed §8.1): no stopped, pre-initialised
+# EC2 warm pool exhaustion (docs/design-basis.md §8.1): no stopped, pre-initialised
 # instance left, so the next scale-out boots from scratch (minutes). The
 # pool shrinks to max_size - desired when the group nears its maximum.
 resource "aws_cloudwatch_metric_alarm" "ec2_warm_pool_empty" {
@@ -344,7 +344,7 @@ resource "aws_cloudwatch_metric_alarm" "backend_utilization" {
 
 resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
   alarm_name          = "${var.name_prefix}-api-5xx"
-  alarm_description   = "The API answered 5xx more than 10 times in 5 minutes (DESIGN §4.5: bad input is 4xx, never 5xx)."
+  alarm_description   = "The API answered 5xx more than 10 times in 5 minutes (docs/contracts.md §4.5: bad input is 4xx, never 5xx)."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HTTPCode_Target_5XX_Count"
   dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.target_group_arn_suffix }

@@ -1,4 +1,4 @@
-# One dashboard (seed §6.1): workspace state, latency, errors. The backend's
+# One dashboard (docs/design-basis.md §6.1): workspace state, latency, errors. The backend's
 # own metrics (var.metrics_namespace) are the Prometheus names the CloudWatch
 # agent sidecar publishes (alarms.tf).
 

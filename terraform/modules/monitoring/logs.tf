@@ -1,4 +1,4 @@
-# Log groups of seed §6.1 (/ecs/backend, /ecs/workspace-agent,
+# Log groups of docs/design-basis.md §6.1 (/ecs/backend, /ecs/workspace-agent,
 # /ecs/workspace-proxy, per environment) and the metrics (EMF) group, encrypted
 # with a key CloudWatch Logs may use. The same key encrypts the alarm topic.
 

@@ -1,4 +1,4 @@
-# Route 53 Resolver DNS Firewall (seed §4.4). Security groups cannot stop DNS
+# Route 53 Resolver DNS Firewall (docs/design-basis.md §4.4). Security groups cannot stop DNS
 # to the VPC resolver, so names are filtered here: the allow-list, then
 # NXDOMAIN for everything else. The firewall is per VPC, so the list includes
 # what the backend and the container instances resolve (AWS APIs, internal

@@ -1,4 +1,4 @@
-# IAM roles of seed §6.1, least privilege:
+# IAM roles of docs/design-basis.md §6.1, least privilege:
 #   execution role  – image pulls (and pull-through imports), awslogs, the tasks' secrets (SSM, Secrets Manager)
 #   backend role    – RunTask/StopTask/... on this cluster, PassRole of the execution role only, its queues, its bucket,
 #                     the metrics log group (the CloudWatch agent sidecar)

@@ -1,4 +1,4 @@
-# Secrets of the tasks (seed §6.1). Terraform creates the containers and the
+# Secrets of the tasks (docs/design-basis.md §6.1). Terraform creates the containers and the
 # key; secret values never pass through Terraform state: an operator writes
 # them once with the AWS CLI (docs/deploy.md, "Secrets"). The placeholder
 # values below are replaced then and ignored afterwards.

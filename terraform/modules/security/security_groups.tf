@@ -1,4 +1,4 @@
-# Security groups of seed §4.3. Every group starts with no rules (Terraform
+# Security groups of docs/design-basis.md §4.3. Every group starts with no rules (Terraform
 # removes the default allow-all egress); each allowed flow is one rule below.
 #
 #   clients ─443─> alb ─8000─> backend ─9000/9001─> workspace ─443─> bedrock endpoint

@@ -126,7 +126,7 @@ variable "proxy_domain_whitelist" {
 }
 
 variable "dns_allowed_domains" {
-  description = "Domains the VPC may resolve (Route 53 DNS Firewall, seed §4.4); everything else gets NXDOMAIN. The firewall applies to the whole VPC, so AWS APIs and internal names stay allowed."
+  description = "Domains the VPC may resolve (Route 53 DNS Firewall, docs/design-basis.md §4.4); everything else gets NXDOMAIN. The firewall applies to the whole VPC, so AWS APIs and internal names stay allowed."
   type        = list(string)
   default = [
     "amazonaws.com.", "*.amazonaws.com.", "*.api.aws.",
@@ -143,7 +143,7 @@ variable "dns_firewall_mutation_protection" {
 }
 
 variable "mcp_domains" {
-  description = "MCP server domains workspaces may resolve (seed §4.4 priority 5), e.g. [\"mcp.example.com.\"]."
+  description = "MCP server domains workspaces may resolve (docs/design-basis.md §4.4 priority 5), e.g. [\"mcp.example.com.\"]."
   type        = list(string)
   default     = []
 }

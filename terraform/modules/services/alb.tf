@@ -1,4 +1,4 @@
-# Public ALB (seed §3.3 C): TLS ends here; targets are backend task IPs.
+# Public ALB (docs/design-basis.md §3.3 C): TLS ends here; targets are backend task IPs.
 
 #trivy:ignore:AVD-AWS-0053 the ALB is the public API entry point; clients are restricted by the security module's alb_ingress_cidr_blocks and API keys.
 resource "aws_lb" "this" {

@@ -1,4 +1,4 @@
-# The backend (seed §4.1): one ECS service, awsvpc, behind the ALB, scaled on
+# The backend (docs/design-basis.md §4.1): one ECS service, awsvpc, behind the ALB, scaled on
 # CPU. It runs every role (`workspaced serve`); SQS makes replicas safe.
 
 locals {

@@ -30,7 +30,7 @@ variable "execution_role_arn" {
   type        = string
 }
 
-# --- workspace task (seed §4.2) -------------------------------------------
+# --- workspace task (docs/design-basis.md §4.2) -------------------------------------------
 
 variable "workspace_agent_image" {
   description = "Image of the workspace-agent container (ECR URI with an immutable tag or digest)."
@@ -69,7 +69,7 @@ variable "workspace_task_cpu" {
 }
 
 variable "workspace_agent_cpu" {
-  description = "CPU units reserved for the workspace-agent container (seed §4.2: 200)."
+  description = "CPU units reserved for the workspace-agent container (docs/design-basis.md §4.2: 200)."
   type        = number
   default     = 200
 
@@ -80,7 +80,7 @@ variable "workspace_agent_cpu" {
 }
 
 variable "workspace_agent_memory" {
-  description = "Hard memory limit (MiB) of the workspace-agent container (DESIGN §6: 2 GiB)."
+  description = "Hard memory limit (MiB) of the workspace-agent container (docs/contracts.md §6: 2 GiB)."
   type        = number
   default     = 2048
 
@@ -113,7 +113,7 @@ variable "workspace_agent_nproc_limit" {
 }
 
 variable "credential_proxy_cpu" {
-  description = "CPU units reserved for the credential-proxy container (seed §4.2: 128)."
+  description = "CPU units reserved for the credential-proxy container (docs/design-basis.md §4.2: 128)."
   type        = number
   default     = 128
 
@@ -124,7 +124,7 @@ variable "credential_proxy_cpu" {
 }
 
 variable "credential_proxy_memory" {
-  description = "Hard memory limit (MiB) of the credential-proxy container (seed §4.2: 256)."
+  description = "Hard memory limit (MiB) of the credential-proxy container (docs/design-basis.md §4.2: 256)."
   type        = number
   default     = 256
 
@@ -160,7 +160,7 @@ variable "proxy_domain_whitelist_parameter_arn" {
   type        = string
 }
 
-# --- backend service (seed §4.1) --------------------------------------------
+# --- backend service (docs/design-basis.md §4.1) --------------------------------------------
 
 variable "cluster_name" {
   description = "Name of the ECS cluster (ecs module)."
@@ -223,7 +223,7 @@ variable "backend_log_group" {
 }
 
 variable "backend_cpu" {
-  description = "Task CPU units of a backend task (seed §4.1: 2048)."
+  description = "Task CPU units of a backend task (docs/design-basis.md §4.1: 2048)."
   type        = number
   default     = 2048
 
@@ -234,7 +234,7 @@ variable "backend_cpu" {
 }
 
 variable "backend_memory" {
-  description = "Task memory (MiB) of a backend task (seed §4.1: 4096)."
+  description = "Task memory (MiB) of a backend task (docs/design-basis.md §4.1: 4096)."
   type        = number
   default     = 4096
 
@@ -245,7 +245,7 @@ variable "backend_memory" {
 }
 
 variable "backend_min_count" {
-  description = "Minimum number of backend tasks (seed §6.1: 2)."
+  description = "Minimum number of backend tasks (docs/design-basis.md §6.1: 2)."
   type        = number
   default     = 2
 
@@ -256,7 +256,7 @@ variable "backend_min_count" {
 }
 
 variable "backend_max_count" {
-  description = "Maximum number of backend tasks (seed §6.1: 4)."
+  description = "Maximum number of backend tasks (docs/design-basis.md §6.1: 4)."
   type        = number
   default     = 4
 
@@ -267,7 +267,7 @@ variable "backend_max_count" {
 }
 
 variable "backend_cpu_target_percent" {
-  description = "Target average CPU of the backend service's target tracking policy (seed §3.3 A: 70)."
+  description = "Target average CPU of the backend service's target tracking policy (docs/design-basis.md §3.3 A: 70)."
   type        = number
   default     = 70
 
@@ -288,7 +288,7 @@ variable "certificate_arn" {
 }
 
 variable "waf_web_acl_arn" {
-  description = "Optional AWS WAF web ACL associated with the ALB (seed §3.3 C)."
+  description = "Optional AWS WAF web ACL associated with the ALB (docs/design-basis.md §3.3 C)."
   type        = string
   default     = null
 }

@@ -1,4 +1,4 @@
-# The workspace task (seed §4.2): workspace-agent + credential-proxy sidecar,
+# The workspace task (docs/design-basis.md §4.2): workspace-agent + credential-proxy sidecar,
 # started by the backend with RunTask. It has no task role: nothing inside can
 # obtain AWS credentials from the ECS credential endpoint; the proxy gets the
 # Bedrock keys as secrets, injected by the agent through the execution role.
@@ -31,7 +31,7 @@ resource "aws_ecs_task_definition" "workspace" {
   network_mode             = "awsvpc"
   requires_compatibilities = ["EC2"]
   execution_role_arn       = var.execution_role_arn
-  # No task_role_arn, on purpose (seed §9.2 risk 1).
+  # No task_role_arn, on purpose (docs/design-basis.md §9.2 risk 1).
   container_definitions = local.workspace_container_definitions
 
   # Task-level CPU on EC2 is both a reservation and a hard cgroup limit. Null

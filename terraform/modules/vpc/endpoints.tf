@@ -1,4 +1,4 @@
-# VPC endpoints (seed §6.1): S3 as a gateway, the rest as interfaces with
+# VPC endpoints (docs/design-basis.md §6.1): S3 as a gateway, the rest as interfaces with
 # private DNS, so the backend and the container instances reach AWS APIs
 # without the NAT gateways. bedrock-runtime gets its own endpoint and security
 # group: it is the only AWS API a workspace task (its proxy) may reach.

@@ -1,4 +1,4 @@
-# Two-AZ VPC (seed §6.1): public subnets for the ALB and NAT gateways, private
+# Two-AZ VPC (docs/design-basis.md §6.1): public subnets for the ALB and NAT gateways, private
 # subnets for container instances, task ENIs and Redis.
 
 locals {

@@ -20,7 +20,7 @@ variable "cidr_block" {
 }
 
 variable "availability_zones" {
-  description = "Availability zones, one public and one private subnet each (seed §6.1: two)."
+  description = "Availability zones, one public and one private subnet each (docs/design-basis.md §6.1: two)."
   type        = list(string)
 
   validation {
@@ -56,7 +56,7 @@ variable "single_nat_gateway" {
 }
 
 variable "interface_endpoints" {
-  description = "Interface VPC endpoints (service name suffixes) reachable from the backend and the container instances (seed §6.1, plus sqs)."
+  description = "Interface VPC endpoints (service name suffixes) reachable from the backend and the container instances (docs/design-basis.md §6.1, plus sqs)."
   type        = list(string)
   default     = ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm", "ecs", "ecs-agent", "ecs-telemetry", "sqs", "kms"]
 }
