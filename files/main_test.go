@@ -13,5 +13,5 @@ func TestMain(m *testing.M) {
 		// With KUMO_DATA_DIR set (the memory test's child process) the
 		// emulator flushes its metadata from a goroutine that never ends.
 		goleak.IgnoreAnyFunction("github.com/sivchari/kumo/internal/storage.flushLoop"))
-	goleak.VerifyTestMain(m, opts...)
+	bustest.VerifyTestMain(m, opts...)
 }

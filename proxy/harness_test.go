@@ -199,14 +199,46 @@ type world struct {
 }
 
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // signalled after each write (capacity 1)
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	if b.wrote != nil {
+		select {
+		case b.wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
+}
+
+// waitCount returns the buffer once it holds n occurrences of substr, or
+// when d has passed (an audit line is written after the response, so it
+// may land after the client has read it).
+func (b *syncBuffer) waitCount(substr string, n int, d time.Duration) string {
+	b.mu.Lock()
+	if b.wrote == nil {
+		b.wrote = make(chan struct{}, 1)
+	}
+	wrote := b.wrote
+	b.mu.Unlock()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		if s := b.String(); strings.Count(s, substr) >= n {
+			return s
+		}
+		select {
+		case <-wrote:
+		case <-deadline.C:
+			return b.String()
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {

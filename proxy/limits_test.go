@@ -198,7 +198,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	} {
 		w.raw(req)
 	}
-	logs := w.logs.String()
+	logs := w.logs.waitCount("proxy decision", 7, 10*time.Second)
 	if strings.Count(logs, "proxy decision") < 7 {
 		t.Fatalf("expected an audit line per request:\n%s", logs)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/events/bus"
@@ -31,7 +30,7 @@ import (
 )
 
 // kumo (the S3 emulator of the GC test) starts a reaper at init.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, bustest.GoleakOptions()...) }
+func TestMain(m *testing.M) { bustest.VerifyTestMain(m, bustest.GoleakOptions()...) }
 
 // The store satisfies every interface the workers declare.
 var (

@@ -24,6 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	bins.cleanup()
+	bustest.CloseEmulator()
 	if code == 0 {
 		if err := goleak.Find(append(bustest.GoleakOptions(), // kumo (ECS/SQS tests) starts a reaper at init
 			// The Docker client's and HTTP transports' idle connections

@@ -3,13 +3,11 @@ package bus_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/workspaced/workspaced/events/bus/bustest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, bustest.GoleakOptions()...)
+	bustest.VerifyTestMain(m, bustest.GoleakOptions()...)
 }
 
 func TestConformanceGoChannel(t *testing.T) {

@@ -3,11 +3,11 @@ package ecsdouble_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/workspaced/workspaced/events/bus/bustest"
 )
 
 // TestMain checks that doubles stop every goroutine they start (kumo starts
 // one of its own at init).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper"))
+	bustest.VerifyTestMain(m, bustest.GoleakOptions()...)
 }

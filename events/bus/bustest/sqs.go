@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -46,6 +48,30 @@ type Emulator struct {
 	SQS *sqs.Client
 }
 
+// VerifyTestMain runs the package's tests, closes the shared emulator, and
+// then checks for leaked goroutines as goleak.VerifyTestMain does.
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	code := m.Run()
+	CloseEmulator()
+	if code == 0 {
+		if err := goleak.Find(opts...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// CloseEmulator closes the process's emulator, if one was started.
+func CloseEmulator() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv != nil {
+		shared.srv.Close()
+		shared.srv = nil
+	}
+}
+
 // GoleakOptions are the goleak options a package using the emulator needs:
 // kumo starts a DynamoDB TTL reaper in its package init that never ends.
 //
@@ -54,37 +80,30 @@ func GoleakOptions() []goleak.Option {
 	return []goleak.Option{goleak.IgnoreTopFunction("github.com/sivchari/kumo/internal/service/dynamodb.(*MemoryStorage).ttlReaper")}
 }
 
-// shared is the process's one kumo server. kumo wires its services through
-// package-level state: creating a server while another is created or
-// serving is a data race, and every server sees the same queues anyway.
+// shared is the process's one kumo server, started on first use and
+// closed by VerifyTestMain after the last test. kumo wires its services
+// through package-level state: creating a second server races with the
+// goroutines the first one's S3 PutObject leaves behind (its notification
+// senders), and every server sees the same queues anyway, so a process
+// never creates more than one.
 var shared struct {
-	mu   sync.Mutex
-	srv  *kumo.Server
-	refs int
+	mu  sync.Mutex
+	srv *kumo.Server
 }
 
 // StartEmulator returns the process's in-process emulator, starting it if
-// needed; it stops when the last test using it ends. Safe for parallel
-// tests.
+// needed. Safe for parallel tests. A package that uses it ends its
+// TestMain with VerifyTestMain, which closes it.
 func StartEmulator(t testing.TB) *Emulator {
 	t.Helper()
 	shared.mu.Lock()
-	if shared.refs == 0 {
+	if shared.srv == nil {
 		shared.srv = kumo.NewServer()
 	}
-	shared.refs++
 	srv := shared.srv
 	shared.mu.Unlock()
 	transport := &http.Transport{}
-	t.Cleanup(func() {
-		transport.CloseIdleConnections()
-		shared.mu.Lock()
-		defer shared.mu.Unlock()
-		if shared.refs--; shared.refs == 0 {
-			shared.srv.Close()
-			shared.srv = nil
-		}
-	})
+	t.Cleanup(transport.CloseIdleConnections)
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
