@@ -7,11 +7,11 @@ package awsrules
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/internal/iampolicy"
 	"github.com/workspaced/workspaced/internal/tfpolicy"
 )
@@ -50,7 +50,7 @@ func RoleARN(env Env, role string) string {
 }
 
 func security(env Env) (*tfpolicy.Module, error) {
-	root, err := repoRoot()
+	root, err := ecsdouble.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -94,21 +94,4 @@ func security(env Env) (*tfpolicy.Module, error) {
 	}
 	return tfpolicy.Load(filepath.Join(root, "terraform", "modules", "security"),
 		tfpolicy.Env{Vars: vars, AccountID: env.Account, Region: env.Region, Refs: refs})
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above %s", dir)
-		}
-		dir = parent
-	}
 }

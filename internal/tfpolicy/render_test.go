@@ -1,12 +1,12 @@
 package tfpolicy_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/workspaced/workspaced/internal/ecsdouble"
 	"github.com/workspaced/workspaced/internal/iampolicy"
 	"github.com/workspaced/workspaced/internal/tfpolicy"
 )
@@ -107,15 +107,9 @@ func testVars() map[string]cty.Value {
 
 func root(t *testing.T) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if parent := filepath.Dir(dir); parent != dir {
-			dir = parent
-			continue
-		}
-		t.Fatal("go.mod not found")
+	dir, err := ecsdouble.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return dir
 }
