@@ -53,6 +53,25 @@ func reapStale(ctx context.Context, cli *client.Client, logf func(string, ...any
 	}
 }
 
+// sweep removes every container of this double's cluster that is left
+// once its tasks have stopped: one whose create was still in flight when a
+// task was stopped (the engine created it, the cancelled client never
+// learned its ID) is not among the task's containers.
+func (r *dockerRunner) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelCluster+"="+r.d.ClusterName))})
+	if err != nil {
+		r.d.opts.Logf("ecsdouble: list the cluster's containers: %v", err)
+		return
+	}
+	for _, c := range list {
+		if err := r.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			r.d.opts.Logf("ecsdouble: remove leftover container %s: %v", c.ID, err)
+		}
+	}
+}
+
 // dockerRunner runs each task's containers: the first container in
 // dependsOn order holds the task's network namespace on opts.Network, the
 // others join it (NetworkMode container:<id>), as awsvpc tasks share one

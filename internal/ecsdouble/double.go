@@ -293,6 +293,9 @@ func (d *Double) Close() {
 	}
 	d.cancel()
 	d.wg.Wait()
+	if r, ok := d.runner.(*dockerRunner); ok {
+		r.sweep()
+	}
 }
 
 // AWSConfig returns an aws.Config with the double's region and static test
