@@ -180,7 +180,13 @@ func (r *dockerRunner) create(ctx context.Context, t *task, def ContainerDefinit
 	if !strings.HasPrefix(networkMode, "container:") {
 		hc.ExtraHosts = r.d.opts.ExtraHosts // containers joining a namespace share its /etc/hosts
 	}
-	id, err := r.cli.ContainerCreate(ctx, cfg, hc, nil, nil, r.containerName(t, def.Name))
+	// The engine finishes a create whose client went away, so a create
+	// cancelled mid-flight would leave a container nobody knows: create
+	// detached from cancellation (bounded), so its ID is always recorded
+	// and the task's release removes it.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	id, err := r.cli.ContainerCreate(cctx, cfg, hc, nil, nil, r.containerName(t, def.Name))
 	if err != nil {
 		return "", fmt.Errorf("CannotCreateContainerError: %s: %w", def.Name, err)
 	}
