@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -88,9 +89,12 @@ func TestMountInfoHelpers(t *testing.T) {
 
 func TestTinyHolderIsAnELF(t *testing.T) {
 	t.Parallel()
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("the tiny holder is amd64 code; this is %s", runtime.GOARCH) // an architecture, not a missing dependency
+	}
 	p, err := tinyHolder(t.TempDir())
 	if err != nil {
-		t.Skipf("no tiny holder here: %v", err)
+		t.Fatalf("tinyHolder: %v", err)
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
