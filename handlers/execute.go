@@ -15,6 +15,19 @@ import (
 	"github.com/workspaced/workspaced/store"
 )
 
+// claim claims conversation cid for p: another key's conversation is not
+// found (its existence is not disclosed).
+func (s *Server) claim(ctx context.Context, cid string, p Principal) (store.Conversation, error) {
+	conv, err := s.opts.Store.ClaimConversation(ctx, cid, p.Owner, p.Tenant)
+	if errors.Is(err, store.ErrNotOwner) {
+		return conv, errNotFound
+	}
+	if err != nil {
+		return conv, fmt.Errorf("claim conversation: %w", err)
+	}
+	return conv, nil
+}
+
 // execute handles POST /v1/conversations/{id}/execute: validate, claim the
 // conversation, then stream. Everything that can be refused is refused
 // before the first byte of the stream; afterwards failures are SSE events.
@@ -37,12 +50,9 @@ func (s *Server) execute(c echo.Context) error {
 		req.MCPConfig, mcp = m.config, &m
 	}
 	p := principal(c)
-	conv, err := s.opts.Store.ClaimConversation(ctx, cid, p.Owner, p.Tenant)
-	if errors.Is(err, store.ErrNotOwner) {
-		return errNotFound
-	}
+	conv, err := s.claim(ctx, cid, p)
 	if err != nil {
-		return fmt.Errorf("claim conversation: %w", err)
+		return err
 	}
 	if mcp != nil {
 		// Before any workspace is requested: personalisation reads them.

@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/selftest"
 	"github.com/workspaced/workspaced/sse"
-	"github.com/workspaced/workspaced/store"
 )
 
 // selfTestTimeoutS bounds the self-test run in the workspace (its fork
@@ -55,12 +53,9 @@ func (s *Server) selfTest(c echo.Context) error {
 		return err
 	}
 	p := principal(c)
-	conv, err := s.opts.Store.ClaimConversation(ctx, cid, p.Owner, p.Tenant)
-	if errors.Is(err, store.ErrNotOwner) {
-		return errNotFound
-	}
+	conv, err := s.claim(ctx, cid, p)
 	if err != nil {
-		return fmt.Errorf("claim conversation: %w", err)
+		return err
 	}
 	argv := []string{selftest.Binary}
 	if req.AllowedHost != "" {
