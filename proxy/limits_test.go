@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -234,6 +235,12 @@ func TestMaxTunnels(t *testing.T) {
 	resp, _ := w.raw(connect("b.allowed.example:443"))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("X-Proxy-Error") != "too_many_tunnels" {
 		t.Fatalf("third tunnel: %d", resp.StatusCode)
+	}
+	// The gauge moves when a tunnel's goroutine starts relaying, which may
+	// be just after its 200 reached the client: wait for it, bounded.
+	deadline := time.Now().Add(5 * time.Second)
+	for metricValue(m.ActiveTunnels) != 2 && time.Now().Before(deadline) {
+		runtime.Gosched()
 	}
 	if v := metricValue(m.ActiveTunnels); v != 2 {
 		t.Fatalf("active tunnels gauge %v", v)
