@@ -10,17 +10,19 @@ import (
 	"github.com/workspaced/workspaced/events"
 )
 
-func readSample(t *testing.T, name string) []byte {
+// readSample reads testdata/<dir>/<name>: "aws" holds AWS's documented
+// samples verbatim, "ecs" our own envelopes.
+func readSample(t *testing.T, dir, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "ecs", name))
+	b, err := os.ReadFile(filepath.Join("testdata", dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-// TestDecodeTaskStateChangeSamples decodes real-shaped EventBridge envelopes
-// (running-eni.json is the example of the ECS developer guide).
+// TestDecodeTaskStateChangeSamples decodes our real-shaped EventBridge
+// envelopes (AWS's own samples: TestDecodeAWSDocumentedSamples).
 func TestDecodeTaskStateChangeSamples(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -35,16 +37,6 @@ func TestDecodeTaskStateChangeSamples(t *testing.T) {
 		exitCode      *int
 		updatedAt     time.Time
 	}{
-		{
-			file:          "running-eni.json",
-			source:        events.SourceECS,
-			taskArn:       "arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad",
-			lastStatus:    "RUNNING",
-			desiredStatus: "RUNNING",
-			version:       4,
-			ip:            "10.0.0.139",
-			updatedAt:     time.Date(2020, 1, 23, 17, 57, 58, 103e6, time.UTC),
-		},
 		{
 			file:          "provisioning-precreated.json",
 			source:        events.SourceECS,
@@ -90,7 +82,7 @@ func TestDecodeTaskStateChangeSamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			e, err := events.DecodeTaskStateChange(readSample(t, tt.file))
+			e, err := events.DecodeTaskStateChange(readSample(t, "ecs", tt.file))
 			if err != nil {
 				t.Fatalf("DecodeTaskStateChange: %v", err)
 			}
@@ -154,7 +146,7 @@ func TestDecodeTaskStateChangeRejects(t *testing.T) {
 
 func TestTaskStateChangeRoundTrip(t *testing.T) {
 	t.Parallel()
-	e, err := events.DecodeTaskStateChange(readSample(t, "running-eni.json"))
+	e, err := events.DecodeTaskStateChange(readSample(t, "aws", "ecs-task-state-change-fargate-running.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

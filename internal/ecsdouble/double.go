@@ -141,6 +141,11 @@ type Double struct {
 	Family            string
 	TaskDefinitionArn string
 
+	// ContainerInstanceArn is the one EC2 container instance the double
+	// pretends to place every task on (tasks' containerInstanceArn, the
+	// arn of capacity failures).
+	ContainerInstanceArn string
+
 	opts        Options
 	credentials map[string]string
 	defs        []ContainerDefinition
@@ -262,6 +267,7 @@ func New(opts Options) (*Double, error) {
 		requests:          map[string][]json.RawMessage{},
 		throttled:         map[string]int{},
 	}
+	d.ContainerInstanceArn = fmt.Sprintf("arn:aws:ecs:%s:%s:container-instance/%s/%s", opts.Region, opts.Account, opts.Cluster, randomHex(16))
 	if opts.Docker != nil {
 		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 		reapStale(rctx, opts.Docker, opts.Logf)

@@ -126,3 +126,21 @@ type eventQueue struct {
 	paused  bool
 	hook    func(Event) []Event
 }
+
+// eventDetail turns a task as DescribeTasks shows it (rendered with ISO
+// stamps and "eni" attachments) into the detail of its state change event.
+// ECS leaves health out of task events ("The health status of the task
+// isn't provided in the task state change event"; ask DescribeTasks), so
+// the task's and the containers' healthStatus are dropped; tags never
+// appear in events.
+func eventDetail(w taskJSON) taskJSON {
+	w.HealthStatus = ""
+	w.Tags = nil
+	cs := make([]containerJSON, len(w.Containers))
+	for i, c := range w.Containers {
+		c.HealthStatus = ""
+		cs[i] = c
+	}
+	w.Containers = cs
+	return w
+}

@@ -184,7 +184,7 @@ func (d *Double) runTask(in runTaskInput, raw []byte) (any, error) {
 	}
 	if reason := d.capacityFailureLocked(); reason != "" {
 		out := runTaskOutput{Tasks: []taskJSON{}, Failures: []failure{{
-			Arn:    fmt.Sprintf("arn:aws:ecs:%s:%s:container-instance/%s/%s", d.Region, d.Account, d.ClusterName, randomHex(16)),
+			Arn:    d.ContainerInstanceArn,
 			Reason: reason,
 		}}}
 		if d.opts.ReplayFailures && token != "" {

@@ -274,6 +274,7 @@ func (d *Double) wireLocked(t *task, iso bool, withTags bool) taskJSON {
 		AvailabilityZone:     d.Region + "a",
 		CapacityProviderName: t.capacityProv,
 		ClusterArn:           d.ClusterArn,
+		ContainerInstanceArn: d.ContainerInstanceArn,
 		Connectivity:         "CONNECTED",
 		ConnectivityAt:       ts(t.createdAt),
 		Cpu:                  fmt.Sprint(sumCPU(t.containers)),
@@ -354,7 +355,7 @@ func sumMemory(cs []*containerState) int64 {
 // eventLocked builds the state change event for t's current state.
 func (d *Double) eventLocked(t *task) Event {
 	now := time.Now()
-	detail, err := json.Marshal(d.wireLocked(t, true, false))
+	detail, err := json.Marshal(eventDetail(d.wireLocked(t, true, false)))
 	if err != nil {
 		panic(err)
 	}

@@ -186,6 +186,7 @@ type taskJSON struct {
 	AvailabilityZone     string           `json:"availabilityZone"`
 	CapacityProviderName string           `json:"capacityProviderName,omitempty"`
 	ClusterArn           string           `json:"clusterArn"`
+	ContainerInstanceArn string           `json:"containerInstanceArn,omitempty"`
 	Connectivity         string           `json:"connectivity,omitempty"`
 	ConnectivityAt       *stamp           `json:"connectivityAt,omitempty"`
 	Containers           []containerJSON  `json:"containers"`
