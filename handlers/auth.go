@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // DefaultTenant is the tenant of a key listed without one.
@@ -80,6 +82,11 @@ func ParseKeys(list string, file io.Reader) (*Keys, error) {
 		if tenant == "" || len(key) < 16 {
 			// Never echo the entry: it is a secret.
 			return nil, fmt.Errorf("api key entry %d: want tenant:key with a key of at least 16 characters", i+1)
+		}
+		if err := workspace.ValidTenant(tenant); err != nil {
+			// Not echoed either: an entry whose key holds a ':' would
+			// show part of the key here.
+			return nil, fmt.Errorf("api key entry %d: the tenant must be 1-128 of [A-Za-z0-9_.@+=-], starting with a letter or digit (it becomes an ECS tag value and an S3 key segment)", i+1)
 		}
 		d := sha256.Sum256([]byte(key))
 		k.keys = append(k.keys, apiKey{digest: d, p: Principal{Tenant: tenant, Owner: "k_" + hex.EncodeToString(d[:8])}})

@@ -336,6 +336,25 @@ func TestKeysNeverLogged(t *testing.T) {
 			t.Errorf("ParseKeys(%q) = %v; want an error that does not echo the key", bad, err)
 		}
 	}
+	// A tenant becomes an ECS tag value and an S3 key segment: one that
+	// either would refuse is refused here, at startup.
+	for _, tc := range []struct {
+		tenant string
+		ok     bool
+	}{
+		{strings.Repeat("t", 128), true},
+		{"acme.eu@x+y=z_1-2", true},
+		{strings.Repeat("t", 129), false},
+		{"acme corp", false},
+		{"a/b", false},
+		{"-acme", false},
+		{"café", false},
+	} {
+		_, err := handlers.ParseKeys(tc.tenant+":secret-key-0123456789", nil)
+		if (err == nil) != tc.ok || (err != nil && strings.Contains(err.Error(), "secret-key")) {
+			t.Errorf("ParseKeys with tenant %q = %v, want ok=%v and the key never echoed", tc.tenant, err, tc.ok)
+		}
+	}
 }
 
 // An execute's mcp_config headers become the conversation's rules in

@@ -83,7 +83,7 @@ var (
 	// ErrNotFound: the runtime has no workspace with that ID.
 	ErrNotFound = errors.New("workspace not found")
 	// ErrCapacity: the runtime cannot place a workspace now (ECS RESOURCE:*
-	// failures, Docker out of resources). Retryable with backoff.
+	// or AGENT failures, Docker out of resources). Retryable with backoff.
 	ErrCapacity = errors.New("no capacity for workspace")
 	// ErrInvalidSpec: the StartSpec is malformed. Terminal.
 	ErrInvalidSpec = errors.New("invalid workspace spec")
@@ -124,6 +124,21 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 func ValidToken(token string) error {
 	if !tokenRE.MatchString(token) {
 		return fmt.Errorf("%w: token %q must match %s", ErrInvalidSpec, token, tokenRE)
+	}
+	return nil
+}
+
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,127}$`)
+
+// ValidTenant checks a tenant name: 1–128 characters of [A-Za-z0-9_.@+=-],
+// starting with a letter or digit. Every such name is a valid ECS tag value
+// (≤ 256 letters, numbers, spaces and _ . : / = + - @, no aws: prefix), an
+// S3 key segment (files.ValidSegment: no '/', space or control character)
+// and a Docker label value, so a tenant accepted at configuration is never
+// refused later by the runtime that stores it.
+func ValidTenant(tenant string) error {
+	if !tenantRE.MatchString(tenant) {
+		return fmt.Errorf("%w: tenant %q must match %s", ErrInvalidSpec, tenant, tenantRE)
 	}
 	return nil
 }

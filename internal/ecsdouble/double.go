@@ -83,6 +83,11 @@ type Options struct {
 	// "RESOURCE:MEMORY").
 	Capacity       int
 	CapacityReason string
+	// ENIs bounds the awsvpc tasks not yet STOPPED by the elastic network
+	// interfaces the (one) container instance can attach; 0 is unlimited.
+	// RunTask beyond it returns a RESOURCE:ENI failure, as ECS does when no
+	// instance has an ENI slot left although memory and CPU remain.
+	ENIs int
 	// ReplayFailures makes a clientToken whose RunTask returned failures[]
 	// return the same failures again (ECS documents replaying the result of
 	// a successful request for a reused token; whether a failures[] answer
@@ -171,6 +176,7 @@ type Double struct {
 	capacity     int
 	failNext     []string
 	throttleN    int
+	agentDown    bool
 	bucket       tokenBucket
 	calls        map[string]int
 	requests     map[string][]json.RawMessage

@@ -117,6 +117,8 @@ func apiCode(err error) string {
 	return ""
 }
 
+// TestRunTaskValidation covers what RunTask rejects besides the limits of
+// TestRunTaskLimits (clientToken, startedBy, tags).
 func TestRunTaskValidation(t *testing.T) {
 	t.Parallel()
 	d := ecsdouble.Start(t, ecsdouble.Options{})
@@ -140,11 +142,6 @@ func TestRunTaskValidation(t *testing.T) {
 		{"public ip on EC2", func(in *awsecs.RunTaskInput) {
 			in.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp = ecstypes.AssignPublicIpEnabled
 		}, "InvalidParameterException"},
-		{"startedBy with a colon", func(in *awsecs.RunTaskInput) { in.StartedBy = aws.String("a:b") }, "InvalidParameterException"},
-		{"startedBy too long", func(in *awsecs.RunTaskInput) { in.StartedBy = aws.String(strings.Repeat("a", 129)) }, "InvalidParameterException"},
-		{"aws: tag", func(in *awsecs.RunTaskInput) {
-			in.Tags = []ecstypes.Tag{{Key: aws.String("aws:x"), Value: aws.String("v")}}
-		}, "InvalidParameterException"},
 		{"overrides over 8192", func(in *awsecs.RunTaskInput) {
 			in.Overrides = &ecstypes.TaskOverride{ContainerOverrides: []ecstypes.ContainerOverride{{
 				Name: aws.String("credential-proxy"), Environment: []ecstypes.KeyValuePair{{Name: aws.String("X"), Value: aws.String(big)}},
@@ -153,7 +150,6 @@ func TestRunTaskValidation(t *testing.T) {
 		{"override of an unknown container", func(in *awsecs.RunTaskInput) {
 			in.Overrides = &ecstypes.TaskOverride{ContainerOverrides: []ecstypes.ContainerOverride{{Name: aws.String("sidecar")}}}
 		}, "InvalidParameterException"},
-		{"client token too long", func(in *awsecs.RunTaskInput) { in.ClientToken = aws.String(strings.Repeat("t", 65)) }, "InvalidParameterException"},
 		{"unknown task definition", func(in *awsecs.RunTaskInput) { in.TaskDefinition = aws.String("other:3") }, "ClientException"},
 	}
 	for _, tc := range tests {

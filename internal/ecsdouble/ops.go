@@ -13,10 +13,8 @@ import (
 )
 
 var (
-	startedByRE = regexp.MustCompile(`^[A-Za-z0-9_/-]{1,128}$`)
-	tagCharsRE  = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	subnetRE    = regexp.MustCompile(`^subnet-[0-9a-z]+$`)
-	sgRE        = regexp.MustCompile(`^sg-[0-9a-z]+$`)
+	subnetRE = regexp.MustCompile(`^subnet-[0-9a-z]+$`)
+	sgRE     = regexp.MustCompile(`^sg-[0-9a-z]+$`)
 )
 
 func (d *Double) checkTaskDefinition(ref string) error {
@@ -34,13 +32,8 @@ func (d *Double) validateRunTask(in runTaskInput) error {
 	if err := d.checkTaskDefinition(in.TaskDefinition); err != nil {
 		return err
 	}
-	if len(in.ClientToken) > 64 {
-		return invalidParam("clientToken must be at most 64 characters.")
-	}
-	for _, c := range in.ClientToken {
-		if c < 33 || c > 126 {
-			return invalidParam("clientToken must be ASCII 33-126.")
-		}
+	if err := validateClientToken(in.ClientToken); err != nil {
+		return err
 	}
 	if in.Count != nil && *in.Count != 1 {
 		if *in.Count < 1 || *in.Count > 10 {
@@ -65,8 +58,8 @@ func (d *Double) validateRunTask(in runTaskInput) error {
 	if err := validateNetwork(in); err != nil {
 		return err
 	}
-	if in.StartedBy != "" && !startedByRE.MatchString(in.StartedBy) {
-		return invalidParam("startedBy must be up to 128 letters, numbers, hyphens, forward slashes and underscores.")
+	if err := validateStartedBy(in.StartedBy); err != nil {
+		return err
 	}
 	if len(in.Group) > 255 {
 		return invalidParam("group must be at most 255 characters.")
@@ -109,29 +102,6 @@ func validateNetwork(in runTaskInput) error {
 		return invalidParam("Assign public IP is not supported for this launch type.")
 	default:
 		return invalidParam("assignPublicIp %q is not valid.", vpc.AssignPublicIP)
-	}
-	return nil
-}
-
-func validateTags(tags []tag) error {
-	if len(tags) > 50 {
-		return invalidParam("a resource can have at most 50 tags.")
-	}
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" || len([]rune(t.Key)) > 128 || len([]rune(t.Value)) > 256 {
-			return invalidParam("tag key must be 1-128 and value 0-256 characters.")
-		}
-		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return invalidParam("tag keys may not start with aws:.")
-		}
-		if !tagCharsRE.MatchString(t.Key) || !tagCharsRE.MatchString(t.Value) {
-			return invalidParam("tag %q has characters other than letters, numbers, spaces and _ . : / = + - @.", t.Key)
-		}
-		if seen[t.Key] {
-			return invalidParam("duplicate tag key %q.", t.Key)
-		}
-		seen[t.Key] = true
 	}
 	return nil
 }
@@ -207,8 +177,8 @@ func (d *Double) capacityFailureLocked() string {
 		d.failNext = d.failNext[1:]
 		return r
 	}
-	if d.capacity <= 0 {
-		return ""
+	if d.agentDown {
+		return "AGENT"
 	}
 	live := 0
 	for _, t := range d.order {
@@ -216,8 +186,11 @@ func (d *Double) capacityFailureLocked() string {
 			live++
 		}
 	}
-	if live >= d.capacity {
+	if d.capacity > 0 && live >= d.capacity {
 		return d.opts.CapacityReason
+	}
+	if d.opts.ENIs > 0 && live >= d.opts.ENIs {
+		return "RESOURCE:ENI"
 	}
 	return ""
 }
@@ -437,6 +410,9 @@ func (d *Double) listTasks(in listTasksInput) (any, error) {
 }
 
 func (d *Double) tagResource(in tagResourceInput) (any, error) {
+	if len(in.Tags) == 0 {
+		return nil, invalidParam("tags can not be empty.")
+	}
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -449,17 +425,11 @@ func (d *Double) tagResource(in tagResourceInput) (any, error) {
 	if t.lastStatus == "STOPPED" {
 		return nil, invalidParam("The specified task is stopped.")
 	}
-	for _, nt := range in.Tags {
-		replaced := false
-		for i := range t.tags {
-			if t.tags[i].Key == nt.Key {
-				t.tags[i].Value, replaced = nt.Value, true
-			}
-		}
-		if !replaced {
-			t.tags = append(t.tags, nt)
-		}
+	merged := mergeTags(t.tags, in.Tags)
+	if n := countUserTags(merged); n > maxTagsPerResource {
+		return nil, invalidParam("The task would have %d tags; a resource can have at most %d.", n, maxTagsPerResource)
 	}
+	t.tags = merged
 	return struct{}{}, nil
 }
 

@@ -72,8 +72,10 @@ func validateSpec(spec workspace.StartSpec) error {
 	if len(spec.Conversation) > 128 || !tagValueRE.MatchString(spec.Conversation) {
 		return fmt.Errorf("%w: conversation %q is not a valid ECS tag value", workspace.ErrInvalidSpec, spec.Conversation)
 	}
-	if !tagValueRE.MatchString(spec.Tenant) {
-		return fmt.Errorf("%w: tenant %q is not a valid ECS tag value", workspace.ErrInvalidSpec, spec.Tenant)
+	if spec.Tenant != "" {
+		if err := workspace.ValidTenant(spec.Tenant); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -157,8 +159,8 @@ func (r *Runtime) info(t ecstypes.Task) workspace.Info {
 }
 
 // CapacityError is a RunTask placement failure (failures[].reason
-// RESOURCE:CPU, RESOURCE:MEMORY, RESOURCE:ENI, ...): no task was started;
-// retry later. It matches workspace.ErrCapacity with errors.Is.
+// RESOURCE:CPU, RESOURCE:MEMORY, RESOURCE:ENI, ..., or AGENT): no task was
+// started; retry later. It matches workspace.ErrCapacity with errors.Is.
 type CapacityError struct {
 	Reason string
 	Detail string
@@ -178,8 +180,8 @@ func (e *CapacityError) Error() string {
 // Unwrap makes errors.Is(err, workspace.ErrCapacity) hold.
 func (e *CapacityError) Unwrap() error { return workspace.ErrCapacity }
 
-// FailureError is any other RunTask failure (ATTRIBUTE, AGENT, MISSING,
-// ...). Start returns it wrapped in workspace.Terminal.
+// FailureError is any other RunTask failure (ATTRIBUTE, MISSING, ...).
+// Start returns it wrapped in workspace.Terminal.
 type FailureError struct {
 	Reason string
 	Detail string

@@ -202,7 +202,11 @@ func (r *Runtime) failure(spec workspace.StartSpec, f ecstypes.Failure) error {
 	reason := aws.ToString(f.Reason)
 	r.metrics.runTaskFailures.WithLabelValues(reason).Inc()
 	r.log.Warn("run task failure", "token", spec.Token, "reason", reason, "detail", aws.ToString(f.Detail))
-	if strings.HasPrefix(reason, "RESOURCE:") {
+	// RESOURCE:* (no instance has the CPU, memory, ports, ENI or GPU now)
+	// and AGENT (the chosen instance's agent is disconnected, which ECS
+	// documents as part of normal operation, several times an hour) place
+	// nothing now and may place later: both are capacity, retried.
+	if strings.HasPrefix(reason, "RESOURCE:") || reason == "AGENT" {
 		n := r.capacityStreak.Add(1)
 		return &CapacityError{Reason: reason, Detail: aws.ToString(f.Detail), RetryAfter: r.capacityBackoff(int(n))}
 	}

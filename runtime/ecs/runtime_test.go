@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -294,14 +295,71 @@ func TestStartCapacityFailureIsRetryable(t *testing.T) {
 	}
 }
 
-func TestStartOtherFailureIsTerminal(t *testing.T) {
+// TestStartFailureReasons maps each failures[] reason the double answers
+// as ECS does (RESOURCE:MEMORY beyond capacity: TestStartCapacityFailureIsRetryable).
+// RESOURCE:ENI and AGENT place nothing now but may later: retryable
+// capacity, and once the cause is gone the same spec starts its task.
+// ATTRIBUTE (a placement constraint no instance meets) and MISSING are
+// terminal.
+func TestStartFailureReasons(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ecsdouble.Options{})
-	f.d.FailNext("ATTRIBUTE")
-	_, err := f.rt.Start(testCtx(t), workspace.StartSpec{Token: token(t), Conversation: "x"})
-	var fe *ecs.FailureError
-	if !workspace.IsTerminal(err) || errors.Is(err, workspace.ErrCapacity) || !errors.As(err, &fe) || fe.Reason != "ATTRIBUTE" {
-		t.Fatalf("Start with failure ATTRIBUTE = %v, want a terminal FailureError", err)
+	tests := []struct {
+		reason   string
+		opts     ecsdouble.Options
+		cause    func(*ecsdouble.Double) // makes the next RunTask fail
+		relieve  func(*ecsdouble.Double) // nil: terminal
+		capacity bool
+	}{
+		{"RESOURCE:ENI", ecsdouble.Options{ENIs: 1}, nil, nil, true},
+		{"AGENT", ecsdouble.Options{}, func(d *ecsdouble.Double) { d.SetAgentConnected(false) },
+			func(d *ecsdouble.Double) { d.SetAgentConnected(true) }, true},
+		{"ATTRIBUTE", ecsdouble.Options{}, func(d *ecsdouble.Double) { d.FailNext("ATTRIBUTE") }, nil, false},
+		{"MISSING", ecsdouble.Options{}, func(d *ecsdouble.Double) { d.FailNext("MISSING") }, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.reason, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, tc.opts)
+			ctx := testCtx(t)
+			var first workspace.Info
+			if tc.cause != nil {
+				tc.cause(f.d)
+			} else { // the one ENI slot goes to a first task
+				var err error
+				if first, err = f.rt.Start(ctx, workspace.StartSpec{Token: token(t), Conversation: "first"}); err != nil {
+					t.Fatalf("first Start: %v", err)
+				}
+			}
+			spec := workspace.StartSpec{Token: token(t), Conversation: "x"}
+			_, err := f.rt.Start(ctx, spec)
+			if got := counter(t, f.reg, "workspaced_ecs_run_task_failures_total", map[string]string{"reason": tc.reason}); got != 1 {
+				t.Errorf("run_task_failures_total{reason=%s} = %v, want 1", tc.reason, got)
+			}
+			if !tc.capacity {
+				var fe *ecs.FailureError
+				if !workspace.IsTerminal(err) || errors.Is(err, workspace.ErrCapacity) || !errors.As(err, &fe) || fe.Reason != tc.reason {
+					t.Fatalf("Start with failure %s = %v, want a terminal FailureError", tc.reason, err)
+				}
+				return
+			}
+			var ce *ecs.CapacityError
+			if !errors.Is(err, workspace.ErrCapacity) || workspace.IsTerminal(err) || !errors.As(err, &ce) || ce.Reason != tc.reason || ce.RetryAfter <= 0 {
+				t.Fatalf("Start with failure %s = %v, want a retryable CapacityError", tc.reason, err)
+			}
+			if tc.relieve != nil {
+				tc.relieve(f.d)
+			} else {
+				if err := f.rt.Stop(ctx, first.ID, "make room"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.d.WaitStatus(ctx, first.ID, "STOPPED"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := f.rt.Start(ctx, spec); err != nil {
+				t.Fatalf("Start once %s is gone: %v", tc.reason, err)
+			}
+		})
 	}
 }
 
@@ -314,6 +372,11 @@ func TestStartInvalidSpec(t *testing.T) {
 		{Token: "ok", Pool: true, Conversation: "a"},
 		{Token: "ok"},
 		{Token: "ok", Conversation: "a", Tenant: "semi;colon"},
+		// One past the longest values TestRequestsWithinECSLimits starts.
+		{Token: strings.Repeat("t", 65), Conversation: "a"},
+		{Token: "ok", Conversation: strings.Repeat("c", 129)},
+		{Token: "ok", Conversation: "a", Tenant: strings.Repeat("t", 129)},
+		{Token: "ok", Conversation: "a", Tenant: "two words"},
 	} {
 		_, err := f.rt.Start(testCtx(t), spec)
 		if !errors.Is(err, workspace.ErrInvalidSpec) || !workspace.IsTerminal(err) {
