@@ -401,6 +401,14 @@ func TestECSCapacityFailures(t *testing.T) {
 		t.Errorf("%v retries after a capacity failure", r)
 	}
 
+	// An agent disconnect (AGENT, part of ECS's normal operation) is
+	// retried like capacity, not a failed workspace.
+	s.double.FailNext("AGENT")
+	evs, err = s.exec(ctx, "ecs-agent-once", `{"kind":"command","argv":["echo","placed"]}`)
+	if err != nil || stdout(evs) != "placed\n" || final(evs).Event != "done" {
+		t.Fatalf("execute after one AGENT failure: %v %+v", err, evs)
+	}
+
 	const cid = "ecs-cap-never"
 	before := retries()
 	fails := make([]string, 20)
@@ -431,11 +439,11 @@ func TestECSCapacityFailures(t *testing.T) {
 	if tasks := s.tasksOf(cid); len(tasks) != 0 {
 		t.Errorf("tasks for the unplaced conversation: %+v", tasks)
 	}
-	if n := len(s.double.Tasks()); n != 1 {
-		t.Errorf("%d tasks, want only the placed one", n)
+	if n := len(s.double.Tasks()); n != 2 {
+		t.Errorf("%d tasks, want only the two placed ones", n)
 	}
-	if n := len(s.clusterContainers()); n != 2 {
-		t.Errorf("%d containers, want the placed task's 2", n)
+	if n := len(s.clusterContainers()); n != 4 {
+		t.Errorf("%d containers, want the placed tasks' 2 each", n)
 	}
 }
 
