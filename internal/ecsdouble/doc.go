@@ -17,11 +17,12 @@
 //   - lastStatus PROVISIONING → PENDING → RUNNING → (desired STOPPED) →
 //     STOPPING → DEPROVISIONING → STOPPED with detail.version increasing on
 //     every change; the ENI attachment gets its private IP at PENDING;
-//   - failures[] when its capacity is exhausted (RESOURCE:MEMORY by
-//     default), its ENIs are (RESOURCE:ENI), its agent is disconnected
-//     (AGENT), or injected; ThrottlingException above a configured rate or
-//     injected; InvalidParameterException over ECS's documented limits on
-//     tags, startedBy and clientToken (limits.go);
+//   - failures[] on its one pretend container instance
+//     (ContainerInstanceArn) when its capacity is exhausted
+//     (RESOURCE:MEMORY by default), its ENIs are (RESOURCE:ENI), its agent
+//     is disconnected (AGENT), or injected; ThrottlingException above a
+//     configured rate or injected; InvalidParameterException over ECS's
+//     documented limits on tags, startedBy and clientToken (limits.go);
 //   - SigV4 signatures verified (region, ecs service, known key, date);
 //   - an "ECS Task State Change" EventBridge envelope for every transition,
 //     delivered through an EventSink (PutEvents to EventBridge, straight to
@@ -36,8 +37,7 @@
 // task's "ENI" IP, reachable from the host. Without Docker the double is a
 // pure state machine that hands out fake 10.0.0.0/16 addresses.
 //
-// What it does not model: placement, container instances (every task is on
-// one pretend instance, ContainerInstanceArn), capacity
+// What it does not model: placement, container instances, capacity
 // providers' scaling (tasks wait in PROVISIONING in AWS; here capacity only
 // produces failures), service tasks, task definition registration (one
 // fixed family, revision 1), security groups and subnets beyond validation,
