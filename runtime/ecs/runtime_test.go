@@ -250,6 +250,25 @@ func TestStartConflictIsTerminal(t *testing.T) {
 	}
 }
 
+// TestStartInvalidParameterIsTerminal: a parameter ECS rejects (here a
+// subnet it cannot find) is an InvalidParameterException, which retrying
+// cannot fix: terminal, counted by its code, no task.
+func TestStartInvalidParameterIsTerminal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ecsdouble.Options{}, func(o *ecs.Options) { o.Subnets = []string{"subnet-GONE"} })
+	_, err := f.rt.Start(testCtx(t), workspace.StartSpec{Token: token(t), Conversation: "p"})
+	var ipe *ecstypes.InvalidParameterException
+	if !errors.As(err, &ipe) || !workspace.IsTerminal(err) || errors.Is(err, workspace.ErrCapacity) {
+		t.Fatalf("Start with a subnet ECS cannot find = %v, want a terminal InvalidParameterException", err)
+	}
+	if got := counter(t, f.reg, "workspaced_ecs_run_task_failures_total", map[string]string{"reason": "InvalidParameterException"}); got != 1 {
+		t.Errorf("run_task_failures_total{reason=InvalidParameterException} = %v, want 1", got)
+	}
+	if n := len(f.d.Tasks()); n != 0 {
+		t.Errorf("%d tasks", n)
+	}
+}
+
 func TestStartCapacityFailureIsRetryable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, ecsdouble.Options{Capacity: 1})
