@@ -24,6 +24,7 @@ func OptionsFromConfig(c Config, awsRegion string) Options {
 		Allowlist:    c.DomainAllowlist.Allowlist,
 		AllowedPorts: c.AllowedPorts,
 		PrivateHosts: c.PrivateHosts,
+		EgressProxy:  c.EgressProxy,
 		Bedrock: BedrockOptions{
 			Region:   region,
 			Upstream: c.BedrockUpstream.URL,

@@ -32,7 +32,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, ws *workspa
 		deny(w, a, http.StatusServiceUnavailable, "too_many_tunnels", "concurrent tunnel limit reached")
 		return
 	}
-	upstream, err := p.dialer.DialContext(r.Context(), egress.Target{Host: host, Port: port, AllowPrivate: p.privateHosts[host.Name()]})
+	upstream, err := p.dial(r.Context(), host, port)
 	if err != nil {
 		status, reason := classifyUpstreamError(err)
 		var de *egress.DeniedError

@@ -116,9 +116,21 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 func classifyUpstreamError(err error) (int, string) {
 	var de *egress.DeniedError
 	var se *signError
+	var re *egress.RefusedError
 	switch {
 	case errors.As(err, &se):
 		return se.status, se.reason
+	case errors.As(err, &re):
+		// The egress tier's own verdict, passed on: its reason names
+		// what it refused (not_allowlisted, address_denied_...).
+		reason := "egress_refused"
+		if re.Reason != "" {
+			reason = "egress_" + re.Reason
+		}
+		if re.Status >= 400 && re.Status < 600 {
+			return re.Status, reason
+		}
+		return http.StatusBadGateway, reason
 	case errors.As(err, &de):
 		return http.StatusForbidden, "address_denied_" + de.Reason
 	case errors.Is(err, egress.ErrResolveTimeout):

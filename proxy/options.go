@@ -33,6 +33,11 @@ type Options struct {
 	// addresses (RFC 1918, shared, ULA). Loopback, link-local and
 	// metadata addresses stay forbidden for every host.
 	PrivateHosts []string
+	// EgressProxy, if set, is the egress tier (host:port of a CONNECT
+	// proxy): every upstream except the PrivateHosts (VPC endpoints such
+	// as Bedrock's) is reached through it by name, never dialed directly
+	// (PROXY_EGRESS_PROXY, docs/decisions.md D21).
+	EgressProxy string
 	// Rules are the initial MCP rules of the default workspace (key ""),
 	// the sidecar's MCP_HEADER_RULES.
 	Rules []MCPRule
@@ -160,6 +165,11 @@ func (o *Options) setDefaults() error {
 	for _, op := range o.Bedrock.Operations {
 		if op == "invoke-with-bidirectional-stream" {
 			return fmt.Errorf("bedrock operation %q is chunk-signed and cannot be re-signed", op)
+		}
+	}
+	if o.EgressProxy != "" {
+		if _, _, err := egress.ParseVia(o.EgressProxy); err != nil {
+			return fmt.Errorf("egress proxy %q: %w", o.EgressProxy, err)
 		}
 	}
 	if o.Bedrock.Region != "" && o.Bedrock.Upstream == nil {

@@ -46,6 +46,7 @@ type Proxy struct {
 	opts   Options
 	log    *slog.Logger
 	dialer *egress.Dialer
+	via    *egress.Via // nil: dial directly
 	srv    *http.Server
 
 	privateHosts map[string]bool
@@ -108,6 +109,9 @@ func New(opts Options) (*Proxy, error) {
 		DNSTimeout:  opts.Limits.DNSTimeout,
 		DialTimeout: opts.Limits.DialTimeout,
 	}
+	if opts.EgressProxy != "" {
+		p.via = &egress.Via{Addr: opts.EgressProxy, Dialer: p.dialer}
+	}
 	p.transport = p.newTransport()
 	p.initRoutes()
 	ws := p.workspace("")
@@ -157,7 +161,7 @@ func (p *Proxy) dialUpstream(ctx context.Context, _, addr string) (net.Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("dial %q: %w", addr, err)
 	}
-	c, err := p.dialer.DialContext(ctx, egress.Target{Host: host, Port: port, AllowPrivate: p.privateHosts[host.Name()]})
+	c, err := p.dial(ctx, host, port)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +169,19 @@ func (p *Proxy) dialUpstream(ctx context.Context, _, addr string) (net.Conn, err
 		a.resolved = c.Addr.String()
 	}
 	return c, nil
+}
+
+// dial reaches host:port the one way the policy allows: a PrivateHosts
+// entry (a VPC endpoint) directly, anything else through the egress tier
+// when one is configured, else directly. Either way the address is checked
+// before it is dialed (here, or by the egress tier).
+func (p *Proxy) dial(ctx context.Context, host egress.Host, port uint16) (*egress.Conn, error) {
+	private := p.privateHosts[host.Name()]
+	t := egress.Target{Host: host, Port: port, AllowPrivate: private}
+	if p.via != nil && !private {
+		return p.via.DialContext(ctx, t)
+	}
+	return p.dialer.DialContext(ctx, t)
 }
 
 type workspaceKey struct{}

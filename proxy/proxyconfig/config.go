@@ -33,6 +33,10 @@ type Config struct {
 	// PrivateHosts are exact host names allowed to resolve to private
 	// addresses (loopback, link-local and metadata stay forbidden).
 	PrivateHosts envconf.List `env:"PROXY_PRIVATE_HOSTS"`
+	// EgressProxy is the egress tier, host:port of a CONNECT proxy: every
+	// upstream but the PrivateHosts goes through it (docs/decisions.md
+	// D21). Empty: the proxy dials itself.
+	EgressProxy string `env:"PROXY_EGRESS_PROXY"`
 	// BedrockRegion is the Bedrock region; empty means the process's
 	// AWS_REGION (see proxy.OptionsFromConfig).
 	BedrockRegion string `env:"BEDROCK_REGION"`
@@ -84,6 +88,11 @@ func (c Config) Validate() error {
 		{"PROXY_RESPONSE_HEADER_TIMEOUT", l.ResponseHeaderTimeout > 0},
 	}
 	var errs []error
+	if c.EgressProxy != "" {
+		if _, _, err := egress.ParseVia(c.EgressProxy); err != nil {
+			errs = append(errs, fmt.Errorf("PROXY_EGRESS_PROXY: %w", err))
+		}
+	}
 	for _, p := range positive {
 		if !p.ok {
 			errs = append(errs, fmt.Errorf("%s: must be positive", p.name))
