@@ -101,7 +101,10 @@ module "security" {
   ecr_pull_through_repository_arns = [local.ecr_repo_arns.cloudwatch_agent]
   metrics_log_group_arn            = module.monitoring.metrics_log_group_arn
   ssm_parameter_prefix             = local.ssm_prefix
-  proxy_domain_whitelist           = var.proxy_domain_whitelist
+  # Bedrock of another region has no VPC endpoint here: the sidecar reaches
+  # it through the egress tier, which must allow its name.
+  proxy_domain_whitelist = distinct(concat(var.proxy_domain_whitelist,
+  coalesce(var.bedrock_region, var.aws_region) == var.aws_region ? [] : ["bedrock-runtime.${var.bedrock_region}.amazonaws.com"]))
   mcp_domains                      = var.mcp_domains
   dns_firewall_mutation_protection = var.dns_firewall_mutation_protection
   tags                             = local.tags
@@ -166,6 +169,8 @@ module "services" {
   alb_security_group_id                   = module.security.alb_security_group_id
   backend_security_group_id               = module.security.backend_security_group_id
   workspace_security_group_id             = module.security.workspace_security_group_id
+  egress_security_group_id                = module.security.egress_security_group_id
+  egress_nlb_security_group_id            = module.security.egress_nlb_security_group_id
   backend_task_role_arn                   = module.security.backend_task_role_arn
   backend_image                           = "${local.ecr_registry}/${var.ecr_repositories.backend}:${var.image_tag}"
   backend_log_group                       = module.monitoring.log_group_names.backend

@@ -128,10 +128,10 @@ variable "alb_ingress_cidr_blocks" {
 }
 
 variable "workspace_egress_cidr_blocks" {
-  description = "HTTPS destinations of workspace tasks besides Bedrock (package registries, MCP servers), via NAT."
+  description = "Extra HTTPS destinations workspace tasks reach DIRECTLY via NAT, around the credential proxy (the agent shares the task ENI). Empty by default: registries and MCP servers go through the egress tier (docs/decisions.md D21)."
   type        = list(string)
   nullable    = false
-  default     = ["0.0.0.0/0"]
+  default     = []
 
   validation {
     condition     = alltrue([for c in var.workspace_egress_cidr_blocks : can(cidrnetmask(c))])
@@ -140,7 +140,7 @@ variable "workspace_egress_cidr_blocks" {
 }
 
 variable "proxy_domain_whitelist" {
-  description = "Domains the credential proxy forwards to (PROXY_DOMAIN_WHITELIST)."
+  description = "Domains workspaces may reach (PROXY_DOMAIN_WHITELIST): one allowlist for the sidecar, the egress tier and DNS Firewall (with mcp_domains)."
   type        = list(string)
   nullable    = false
   default     = ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]

@@ -39,7 +39,7 @@ variable "alb_ingress_cidr_blocks" {
 }
 
 variable "workspace_egress_cidr_blocks" {
-  description = "HTTPS destinations of workspace tasks besides Bedrock. Null: the stack's default."
+  description = "Extra HTTPS destinations workspace tasks reach directly, around the proxy. Null: none (the stack's default)."
   type        = list(string)
   default     = null
 }

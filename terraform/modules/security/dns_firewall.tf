@@ -6,7 +6,7 @@
 
 resource "aws_route53_resolver_firewall_domain_list" "allowed" {
   name    = "${var.name_prefix}-allowed"
-  domains = distinct(concat(var.dns_allowed_domains, var.mcp_domains))
+  domains = distinct(concat(var.dns_allowed_domains, [for d in local.egress_allowlist : "${d}."]))
   tags    = var.tags
 }
 

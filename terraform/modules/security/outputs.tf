@@ -13,6 +13,21 @@ output "workspace_security_group_id" {
   value       = aws_security_group.workspace.id
 }
 
+output "egress_security_group_id" {
+  description = "Security group of the egress tier tasks."
+  value       = aws_security_group.egress.id
+}
+
+output "egress_nlb_security_group_id" {
+  description = "Security group of the egress tier's internal NLB."
+  value       = aws_security_group.egress_nlb.id
+}
+
+output "egress_allowlist" {
+  description = "The one egress allowlist (PROXY_DOMAIN_WHITELIST of the sidecar and of the egress tier, through the same SSM parameter)."
+  value       = local.egress_allowlist
+}
+
 output "instances_security_group_id" {
   description = "Security group of the container instances."
   value       = aws_security_group.instances.id

@@ -41,11 +41,20 @@ resource "aws_ssm_parameter" "bedrock_secret_access_key" {
   }
 }
 
+# The one egress allowlist: the sidecar of every workspace task and the
+# egress tier read this parameter as PROXY_DOMAIN_WHITELIST (a terraform
+# test checks both task definitions name it), and DNS Firewall allows the
+# same names. MCP servers are on it because the sidecar reaches them
+# through the tier.
+locals {
+  egress_allowlist = distinct(concat(var.proxy_domain_whitelist, [for d in var.mcp_domains : trimsuffix(d, ".")]))
+}
+
 resource "aws_ssm_parameter" "proxy_domain_whitelist" {
   name        = "${var.ssm_parameter_prefix}/proxy-domain-whitelist"
-  description = "Domains the credential proxy forwards to (PROXY_DOMAIN_WHITELIST)"
+  description = "Domains the credential proxy and the egress tier forward to (PROXY_DOMAIN_WHITELIST)"
   type        = "String"
-  value       = join(",", var.proxy_domain_whitelist)
+  value       = join(",", local.egress_allowlist)
   tags        = var.tags
 }
 

@@ -2,9 +2,16 @@
 # removes the default allow-all egress); each allowed flow is one rule below.
 #
 #   clients ─443─> alb ─8000─> backend ─9000/9001─> workspace ─443─> bedrock endpoint
-#                               │  └─6379─> redis            └─443─> workspace_egress_cidr_blocks (NAT)
+#                               │  └─6379─> redis            └─3128─> egress_nlb ─3128─> egress ─443─> 0.0.0.0/0 (NAT)
 #                               └─443─> interface endpoints, S3 prefix list
 #   container instances ─443─> interface endpoints, S3 prefix list
+#
+# A workspace task (agent and credential-proxy share its ENI) reaches the
+# Bedrock endpoint and the egress tier, nothing else: the tier (the proxy
+# binary as a small service behind an internal NLB) holds the one open
+# egress rule and checks every destination against the allowlist the
+# sidecar uses (docs/decisions.md D21). workspace_egress_cidr_blocks is
+# empty by default; any entry is a direct route around the proxy.
 
 resource "aws_security_group" "alb" {
   name        = "${var.name_prefix}-alb"
@@ -25,6 +32,20 @@ resource "aws_security_group" "workspace" {
   description = "Workspace tasks: agent and proxy admin from the backend; out to Bedrock and allowed egress only"
   vpc_id      = var.vpc_id
   tags        = merge(var.tags, { Name = "${var.name_prefix}-workspace" })
+}
+
+resource "aws_security_group" "egress_nlb" {
+  name        = "${var.name_prefix}-egress-nlb"
+  description = "Internal NLB of the egress tier: from workspace tasks; to the egress tasks"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name_prefix}-egress-nlb" })
+}
+
+resource "aws_security_group" "egress" {
+  name        = "${var.name_prefix}-egress"
+  description = "Egress tier tasks: from their NLB; HTTPS out through NAT (the allowlist is the proxy's)"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name_prefix}-egress" })
 }
 
 resource "aws_security_group" "instances" {
@@ -175,15 +196,67 @@ resource "aws_vpc_security_group_egress_rule" "workspace_to_bedrock" {
   referenced_security_group_id = aws_security_group.bedrock_endpoint.id
 }
 
-# Package registries and MCP servers have no fixed ranges: the stack's
-# default is 0.0.0.0/0 (an environment narrows it). The proxy's allow-list
-# and DNS Firewall restrict names, not addresses (docs/security.md,
-# "Workspace network (ECS)").
+resource "aws_vpc_security_group_egress_rule" "workspace_to_egress_tier" {
+  security_group_id            = aws_security_group.workspace.id
+  description                  = "To the egress tier's NLB (the sidecar's only way out)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.egress_proxy_port
+  to_port                      = var.egress_proxy_port
+  referenced_security_group_id = aws_security_group.egress_nlb.id
+}
+
+# Off by default: any entry lets the agent reach those addresses directly,
+# around the proxy (the agent and the sidecar share the task ENI).
 resource "aws_vpc_security_group_egress_rule" "workspace_egress" {
   for_each = toset(var.workspace_egress_cidr_blocks)
 
   security_group_id = aws_security_group.workspace.id
-  description       = "HTTPS to allowed external destinations (via NAT)"
+  description       = "HTTPS direct to extra destinations (bypasses the proxy)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
+}
+
+# --- egress tier -----------------------------------------------------------
+
+resource "aws_vpc_security_group_ingress_rule" "egress_nlb_from_workspace" {
+  security_group_id            = aws_security_group.egress_nlb.id
+  description                  = "CONNECT from workspace tasks (their credential proxy)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.egress_proxy_port
+  to_port                      = var.egress_proxy_port
+  referenced_security_group_id = aws_security_group.workspace.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "egress_nlb_to_egress" {
+  security_group_id            = aws_security_group.egress_nlb.id
+  description                  = "To the egress tasks (traffic and health checks)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.egress_proxy_port
+  to_port                      = var.egress_proxy_port
+  referenced_security_group_id = aws_security_group.egress.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "egress_from_nlb" {
+  security_group_id            = aws_security_group.egress.id
+  description                  = "From the egress tier's NLB"
+  ip_protocol                  = "tcp"
+  from_port                    = var.egress_proxy_port
+  to_port                      = var.egress_proxy_port
+  referenced_security_group_id = aws_security_group.egress_nlb.id
+}
+
+# The one open egress of the workspace path: registries and MCP servers
+# have no fixed ranges (default 0.0.0.0/0). The egress tier lets a
+# connection through only to a name on the shared allowlist whose every
+# address is public (proxy/egress), so this rule serves that check, not a
+# bypass of it.
+resource "aws_vpc_security_group_egress_rule" "egress_https" {
+  for_each = toset(var.egress_tier_cidr_blocks)
+
+  security_group_id = aws_security_group.egress.id
+  description       = "HTTPS to allowlisted destinations (checked by the proxy), via NAT"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

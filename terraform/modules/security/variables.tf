@@ -57,8 +57,25 @@ variable "alb_ingress_cidr_blocks" {
   }
 }
 
+variable "egress_proxy_port" {
+  description = "Port of the egress tier (its NLB listener and tasks), the sidecar's PROXY_EGRESS_PROXY port."
+  type        = number
+  default     = 3128
+}
+
+variable "egress_tier_cidr_blocks" {
+  description = "Where the egress tier may connect (443, through NAT). The tier itself admits only allowlisted names resolving to public addresses; narrow this when every allowlisted host has known ranges."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.egress_tier_cidr_blocks) > 0 && alltrue([for c in var.egress_tier_cidr_blocks : can(cidrnetmask(c))])
+    error_message = "egress_tier_cidr_blocks must be a non-empty list of IPv4 CIDRs."
+  }
+}
+
 variable "workspace_egress_cidr_blocks" {
-  description = "Destinations (443) a workspace task may reach through the NAT gateways besides Bedrock (a VPC endpoint): package registries, MCP servers. Agent and proxy share the task ENI, so the proxy's domain allow-list and DNS Firewall are what narrow this; keep it as small as the MCP servers allow. Empty: Bedrock only."
+  description = "Extra destinations (443) a workspace task may reach DIRECTLY through the NAT gateways, around the proxy (agent and proxy share the task ENI, so the agent can too). Empty (the default): the Bedrock endpoint and the egress tier only (docs/decisions.md D21)."
   type        = list(string)
   default     = []
 
@@ -126,12 +143,11 @@ variable "proxy_domain_whitelist" {
 }
 
 variable "dns_allowed_domains" {
-  description = "Domains the VPC may resolve (Route 53 DNS Firewall, docs/design-basis.md §4.4); everything else gets NXDOMAIN. The firewall applies to the whole VPC, so AWS APIs and internal names stay allowed."
+  description = "Domains the VPC may resolve besides the egress allowlist (proxy_domain_whitelist and mcp_domains, added by the module) (Route 53 DNS Firewall, docs/design-basis.md §4.4); everything else gets NXDOMAIN. The firewall applies to the whole VPC, so AWS APIs and internal names stay allowed."
   type        = list(string)
   default = [
     "amazonaws.com.", "*.amazonaws.com.", "*.api.aws.",
     "*.compute.internal.", "*.ec2.internal.", "*.in-addr.arpa.",
-    "pypi.org.", "files.pythonhosted.org.", "registry.npmjs.org.",
     "cdn.amazonlinux.com.",
   ]
 }

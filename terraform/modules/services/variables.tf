@@ -448,3 +448,50 @@ variable "cloudwatch_agent_memory_reservation" {
     error_message = "cloudwatch_agent_memory_reservation must be at least 64 MiB."
   }
 }
+
+# --- egress tier (docs/decisions.md D21) -----------------------------------------
+
+variable "egress_security_group_id" {
+  description = "Security group of the egress tier tasks."
+  type        = string
+}
+
+variable "egress_nlb_security_group_id" {
+  description = "Security group of the egress tier's internal NLB."
+  type        = string
+}
+
+variable "egress_proxy_port" {
+  description = "Port of the egress tier (NLB listener and tasks)."
+  type        = number
+  default     = 3128
+}
+
+variable "egress_count" {
+  description = "Egress tier tasks (two: one per AZ; every workspace's registry and MCP traffic goes through them)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.egress_count >= 1
+    error_message = "egress_count must be at least 1."
+  }
+}
+
+variable "egress_cpu" {
+  description = "CPU units of the egress tier container."
+  type        = number
+  default     = 256
+}
+
+variable "egress_memory" {
+  description = "Hard memory limit (MiB) of the egress tier container."
+  type        = number
+  default     = 512
+}
+
+variable "egress_max_tunnels" {
+  description = "PROXY_MAX_TUNNELS of an egress task: all workspaces share it (the tier sees one client, the NLB), so it is sized for the fleet, not for one workspace."
+  type        = number
+  default     = 4096
+}

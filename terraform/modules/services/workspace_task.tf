@@ -23,6 +23,13 @@ locals {
     bedrock_access_key_id_arn     = var.bedrock_access_key_id_parameter_arn
     bedrock_secret_access_key_arn = var.bedrock_secret_access_key_parameter_arn
     proxy_domain_whitelist_arn    = var.proxy_domain_whitelist_parameter_arn
+    egress_proxy                  = local.egress_proxy_address
+    allowed_ports                 = local.egress_allowed_ports
+    # The bedrock-runtime VPC endpoint (a private address) is dialed
+    # directly; everything else goes through the egress tier. Bedrock in
+    # another region has no endpoint here: it goes through the tier (the
+    # stack adds its host to the allowlist).
+    private_hosts = var.bedrock_region == var.aws_region ? "bedrock-runtime.${var.bedrock_region}.amazonaws.com" : ""
   })
 }
 

@@ -95,6 +95,16 @@ override_resource {
   values = { id = "sg-0a1b0000000000007" }
 }
 
+override_resource {
+  target = aws_security_group.egress_nlb
+  values = { id = "sg-0a1b0000000000008" }
+}
+
+override_resource {
+  target = aws_security_group.egress
+  values = { id = "sg-0a1b0000000000009" }
+}
+
 variables {
   name_prefix                 = "workspaced-test"
   aws_region                  = "ap-northeast-1"
@@ -111,8 +121,8 @@ variables {
   log_group_arns              = ["arn:aws:logs:ap-northeast-1:123456789012:log-group:/ecs/workspaced-test/backend"]
   ecr_repository_arns         = ["arn:aws:ecr:ap-northeast-1:123456789012:repository/workspaced/backend"]
   metrics_log_group_arn       = "arn:aws:logs:ap-northeast-1:123456789012:log-group:/ecs/workspaced-test/metrics"
-  # The stack's default: HTTPS anywhere through NAT (docs/security.md).
-  workspace_egress_cidr_blocks = ["0.0.0.0/0"]
+  # workspace_egress_cidr_blocks left at its default: no direct egress.
+  mcp_domains = ["mcp.example.com."]
 }
 
 run "backend_may_tag_claimed_tasks" {
@@ -165,6 +175,8 @@ run "workspace_security_group" {
       [aws_vpc_security_group_ingress_rule.bedrock_endpoint_from_workspace],
       [aws_vpc_security_group_ingress_rule.redis_from_backend],
       aws_vpc_security_group_ingress_rule.rds_from_backend,
+      [aws_vpc_security_group_ingress_rule.egress_nlb_from_workspace],
+      [aws_vpc_security_group_ingress_rule.egress_from_nlb],
       ) : r.referenced_security_group_id == aws_security_group.backend.id && r.cidr_ipv4 == null && r.cidr_ipv6 == null
     if r.security_group_id == aws_security_group.workspace.id])
     error_message = "Every ingress rule of the workspace group must come from the backend group."
@@ -175,8 +187,9 @@ run "workspace_security_group" {
     error_message = "The workspace group admits the agent (9000) and the proxy admin listener (9001), nothing else (docs/security.md)."
   }
 
-  # Egress exactly as docs/security.md, "Workspace network": 443 to the
-  # bedrock-runtime endpoint's group, 443 to workspace_egress_cidr_blocks.
+  # Egress exactly as docs/security.md, "Workspace network (ECS)": 443 to
+  # the bedrock-runtime endpoint's group and the egress tier's NLB; no CIDR
+  # at all by default (docs/decisions.md D21).
   assert {
     condition = toset([for r in concat(
       [aws_vpc_security_group_egress_rule.alb_to_backend],
@@ -186,15 +199,94 @@ run "workspace_security_group" {
       [aws_vpc_security_group_egress_rule.backend_to_endpoints],
       [aws_vpc_security_group_egress_rule.backend_to_s3],
       [aws_vpc_security_group_egress_rule.workspace_to_bedrock],
+      [aws_vpc_security_group_egress_rule.workspace_to_egress_tier],
       values(aws_vpc_security_group_egress_rule.workspace_egress),
+      [aws_vpc_security_group_egress_rule.egress_nlb_to_egress],
+      values(aws_vpc_security_group_egress_rule.egress_https),
       [aws_vpc_security_group_egress_rule.instances_to_endpoints],
       [aws_vpc_security_group_egress_rule.instances_to_s3],
-      ) : "${r.ip_protocol}/${r.from_port}-${r.to_port}->${coalesce(r.referenced_security_group_id, r.cidr_ipv4, r.prefix_list_id, "?")}"
+      ) :
+      "${r.ip_protocol}/${r.from_port}-${r.to_port}->${coalesce(r.referenced_security_group_id, r.cidr_ipv4, r.prefix_list_id, "?")}"
       if r.security_group_id == aws_security_group.workspace.id]) == toset([
       "tcp/443-443->${aws_security_group.bedrock_endpoint.id}",
-      "tcp/443-443->0.0.0.0/0",
+      "tcp/3128-3128->${aws_security_group.egress_nlb.id}",
     ])
-    error_message = "The workspace group's egress must be exactly 443 to the Bedrock endpoint and 443 to workspace_egress_cidr_blocks."
+    error_message = "The workspace group's egress must be exactly 443 to the Bedrock endpoint and 3128 to the egress tier's NLB."
+  }
+
+  assert {
+    condition = length([for r in concat(
+      [aws_vpc_security_group_egress_rule.alb_to_backend],
+      values(aws_vpc_security_group_egress_rule.backend_to_workspace),
+      [aws_vpc_security_group_egress_rule.backend_to_redis],
+      aws_vpc_security_group_egress_rule.backend_to_rds,
+      [aws_vpc_security_group_egress_rule.backend_to_endpoints],
+      [aws_vpc_security_group_egress_rule.backend_to_s3],
+      [aws_vpc_security_group_egress_rule.workspace_to_bedrock],
+      [aws_vpc_security_group_egress_rule.workspace_to_egress_tier],
+      values(aws_vpc_security_group_egress_rule.workspace_egress),
+      [aws_vpc_security_group_egress_rule.egress_nlb_to_egress],
+      values(aws_vpc_security_group_egress_rule.egress_https),
+      [aws_vpc_security_group_egress_rule.instances_to_endpoints],
+      [aws_vpc_security_group_egress_rule.instances_to_s3],
+      ) : r
+    if r.security_group_id == aws_security_group.workspace.id && (r.cidr_ipv4 != null || r.cidr_ipv6 != null || r.prefix_list_id != null)]) == 0
+    error_message = "By default the workspace group has no CIDR egress at all (no 0.0.0.0/0): the agent shares the ENI and would bypass the proxy."
+  }
+
+  # The tier: reached only from workspaces through its NLB; the only group
+  # with 0.0.0.0/0 egress on the workspace path.
+  assert {
+    condition = (aws_vpc_security_group_ingress_rule.egress_nlb_from_workspace.referenced_security_group_id == aws_security_group.workspace.id
+      && aws_vpc_security_group_ingress_rule.egress_from_nlb.referenced_security_group_id == aws_security_group.egress_nlb.id
+      && aws_vpc_security_group_egress_rule.egress_nlb_to_egress.referenced_security_group_id == aws_security_group.egress.id
+    && alltrue([for r in values(aws_vpc_security_group_egress_rule.egress_https) : r.security_group_id == aws_security_group.egress.id && r.from_port == 443 && r.to_port == 443]))
+    error_message = "workspace -> egress NLB -> egress tasks -> 443 out, and nothing else on the tier."
+  }
+
+  assert {
+    condition = toset([for r in concat(
+      [aws_vpc_security_group_egress_rule.alb_to_backend],
+      values(aws_vpc_security_group_egress_rule.backend_to_workspace),
+      [aws_vpc_security_group_egress_rule.backend_to_redis],
+      aws_vpc_security_group_egress_rule.backend_to_rds,
+      [aws_vpc_security_group_egress_rule.backend_to_endpoints],
+      [aws_vpc_security_group_egress_rule.backend_to_s3],
+      [aws_vpc_security_group_egress_rule.workspace_to_bedrock],
+      [aws_vpc_security_group_egress_rule.workspace_to_egress_tier],
+      values(aws_vpc_security_group_egress_rule.workspace_egress),
+      [aws_vpc_security_group_egress_rule.egress_nlb_to_egress],
+      values(aws_vpc_security_group_egress_rule.egress_https),
+      [aws_vpc_security_group_egress_rule.instances_to_endpoints],
+      [aws_vpc_security_group_egress_rule.instances_to_s3],
+    ) : r.security_group_id if r.cidr_ipv4 == "0.0.0.0/0"]) == toset([aws_security_group.egress.id])
+    error_message = "Only the egress tier may have 0.0.0.0/0 egress."
+  }
+}
+
+run "one_allowlist" {
+  # The sidecar and the egress tier read the same SSM parameter; it holds
+  # the proxy allowlist and the MCP domains, and DNS Firewall allows the
+  # same names.
+  assert {
+    condition     = aws_ssm_parameter.proxy_domain_whitelist.value == "pypi.org,files.pythonhosted.org,registry.npmjs.org,mcp.example.com"
+    error_message = "The allowlist parameter is proxy_domain_whitelist plus mcp_domains (without the trailing dot)."
+  }
+
+  assert {
+    condition     = alltrue([for d in split(",", aws_ssm_parameter.proxy_domain_whitelist.value) : contains(aws_route53_resolver_firewall_domain_list.allowed.domains, "${d}.")])
+    error_message = "DNS Firewall must allow every name on the egress allowlist."
+  }
+}
+
+run "direct_egress_is_opt_in" {
+  variables {
+    workspace_egress_cidr_blocks = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = [for r in values(aws_vpc_security_group_egress_rule.workspace_egress) : r.cidr_ipv4] == ["203.0.113.0/24"]
+    error_message = "workspace_egress_cidr_blocks adds direct egress rules, only when set."
   }
 }
 

@@ -49,6 +49,8 @@ variables {
   alb_security_group_id                   = "sg-0a1b0000000000001"
   backend_security_group_id               = "sg-0a1b0000000000002"
   workspace_security_group_id             = "sg-0a1b0000000000003"
+  egress_security_group_id                = "sg-0a1b0000000000009"
+  egress_nlb_security_group_id            = "sg-0a1b0000000000008"
   backend_task_role_arn                   = "arn:aws:iam::123456789012:role/workspaced-test-backend-task"
   backend_image                           = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/workspaced/backend:abc"
   backend_log_group                       = "/ecs/workspaced-test/backend"
@@ -119,6 +121,62 @@ run "workspace_task" {
       alltrue([for e in try(c.environment, []) : !startswith(e.name, "AWS_ACCESS") && !startswith(e.name, "AWS_SECRET") && e.name != "AWS_SESSION_TOKEN"])
     ])
     error_message = "No container carries AWS keys in plain environment variables."
+  }
+}
+
+run "egress_tier" {
+  # One allowlist (docs/decisions.md D21): the workspace sidecar and the
+  # egress tier read PROXY_DOMAIN_WHITELIST from the same SSM parameter and
+  # allow the same ports; the sidecar sends everything but the Bedrock
+  # endpoint to the tier's NLB.
+  assert {
+    condition = length(distinct(flatten([for td in [aws_ecs_task_definition.workspace, aws_ecs_task_definition.egress] : [
+      for c in jsondecode(td.container_definitions) : [for s in try(c.secrets, []) : s.valueFrom if s.name == "PROXY_DOMAIN_WHITELIST"]
+    ]]))) == 1 && one(distinct(flatten([for c in jsondecode(aws_ecs_task_definition.egress.container_definitions) : [for s in c.secrets : s.valueFrom if s.name == "PROXY_DOMAIN_WHITELIST"]]))) == var.proxy_domain_whitelist_parameter_arn
+    error_message = "The sidecar and the egress tier must read PROXY_DOMAIN_WHITELIST from the same SSM parameter."
+  }
+
+  assert {
+    condition = length(distinct(flatten([for td in [aws_ecs_task_definition.workspace, aws_ecs_task_definition.egress] : [
+      for c in jsondecode(td.container_definitions) : [for e in c.environment : e.value if e.name == "PROXY_ALLOWED_PORTS"]
+    ]]))) == 1
+    error_message = "The sidecar and the egress tier must allow the same ports."
+  }
+
+  assert {
+    condition = [for c in jsondecode(aws_ecs_task_definition.workspace.container_definitions) :
+      one([for e in c.environment : e.value if e.name == "PROXY_EGRESS_PROXY"]) if c.name == "credential-proxy"
+    ] == ["${aws_lb.egress.dns_name}:3128"]
+    error_message = "The sidecar chains to the egress tier's NLB."
+  }
+
+  assert {
+    condition = [for c in jsondecode(aws_ecs_task_definition.workspace.container_definitions) :
+      one([for e in c.environment : e.value if e.name == "PROXY_PRIVATE_HOSTS"]) if c.name == "credential-proxy"
+    ] == ["bedrock-runtime.ap-northeast-1.amazonaws.com"]
+    error_message = "Only the bedrock-runtime VPC endpoint is dialed directly by the sidecar."
+  }
+
+  assert {
+    condition = (aws_lb.egress.internal && aws_lb.egress.load_balancer_type == "network"
+      && aws_lb.egress.security_groups == toset([var.egress_nlb_security_group_id])
+      && aws_lb_listener.egress.port == 3128 && aws_lb_target_group.egress.target_type == "ip"
+    && aws_lb_listener.egress.tcp_idle_timeout_seconds >= 600)
+    error_message = "The egress tier sits behind an internal NLB with its own group, and the NLB keeps idle tunnels as long as the proxy does (10 min)."
+  }
+
+  assert {
+    condition = (aws_ecs_task_definition.egress.task_role_arn == null && aws_ecs_task_definition.egress.network_mode == "awsvpc"
+      && one(aws_ecs_service.egress.network_configuration).security_groups == toset([var.egress_security_group_id])
+    && !one(aws_ecs_service.egress.network_configuration).assign_public_ip)
+    error_message = "The egress tier has no task role, runs awsvpc in its own group, without a public IP."
+  }
+
+  assert {
+    condition = alltrue([for c in jsondecode(aws_ecs_task_definition.egress.container_definitions) :
+      length([for s in c.secrets : s if startswith(s.name, "AWS_")]) == 0 && length([for e in c.environment : e if e.name == "AWS_REGION" || e.name == "PROXY_ADMIN_LISTEN"]) == 0
+    ])
+    error_message = "The egress tier holds no AWS credentials, has no Bedrock route and no admin API."
   }
 }
 
