@@ -165,6 +165,14 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 		}
 		s.bedrock = bedrockForTasks(t, cli, &dopts)
 	}
+	if cli != nil {
+		// The workspace security group as the double models it (D22): an
+		// internal network, no route out. What the tasks reach besides
+		// the backend (the Bedrock and MCP stand-ins) listens on the
+		// host, which Docker keeps reachable from any network of its own
+		// (docs/aws.md, "Security groups in the double").
+		dopts.SecurityGroups = map[string]string{workspaceSG: workspaceNetwork(t, cli)}
+	}
 	if o.double != nil {
 		o.double(&dopts)
 	}
@@ -208,7 +216,7 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 		"ECS_CLUSTER_NAME":             d.ClusterName,
 		"WORKSPACE_TASK_DEFINITION":    d.Family,
 		"ECS_WORKSPACE_SUBNETS":        "subnet-0e2e0a,subnet-0e2e0b",
-		"ECS_WORKSPACE_SECURITY_GROUP": "sg-0e2e0a",
+		"ECS_WORKSPACE_SECURITY_GROUP": workspaceSG,
 		"ECS_STARTED_BY":               "workspaced",
 		"PROXY_ADMIN_KEY":              "e2e-ecs-proxy-admin-key-0123456789",
 		"AWS_REGION":                   d.Region,
@@ -314,6 +322,31 @@ func bedrockForTasks(t *testing.T, cli *dockerclient.Client, o *ecsdouble.Option
 	o.ExtraHosts = []string{bedrockHost + ":" + gw}
 	o.Binds = map[string][]string{"credential-proxy": {ca + ":" + caPath + ":ro"}}
 	return fb
+}
+
+// workspaceSG is the workspace security group of the ECS stacks.
+const workspaceSG = "sg-0e2e0a"
+
+// workspaceNetwork creates the internal Docker network standing in for
+// workspaceSG; it is removed at clean-up, after the double's containers
+// (registered before the double starts).
+func workspaceNetwork(t *testing.T, cli *dockerclient.Client) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := randomName("e2e-sg-")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cli.NetworkRemove(ctx, name); err != nil && !dockerclient.IsErrNotFound(err) {
+			t.Errorf("cleanup: remove network %s: %v", name, err)
+		}
+	})
+	if _, err := cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Internal: true,
+		Labels: map[string]string{ecsdouble.LabelCluster: name}}); err != nil {
+		t.Fatalf("create network: %v", err)
+	}
+	return name
 }
 
 // bridgeGateway is the host's address on Docker's default bridge, which

@@ -3,8 +3,10 @@ package ecsdouble
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -103,9 +105,21 @@ func (r *dockerRunner) attach(ctx context.Context, t *task) (string, error) {
 		return "", err
 	}
 	holder := order[0]
-	id, err := r.create(ctx, t, holder, r.d.opts.Network)
+	networks, err := r.taskNetworks(t)
 	if err != nil {
 		return "", err
+	}
+	primary := networks[0]
+	id, err := r.create(ctx, t, holder, primary)
+	if err != nil {
+		return "", err
+	}
+	// awsvpc: one ENI carrying every group of the task; here one
+	// namespace on every group's network.
+	for _, nw := range networks[1:] {
+		if err := r.cli.NetworkConnect(ctx, nw, id, nil); err != nil {
+			return "", fmt.Errorf("connect %s to network %s: %w", holder.Name, nw, err)
+		}
 	}
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return "", fmt.Errorf("CannotStartContainerError: %s: %w", holder.Name, err)
@@ -118,11 +132,46 @@ func (r *dockerRunner) attach(ctx context.Context, t *task) (string, error) {
 	if info.State != nil && !info.State.Running {
 		return "", fmt.Errorf("essential container %s exited (%d): %s", holder.Name, info.State.ExitCode, r.logTail(id))
 	}
-	if info.NetworkSettings == nil || info.NetworkSettings.Networks[r.d.opts.Network] == nil ||
-		info.NetworkSettings.Networks[r.d.opts.Network].IPAddress == "" {
-		return "", fmt.Errorf("container %s has no address on network %s", holder.Name, r.d.opts.Network)
+	if info.NetworkSettings == nil || info.NetworkSettings.Networks[primary] == nil ||
+		info.NetworkSettings.Networks[primary].IPAddress == "" {
+		return "", fmt.Errorf("container %s has no address on network %s", holder.Name, primary)
 	}
-	return info.NetworkSettings.Networks[r.d.opts.Network].IPAddress, nil
+	return info.NetworkSettings.Networks[primary].IPAddress, nil
+}
+
+// taskNetworks returns the Docker networks standing in for the task's
+// security groups (Options.SecurityGroups), in the order RunTask named the
+// groups; without that map, Options.Network. The task's address is its
+// address on the first.
+func (r *dockerRunner) taskNetworks(t *task) ([]string, error) {
+	groups := r.d.opts.SecurityGroups
+	if len(groups) == 0 {
+		return []string{r.d.opts.Network}, nil
+	}
+	var req struct {
+		NetworkConfiguration struct {
+			AwsvpcConfiguration struct {
+				SecurityGroups []string `json:"securityGroups"`
+			} `json:"awsvpcConfiguration"`
+		} `json:"networkConfiguration"`
+	}
+	if err := json.Unmarshal(t.request, &req); err != nil {
+		return nil, fmt.Errorf("read the task's security groups: %w", err)
+	}
+	var out []string
+	for _, g := range req.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups {
+		nw, ok := groups[g]
+		if !ok {
+			return nil, fmt.Errorf("security group %s has no network in this double (Options.SecurityGroups)", g)
+		}
+		if !slices.Contains(out, nw) {
+			out = append(out, nw)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the task names no security group; this double has no default group")
+	}
+	return out, nil
 }
 
 func (r *dockerRunner) setStatus(t *task, name, status string) {

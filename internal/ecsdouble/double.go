@@ -54,6 +54,14 @@ type Options struct {
 	// Network is the Docker network of the namespace-holding container;
 	// default "bridge".
 	Network string
+	// SecurityGroups maps a security group ID to the Docker network that
+	// stands in for it (Docker mode): a task's namespace joins the
+	// networks of the groups its RunTask names, and no other, so it
+	// reaches what its groups reach (an internal network for a group with
+	// no route out; stand-ins of what a group may reach attached to the
+	// same network). Set, a task naming a group that is not in it fails
+	// to start (TaskFailedToStart). Empty: every task on Network.
+	SecurityGroups map[string]string
 	// DaemonSecurityOptions are Docker security options added to every
 	// container (Docker mode), standing in for the container instance's
 	// daemon defaults: the AMI makes the workspace seccomp profile the
