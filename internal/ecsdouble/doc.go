@@ -34,15 +34,19 @@
 // containers (rendered from the Terraform template) become Docker containers
 // sharing one network namespace; the first container in dependsOn order
 // holds the namespace on a bridge network, and its bridge address is the
-// task's "ENI" IP, reachable from the host. Without Docker the double is a
-// pure state machine that hands out fake 10.0.0.0/16 addresses.
+// task's "ENI" IP, reachable from the host. With Options.SecurityGroups,
+// security groups are Docker networks: the namespace joins exactly the
+// networks of the task's groups (an internal one for a group with no route
+// out), so a task reaches only what its groups reach. Without Docker the
+// double is a pure state machine that hands out fake 10.0.0.0/16
+// addresses.
 //
 // What it does not model: placement, container instances, capacity
 // providers' scaling (tasks wait in PROVISIONING in AWS; here capacity only
 // produces failures), service tasks, task definition registration (one
-// fixed family, revision 1), security groups and subnets beyond validation,
-// IAM, and awslogs (containers use Docker's default log driver). Secrets
-// get placeholder values unless Options.Secrets provides them.
+// fixed family, revision 1), subnets beyond validation, and awslogs
+// (containers use Docker's default log driver). Secrets get placeholder
+// values unless Options.Secrets provides them.
 //
 // Typical use:
 //
