@@ -27,22 +27,24 @@ locals {
 module "monitoring" {
   source = "../modules/monitoring"
 
-  name_prefix                 = local.name_prefix
-  environment                 = var.environment
-  aws_region                  = var.aws_region
-  log_retention_days          = var.log_retention_days
-  alarm_email                 = var.alarm_email
-  cluster_name                = local.cluster_name
-  backend_service_name        = module.services.backend_service_name
-  alb_arn_suffix              = module.services.alb_arn_suffix
-  target_group_arn_suffix     = module.services.target_group_arn_suffix
-  command_queue_names         = values(module.messaging.command_queue_names)
-  task_events_queue_name      = module.messaging.task_events_queue_name
-  dead_letter_queue_names     = module.messaging.dead_letter_queue_names
-  task_state_change_rule_name = module.messaging.task_state_change_rule_name
-  warm_pool_alarm_enabled     = var.warm_pool_min_size > 0
-  autoscaling_group_name      = module.ecs.autoscaling_group_name
-  ec2_warm_pool_alarm_enabled = var.ec2_warm_pool_min_size > 0
+  name_prefix                    = local.name_prefix
+  environment                    = var.environment
+  aws_region                     = var.aws_region
+  log_retention_days             = var.log_retention_days
+  alarm_email                    = var.alarm_email
+  cluster_name                   = local.cluster_name
+  backend_service_name           = module.services.backend_service_name
+  alb_arn_suffix                 = module.services.alb_arn_suffix
+  target_group_arn_suffix        = module.services.target_group_arn_suffix
+  egress_nlb_arn_suffix          = module.services.egress_nlb_arn_suffix
+  egress_target_group_arn_suffix = module.services.egress_target_group_arn_suffix
+  command_queue_names            = values(module.messaging.command_queue_names)
+  task_events_queue_name         = module.messaging.task_events_queue_name
+  dead_letter_queue_names        = module.messaging.dead_letter_queue_names
+  task_state_change_rule_name    = module.messaging.task_state_change_rule_name
+  warm_pool_alarm_enabled        = var.warm_pool_min_size > 0
+  autoscaling_group_name         = module.ecs.autoscaling_group_name
+  ec2_warm_pool_alarm_enabled    = var.ec2_warm_pool_min_size > 0
 
   active_workspaces_alarm_threshold = var.active_workspaces_alarm_threshold
   metrics_namespace                 = var.metrics_namespace

@@ -374,3 +374,23 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_backends" {
   ok_actions          = local.alarm_actions
   tags                = var.tags
 }
+
+# The egress tier (docs/decisions.md D21) is every workspace's only way to
+# registries and MCP servers: with no healthy target, pip/npm and MCP fail
+# (closed) in every workspace while Bedrock still works.
+resource "aws_cloudwatch_metric_alarm" "egress_tier_down" {
+  alarm_name          = "${var.name_prefix}-egress-tier-down"
+  alarm_description   = "No healthy egress tier task behind its NLB for 3 minutes: workspaces cannot reach package registries or MCP servers (Bedrock is unaffected). Runbook: docs/operations.md#egress-tier-down."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = { LoadBalancer = var.egress_nlb_arn_suffix, TargetGroup = var.egress_target_group_arn_suffix }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}

@@ -100,6 +100,16 @@ variable "target_group_arn_suffix" {
   type        = string
 }
 
+variable "egress_nlb_arn_suffix" {
+  description = "ARN suffix of the egress tier's NLB (services module)."
+  type        = string
+}
+
+variable "egress_target_group_arn_suffix" {
+  description = "ARN suffix of the egress tier's target group (services module)."
+  type        = string
+}
+
 variable "command_queue_names" {
   description = "Names of the command queues (messaging module)."
   type        = list(string)

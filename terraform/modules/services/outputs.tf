@@ -37,3 +37,13 @@ output "target_group_arn_suffix" {
   description = "ARN suffix of the backend target group (CloudWatch dimension)."
   value       = aws_lb_target_group.backend.arn_suffix
 }
+
+output "egress_nlb_arn_suffix" {
+  description = "ARN suffix of the egress tier's NLB (CloudWatch dimension)."
+  value       = aws_lb.egress.arn_suffix
+}
+
+output "egress_target_group_arn_suffix" {
+  description = "ARN suffix of the egress tier's target group (CloudWatch dimension)."
+  value       = aws_lb_target_group.egress.arn_suffix
+}

@@ -41,6 +41,8 @@ variables {
   backend_service_name              = "workspaced-test-backend"
   alb_arn_suffix                    = "app/workspaced-test-api/0123456789abcdef"
   target_group_arn_suffix           = "targetgroup/workspaced-test-backend/0123456789abcdef"
+  egress_nlb_arn_suffix             = "net/workspaced-test-egress/0123456789abcdef"
+  egress_target_group_arn_suffix    = "targetgroup/workspaced-test-egress/0123456789abcdef"
   command_queue_names               = ["test-workspace-requested", "test-workspace-released"]
   task_events_queue_name            = "test-workspace-task-events"
   dead_letter_queue_names           = ["test-workspace-requested-dlq", "test-workspace-released-dlq", "test-workspace-task-events-dlq"]
