@@ -25,6 +25,7 @@ func TestSameEnvironmentSameProxy(t *testing.T) {
 		"PROXY_DOMAIN_WHITELIST":         "api.github.com, *.pypi.org\nregistry.npmjs.org",
 		"PROXY_ALLOWED_PORTS":            "443 8443",
 		"PROXY_PRIVATE_HOSTS":            "git.internal,artifacts.internal",
+		"PROXY_EGRESS_PROXY":             "egress.internal:3128",
 		"BEDROCK_REGION":                 "eu-west-1",
 		"BEDROCK_UPSTREAM_URL":           "https://bedrock.example:8443",
 		"BEDROCK_ALLOWED_MODELS":         "anthropic.claude-*, us.anthropic.claude-sonnet-4",
@@ -104,6 +105,7 @@ func TestSameEnvironmentSameRefusal(t *testing.T) {
 		{"negative limit", "PROXY_MAX_TUNNELS", "-1"},
 		{"zero timeout", "PROXY_DIAL_TIMEOUT", "0s"},
 		{"not a duration", "PROXY_DNS_TIMEOUT", "soon"},
+		{"egress proxy without a port", "PROXY_EGRESS_PROXY", "egress.internal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
