@@ -35,7 +35,10 @@ type Config struct {
 	KillGrace   time.Duration `env:"WORKSPACE_KILL_GRACE" envDefault:"5s"`
 	RunTimeout  time.Duration `env:"WORKSPACE_RUN_TIMEOUT" envDefault:"0s"`
 	MaxTarBytes int64         `env:"WORKSPACE_MAX_TAR_BYTES" envDefault:"1073741824"`
-	LogLevel    slog.Level    `env:"WORKSPACE_LOG_LEVEL" envDefault:"info"`
+	// RunLogBytes bounds the current run's event log (the backend resumes
+	// a relay from it).
+	RunLogBytes int        `env:"WORKSPACE_RUN_LOG_BYTES" envDefault:"16777216"`
+	LogLevel    slog.Level `env:"WORKSPACE_LOG_LEVEL" envDefault:"info"`
 }
 
 // LoadConfig parses and validates the agent's environment.
@@ -65,6 +68,9 @@ func (c Config) Validate() error {
 	if c.MaxTarBytes <= 0 {
 		errs = append(errs, errors.New("WORKSPACE_MAX_TAR_BYTES must be positive"))
 	}
+	if c.RunLogBytes <= 0 {
+		errs = append(errs, errors.New("WORKSPACE_RUN_LOG_BYTES must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -83,6 +89,7 @@ func (c Config) Options() Options {
 		KillGrace:      c.KillGrace,
 		DefaultTimeout: c.RunTimeout,
 		MaxTarBytes:    c.MaxTarBytes,
+		RunLogBytes:    c.RunLogBytes,
 	}
 	if c.AWSRegion != "" {
 		o.ExtraEnv = []string{"AWS_REGION=" + c.AWSRegion}

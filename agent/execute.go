@@ -38,6 +38,11 @@ type outLine struct {
 }
 
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
+	runID := r.Header.Get(api.RunIDHeader)
+	if runID != "" && !api.ValidRunID(runID) {
+		writeError(w, fmt.Errorf("%w: %s %.70q is not a run id", api.ErrBadRequest, api.RunIDHeader, runID))
+		return
+	}
 	req, err := decodeExecute(w, r)
 	if err != nil {
 		writeError(w, err)
@@ -48,32 +53,42 @@ func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var freeOnce sync.Once
-	cleanup := func() {}
-	// free ends the run: per-run files removed, the slot released. It runs
-	// before the final event is written: a client that has read "done"
-	// may start its next run at once and must not get 409.
-	free := func() { freeOnce.Do(func() { cleanup(); release() }) }
-	defer free()
-
 	spec, cleanup, err := s.buildSpec(req)
 	if err != nil {
+		release()
 		writeError(w, err)
 		return
 	}
-
-	log := s.log.With("kind", req.Kind)
-	sse.SetHeaders(w.Header())
-	w.WriteHeader(http.StatusOK)
-	ew := &eventWriter{w: sse.NewWriter(w), rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
-	_ = ew.comment("run") // flush headers at once: the client sees the stream start
-	began := time.Now()
-	done := s.run(r.Context(), req, spec, ew, log) // no process of the run is left
-	done.DurationMS = time.Since(began).Milliseconds()
-	free()
-	b, _ := json.Marshal(done)
-	_ = ew.event(api.EventDone, string(b))
-	log.Info("run finished", "exit_code", done.ExitCode, "reason", done.Reason, "duration_ms", done.DurationMS)
+	// A named run is detached from this request: it ends by itself, by its
+	// timeout, by POST /runs/{id}/cancel or by the agent's shutdown. An
+	// anonymous one also ends when its client goes away.
+	base := context.WithoutCancel(r.Context())
+	if runID == "" {
+		base = r.Context()
+	}
+	ctx, cancel := context.WithCancel(base)
+	rl := newRunLog(runID, s.opts.RunLogBytes, cancel)
+	s.setRun(rl)
+	log := s.log.With("kind", req.Kind, "run", runID)
+	go func() {
+		defer cancel()
+		began := time.Now()
+		done := s.run(ctx, req, spec, rl, log) // no process of the run is left
+		done.DurationMS = time.Since(began).Milliseconds()
+		// The slot is free before the final event is logged: a client that
+		// has read "done" may start its next run at once and must not get
+		// 409.
+		cleanup()
+		release()
+		b, _ := json.Marshal(done)
+		rl.add(api.EventDone, string(b), true)
+		log.Info("run finished", "exit_code", done.ExitCode, "reason", done.Reason, "duration_ms", done.DurationMS)
+	}()
+	onGone := func() {}
+	if runID == "" {
+		onGone = cancel
+	}
+	s.follow(w, r, rl, 0, onGone)
 }
 
 func decodeExecute(w http.ResponseWriter, r *http.Request) (api.ExecuteRequest, error) {
@@ -162,10 +177,10 @@ func (s *Server) env() []string {
 	return append(env, s.opts.ExtraEnv...)
 }
 
-// run starts the process, streams its output as events and returns how it
+// run starts the process, logs its output as events and returns how it
 // ended; when it returns, no process of the run is left.
-func (s *Server) run(reqCtx context.Context, req api.ExecuteRequest, spec procSpec, ew *eventWriter, log *slog.Logger) api.Done {
-	ctx, cancel, cause := s.runContext(reqCtx, req)
+func (s *Server) run(ctx context.Context, req api.ExecuteRequest, spec procSpec, rl *runLog, log *slog.Logger) api.Done {
+	ctx, cancel, cause := s.runContext(ctx, req)
 	defer cancel()
 
 	p, err := startProc(spec, s.opts.KillGrace)
@@ -192,7 +207,7 @@ func (s *Server) run(reqCtx context.Context, req api.ExecuteRequest, spec procSp
 		exitc <- ex
 	}()
 
-	ex := s.pump(req.Kind, lines, exitc, ew, cancel, p)
+	ex := s.pump(req.Kind, lines, exitc, rl, p)
 	closeAll(p.stdout, p.stderr)
 	if ex.reason != "" {
 		log.Warn("run ended early", "reason", ex.reason)
@@ -238,22 +253,15 @@ func (s *Server) runContext(reqCtx context.Context, req api.ExecuteRequest) (con
 	}, cause
 }
 
-// pump writes lines as events until the output ends and the process group
-// is gone. If the client goes away it cancels the run and keeps draining.
-func (s *Server) pump(kind string, lines <-chan outLine, exitc <-chan exit, ew *eventWriter, cancel context.CancelFunc, p *proc) exit {
+// pump logs lines as events until the output ends and the process group
+// is gone.
+func (s *Server) pump(kind string, lines <-chan outLine, exitc <-chan exit, rl *runLog, p *proc) exit {
 	var (
-		ex       exit
-		exited   bool
-		drain    <-chan time.Time
-		beat     <-chan time.Time
-		clientOK = true
-		names    = namer{kind: kind}
+		ex     exit
+		exited bool
+		drain  <-chan time.Time
+		names  = namer{kind: kind}
 	)
-	if s.opts.Heartbeat > 0 {
-		t := time.NewTicker(s.opts.Heartbeat)
-		defer t.Stop()
-		beat = t.C
-	}
 	for lines != nil || !exited {
 		select {
 		case l, ok := <-lines:
@@ -261,10 +269,7 @@ func (s *Server) pump(kind string, lines <-chan outLine, exitc <-chan exit, ew *
 				lines = nil
 				continue
 			}
-			if clientOK && ew.event(names.name(l), l.data) != nil {
-				clientOK = false
-				cancel()
-			}
+			rl.add(names.name(l), l.data, false)
 		case ex = <-exitc:
 			exited = true
 			exitc = nil
@@ -274,11 +279,6 @@ func (s *Server) pump(kind string, lines <-chan outLine, exitc <-chan exit, ew *
 		case <-drain:
 			closeAll(p.stdout, p.stderr)
 			drain = nil
-		case <-beat:
-			if clientOK && ew.comment("heartbeat") != nil {
-				clientOK = false
-				cancel()
-			}
 		}
 	}
 	return ex
@@ -327,19 +327,17 @@ func isJSONLine(s string) bool {
 	return strings.HasPrefix(t, "{") && json.Valid([]byte(t))
 }
 
-// eventWriter numbers events (ids increase by one from 1) and bounds each
-// write, so a client that stops reading cannot hold the run slot forever.
+// eventWriter writes a run's events to one reader and bounds each write,
+// so a reader that stops reading cannot hold its handler forever.
 type eventWriter struct {
 	w       *sse.Writer
 	rc      *http.ResponseController
 	timeout time.Duration
-	id      int
 }
 
-func (e *eventWriter) event(name, data string) error {
+func (e *eventWriter) event(ev sse.Event) error {
 	e.deadline()
-	e.id++
-	return e.w.WriteEvent(sse.Event{ID: strconv.Itoa(e.id), Event: name, Data: data})
+	return e.w.WriteEvent(ev)
 }
 
 func (e *eventWriter) comment(text string) error {

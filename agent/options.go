@@ -23,6 +23,7 @@ const (
 	DefaultMaxLineBytes  = 1 << 20
 	DefaultHeartbeat     = 15 * time.Second
 	DefaultWriteTimeout  = 30 * time.Second
+	DefaultRunLogBytes   = 16 << 20
 	DefaultHome          = "/home/appuser"
 	DefaultPath          = "/usr/local/bin:/usr/bin:/bin"
 	DefaultMaxRequest    = 8 << 20
@@ -65,6 +66,10 @@ type Options struct {
 	// reads nothing for that long is dropped and its run killed
 	// (DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// RunLogBytes bounds the event log of the current run that
+	// GET /runs/{id}/events reads (DefaultRunLogBytes); the oldest events
+	// are dropped beyond it.
+	RunLogBytes int
 	// ShutdownTimeout bounds the drain on shutdown (KillGrace + 10s).
 	ShutdownTimeout time.Duration
 	// Subreaper makes the agent process a child subreaper
@@ -118,6 +123,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.RunLogBytes <= 0 {
+		o.RunLogBytes = DefaultRunLogBytes
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = o.KillGrace + 10*time.Second

@@ -36,6 +36,7 @@ type Server struct {
 	idle     chan struct{} // closed while not busy
 	stopping chan struct{} // closed when shutdown begins
 	stopOnce sync.Once
+	lastRun  *runLog // the current or last run (GET /runs/{id}/events)
 }
 
 // New returns a Server. With opts.Subreaper it marks the calling process a
@@ -61,6 +62,8 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /execute", s.handleExecute)
 	mux.HandleFunc("GET /files", s.handleGetFiles)
 	mux.HandleFunc("PUT /files", s.handlePutFiles)
+	mux.HandleFunc("GET /runs/{id}/events", s.handleRunEvents)
+	mux.HandleFunc("POST /runs/{id}/cancel", s.handleRunCancel)
 	s.mux = mux
 	return s, nil
 }
@@ -144,7 +147,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("shutdown incomplete, closing connections", "err", err)
 		_ = hs.Close()
 	}
-	// Shutdown returned: no handler is running, so no run is either.
+	// Shutdown returned: no handler is running. A detached run was
+	// cancelled by beginShutdown; wait until its process group is gone.
+	if err := s.WaitIdle(sctx); err != nil {
+		s.log.Warn("run still ending at shutdown deadline", "err", err)
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
 	}
@@ -267,6 +274,10 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	case errors.Is(err, api.ErrShuttingDown):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, api.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, api.ErrGone):
+		status = http.StatusGone
 	case errors.Is(err, api.ErrTooLarge), errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge
 	}

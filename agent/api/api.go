@@ -161,4 +161,53 @@ var (
 	ErrTooLarge = errors.New("archive too large")
 	// ErrRefused: an archive entry is not allowed (400).
 	ErrRefused = errors.New("archive refused")
+	// ErrNotFound: no such run (404): not the agent's current or last one.
+	ErrNotFound = errors.New("not found")
+	// ErrGone: the run's events after the asked id were dropped from the
+	// agent's bounded log (410).
+	ErrGone = errors.New("gone")
 )
+
+// RunIDHeader names the backend's run on POST /execute. A run started with
+// it is detached from the request: the client going away does not cancel
+// it, and its events can be read again (GET /runs/{id}/events) until the
+// next run starts. Without it, a client disconnect cancels the run.
+const RunIDHeader = "Workspaced-Run-Id"
+
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// ValidRunID reports whether id can name a run: 1 to 64 of [A-Za-z0-9_-],
+// not starting with '-' or '_'.
+func ValidRunID(id string) bool { return runIDRE.MatchString(id) }
+
+// MaxEventID is the largest event id: ids stay exact in a JSON number
+// (2^53-1), so every client language can hold them.
+const MaxEventID = 1<<53 - 1
+
+// ErrBadEventID is returned by ParseEventID.
+var ErrBadEventID = errors.New("bad event id")
+
+// ParseEventID parses an event id as sent in an SSE "id:" field, a
+// Last-Event-ID header or an ?after= parameter: a decimal integer from 0
+// to MaxEventID, digits only, no sign, no leading zero, no spaces. The
+// empty string is 0 (the start of the run).
+func ParseEventID(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if len(s) > 16 || (len(s) > 1 && s[0] == '0') {
+		return 0, fmt.Errorf("%w: %.20q", ErrBadEventID, s)
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w: %.20q", ErrBadEventID, s)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if n > MaxEventID {
+		return 0, fmt.Errorf("%w: %.20q is above %d", ErrBadEventID, s, int64(MaxEventID))
+	}
+	return n, nil
+}

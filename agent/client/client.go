@@ -15,6 +15,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +28,17 @@ import (
 // the host part is ignored.
 const DefaultBaseURL = "http://agent"
 
-// ErrBusy is returned when the agent is already running something (409).
-var ErrBusy = errors.New("agent busy")
+// Errors of the agent's answers; test with errors.Is.
+var (
+	// ErrBusy is returned when the agent is already running something (409).
+	ErrBusy = errors.New("agent busy")
+	// ErrNoRun: the agent does not know the run (404): it never started
+	// there, or a later run replaced its log.
+	ErrNoRun = errors.New("agent does not know the run")
+	// ErrTrimmed: the asked events were dropped from the agent's bounded
+	// run log (410).
+	ErrTrimmed = errors.New("run events trimmed")
+)
 
 // APIError is a non-2xx answer other than 409.
 type APIError struct {
@@ -104,20 +115,57 @@ func (c *Client) Health(ctx context.Context) (api.Health, error) {
 // Execute starts a run. The returned Stream must be closed; cancelling ctx
 // (or closing the stream) makes the agent kill the run.
 func (c *Client) Execute(ctx context.Context, req api.ExecuteRequest) (*Stream, error) {
+	return c.ExecuteRun(ctx, "", req)
+}
+
+// ExecuteRun starts run runID, detached from this request (see
+// api.RunIDHeader): closing the stream or cancelling ctx leaves it running;
+// Events reads it again, Cancel ends it. An empty runID is Execute.
+func (c *Client) ExecuteRun(ctx context.Context, runID string, req api.ExecuteRequest) (*Stream, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode execute request: %w", err)
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/execute", bytes.NewReader(body), "application/json")
+	var hdr http.Header
+	if runID != "" {
+		hdr = http.Header{api.RunIDHeader: {runID}}
+	}
+	resp, err := c.doHeader(ctx, http.MethodPost, "/execute", bytes.NewReader(body), "application/json", hdr)
 	if err != nil {
 		return nil, err
 	}
+	return streamOf(resp, "execute")
+}
+
+// Events follows run runID from the event after number after (0: from
+// the start) to its final event. ErrNoRun when the agent does not know
+// the run, ErrTrimmed when those events are gone.
+func (c *Client) Events(ctx context.Context, runID string, after int64) (*Stream, error) {
+	path := "/runs/" + url.PathEscape(runID) + "/events?after=" + strconv.FormatInt(after, 10)
+	resp, err := c.do(ctx, http.MethodGet, path, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return streamOf(resp, "run events")
+}
+
+// Cancel kills run runID's process group; its final event follows on the
+// streams reading it. ErrNoRun when the agent does not know the run.
+func (c *Client) Cancel(ctx context.Context, runID string) error {
+	resp, err := c.do(ctx, http.MethodPost, "/runs/"+url.PathEscape(runID)+"/cancel", nil, "")
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.Body.Close()
+}
+
+func streamOf(resp *http.Response, what string) (*Stream, error) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, sse.ContentType) {
 		resp.Body.Close()
-		return nil, fmt.Errorf("execute: unexpected content type %q", ct)
+		return nil, fmt.Errorf("%s: unexpected content type %q", what, ct)
 	}
-	r := sse.NewReader(resp.Body)
-	return &Stream{body: resp.Body, r: r}, nil
+	return &Stream{body: resp.Body, r: sse.NewReader(resp.Body)}, nil
 }
 
 // GetFiles returns the workspace as a tar stream; the caller closes it. A
@@ -145,9 +193,16 @@ func (c *Client) PutFiles(ctx context.Context, r io.Reader) error {
 
 // do sends a request and turns non-2xx answers into ErrBusy or *APIError.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
+	return c.doHeader(ctx, method, path, body, ctype, nil)
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path string, body io.Reader, ctype string, hdr http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -166,8 +221,15 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ct
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		msg = e.Error
 	}
-	if resp.StatusCode == http.StatusConflict {
+	switch resp.StatusCode {
+	case http.StatusConflict:
 		return nil, fmt.Errorf("%s %s: %w: %s", method, path, ErrBusy, msg)
+	case http.StatusNotFound:
+		if strings.HasPrefix(path, "/runs/") {
+			return nil, fmt.Errorf("%s %s: %w: %s", method, path, ErrNoRun, msg)
+		}
+	case http.StatusGone:
+		return nil, fmt.Errorf("%s %s: %w: %s", method, path, ErrTrimmed, msg)
 	}
 	return nil, &APIError{Status: resp.StatusCode, Message: msg}
 }
