@@ -25,6 +25,10 @@ const (
 	patPoolEvents    = "pool:events"
 	patLease         = "lease:{name}"
 	patMCP           = "mcp:{cid}"
+	patRun           = "run:{rid}"
+	patRunLog        = "run:{rid}:log"
+	patConvRuns      = "conv:{cid}:runs"
+	patRunsActive    = "runs:active"
 )
 
 // Redis types of the schema's entries, as docs/redis.md writes them.
@@ -32,13 +36,14 @@ const (
 	TypeHash    = "hash"
 	TypeZSet    = "zset"
 	TypeChannel = "pub/sub channel"
+	TypeStream  = "stream"
 )
 
 // KeySpec is one entry of the key schema.
 type KeySpec struct {
 	// Pattern follows the prefix: literal text and {parameters}.
 	Pattern string
-	// Type is TypeHash, TypeZSet or TypeChannel.
+	// Type is TypeHash, TypeZSet, TypeStream or TypeChannel.
 	Type string
 	// Lua names the helper every script gets: key_<Lua>(parameters...).
 	Lua string
@@ -62,6 +67,10 @@ func Schema() []KeySpec {
 		{patLease, TypeHash, "lease"},
 		{patMCP, TypeHash, "mcp"},
 		{patConvEvents, TypeChannel, "conv_events"},
+		{patRun, TypeHash, "run"},
+		{patRunLog, TypeStream, "run_log"},
+		{patConvRuns, TypeZSet, "conv_runs"},
+		{patRunsActive, TypeZSet, "runs_active"},
 	}
 }
 
@@ -183,17 +192,21 @@ type keys struct{ prefix string }
 
 func (k keys) key(pattern string, params ...string) string { return Key(k.prefix, pattern, params...) }
 
-func (k keys) conv(cid string) string    { return k.key(patConv, cid) }
-func (k keys) channel(cid string) string { return k.key(patConvEvents, cid) }
-func (k keys) ws(wid string) string      { return k.key(patWorkspace, wid) }
-func (k keys) lock(cid string) string    { return k.key(patProvisionLock, cid) }
-func (k keys) streams(wid string) string { return k.key(patStreams, wid) }
-func (k keys) workspaces() string        { return k.key(patWorkspaces) }
-func (k keys) lastuse() string           { return k.key(patLastUse) }
-func (k keys) poolAvailable() string     { return k.key(patPoolAvailable) }
-func (k keys) poolClaimed() string       { return k.key(patPoolClaimed) }
-func (k keys) poolStarting() string      { return k.key(patPoolStarting) }
-func (k keys) poolReserved() string      { return k.key(patPoolReserved) }
-func (k keys) poolChannel() string       { return k.key(patPoolEvents) }
-func (k keys) lease(name string) string  { return k.key(patLease, name) }
-func (k keys) mcp(cid string) string     { return k.key(patMCP, cid) }
+func (k keys) conv(cid string) string     { return k.key(patConv, cid) }
+func (k keys) channel(cid string) string  { return k.key(patConvEvents, cid) }
+func (k keys) ws(wid string) string       { return k.key(patWorkspace, wid) }
+func (k keys) lock(cid string) string     { return k.key(patProvisionLock, cid) }
+func (k keys) streams(wid string) string  { return k.key(patStreams, wid) }
+func (k keys) workspaces() string         { return k.key(patWorkspaces) }
+func (k keys) lastuse() string            { return k.key(patLastUse) }
+func (k keys) poolAvailable() string      { return k.key(patPoolAvailable) }
+func (k keys) poolClaimed() string        { return k.key(patPoolClaimed) }
+func (k keys) poolStarting() string       { return k.key(patPoolStarting) }
+func (k keys) poolReserved() string       { return k.key(patPoolReserved) }
+func (k keys) poolChannel() string        { return k.key(patPoolEvents) }
+func (k keys) lease(name string) string   { return k.key(patLease, name) }
+func (k keys) mcp(cid string) string      { return k.key(patMCP, cid) }
+func (k keys) run(rid string) string      { return k.key(patRun, rid) }
+func (k keys) runLog(rid string) string   { return k.key(patRunLog, rid) }
+func (k keys) convRuns(cid string) string { return k.key(patConvRuns, cid) }
+func (k keys) runsActive() string         { return k.key(patRunsActive) }

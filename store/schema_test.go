@@ -31,7 +31,7 @@ func TestKeyPatterns(t *testing.T) {
 			t.Errorf("%q: helper name %q must be [a-z_]+", spec.Pattern, spec.Lua)
 		}
 		switch spec.Type {
-		case TypeHash, TypeZSet, TypeChannel:
+		case TypeHash, TypeZSet, TypeStream, TypeChannel:
 		default:
 			t.Errorf("%q: unknown type %q", spec.Pattern, spec.Type)
 		}

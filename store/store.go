@@ -60,6 +60,7 @@ type Store struct {
 	Pool
 	Leases
 	Activity
+	Runs
 	c *core
 }
 
@@ -91,6 +92,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		Pool:          Pool{c},
 		Leases:        Leases{c},
 		Activity:      Activity{c},
+		Runs:          Runs{c},
 		c:             c,
 	}
 }
@@ -165,6 +167,8 @@ var (
 	scriptAdopt         = script("adopt")
 	scriptEndpoint      = script("endpoint")
 	scriptDeadBinding   = script("dead_binding")
+	scriptRunCreate     = script("run_create")
+	scriptRunEnd        = script("run_end")
 )
 
 // run executes sc with the conventional leading arguments (prefix, now ms).

@@ -27,3 +27,10 @@ type Leases struct{ c *core }
 // Activity is what the idle GC judges: last use of a workspace (lastuse)
 // and the leases of its open streams (streams:{wid}).
 type Activity struct{ c *core }
+
+// Runs are the runs of conversations: their records (run:{rid}), their
+// bounded event logs (run:{rid}:log, Redis Streams), the list of a
+// conversation's recent runs (conv:{cid}:runs) and the runs not yet ended
+// (runs:active). Which replica relays a run is a lease (lease:{name} with
+// name "run:<rid>", Leases).
+type Runs struct{ c *core }

@@ -204,7 +204,8 @@ func match(prefixes []string, key string) (store.KeySpec, bool) {
 }
 
 // typeOfEvents is the type the keyspace events imply: hset, hincrby, ...
-// write a hash; zadd, zrem, ... a sorted set; del, expire, expired any.
+// write a hash; zadd, zrem, ... a sorted set; xadd, xtrim a stream; del,
+// expire, expired any.
 func typeOfEvents(evs map[string]bool) string {
 	for ev := range evs {
 		switch {
@@ -212,6 +213,8 @@ func typeOfEvents(evs map[string]bool) string {
 			return store.TypeHash
 		case strings.HasPrefix(ev, "z"):
 			return store.TypeZSet
+		case strings.HasPrefix(ev, "x"):
+			return store.TypeStream
 		}
 	}
 	return ""
