@@ -52,7 +52,24 @@ type Config struct {
 	Pool  Pool
 	GC    GC
 	Files Files
+	Runs  Runs
 	Log   Log
+}
+
+// Runs configures runs: their event logs in Redis, how long a run without
+// a client goes on, the relay lease (docs/runs.md).
+type Runs struct {
+	// DetachedTTL cancels a run that has had no client stream open for
+	// this long.
+	DetachedTTL time.Duration `env:"RUN_DETACHED_TTL" envDefault:"10m"`
+	// LogMaxEvents caps a run's event log (XADD MAXLEN); older events are
+	// trimmed and a follower asking for them gets run_log_trimmed.
+	LogMaxEvents int64 `env:"RUN_LOG_MAX_EVENTS" envDefault:"10000"`
+	// LogTTL keeps a run's record and event log after it ended.
+	LogTTL time.Duration `env:"RUN_LOG_TTL" envDefault:"1h"`
+	// LeaseTTL is a run's relay lease: a replica that dies is replaced as
+	// relayer within about this long.
+	RelayLeaseTTL time.Duration `env:"RUN_RELAY_LEASE_TTL" envDefault:"10s"`
 }
 
 // HTTP is the API listener and its timeouts.
@@ -241,6 +258,12 @@ func (c Config) Validate() error {
 	}
 	if c.Files.Keep < 2 {
 		errs = append(errs, fmt.Errorf("WORKSPACE_FILES_KEEP %d: keep at least 2 snapshots", c.Files.Keep))
+	}
+	if c.Runs.DetachedTTL <= 0 || c.Runs.LogTTL <= 0 || c.Runs.RelayLeaseTTL <= 0 {
+		errs = append(errs, errors.New("RUN_DETACHED_TTL, RUN_LOG_TTL and RUN_RELAY_LEASE_TTL must be positive"))
+	}
+	if c.Runs.LogMaxEvents <= 0 {
+		errs = append(errs, errors.New("RUN_LOG_MAX_EVENTS must be positive"))
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("MAX_REQUEST_BYTES must be positive"))

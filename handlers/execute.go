@@ -28,9 +28,21 @@ func (s *Server) claim(ctx context.Context, cid string, p Principal) (store.Conv
 	return conv, nil
 }
 
+// executeBody is the JSON body of POST /v1/conversations/{id}/execute:
+// the agent's request fields, and what a client disconnect does.
+type executeBody struct {
+	api.ExecuteRequest
+	// OnDisconnect "cancel" ends the run when its client goes away; empty
+	// (the default) leaves it running for RUN_DETACHED_TTL, waiting for a
+	// follower.
+	OnDisconnect string `json:"on_disconnect,omitempty"`
+}
+
 // execute handles POST /v1/conversations/{id}/execute: validate, claim the
-// conversation, then stream. Everything that can be refused is refused
-// before the first byte of the stream; afterwards failures are SSE events.
+// conversation, create the run, then stream it. Everything that can be
+// refused is refused before the first byte of the stream; afterwards
+// failures are SSE events. The run is driven apart from the request: the
+// client going away detaches it (see docs/runs.md).
 func (s *Server) execute(c echo.Context) error {
 	ctx := c.Request().Context()
 	cid, err := conversationID(c)
@@ -60,12 +72,51 @@ func (s *Server) execute(c echo.Context) error {
 			return fmt.Errorf("store mcp rules: %w", err)
 		}
 	}
-
+	d, err := s.createRun(ctx, conv, req.OnDisconnect)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(RunIDHeader, d.run.ID)
 	st := s.openStream(c)
-	defer st.close()
-	outcome := s.serveStream(ctx, st, conv, req)
-	s.metrics.outcomes.WithLabelValues(outcome).Inc()
+	s.serveAttached(ctx, d, st, conv, req.ExecuteRequest)
+	st.close()
 	return nil
+}
+
+// createRun records a new run of conv and registers its driver.
+func (s *Server) createRun(ctx context.Context, conv store.Conversation, onDisconnect string) (*runDriver, error) {
+	if s.isDraining() {
+		return nil, errUnavailable
+	}
+	r := store.Run{ID: s.opts.NewID(), Conversation: conv.ID, OnDisconnect: onDisconnect}
+	if err := s.opts.Store.CreateRun(ctx, r); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	if _, err := s.opts.Store.AcquireLease(ctx, runLeaseName(r.ID), s.replica, s.opts.RunLeaseTTL); err != nil {
+		return nil, fmt.Errorf("take run lease: %w", err)
+	}
+	d, ok := s.newDriver(ctx, r, 0)
+	if !ok {
+		return nil, errUnavailable
+	}
+	return d, nil
+}
+
+// serveAttached drives run d with st attached until its final event, a
+// handoff, or the client going away (which cancels the run only with
+// on_disconnect "cancel").
+func (s *Server) serveAttached(ctx context.Context, d *runDriver, st *stream, conv store.Conversation, req api.ExecuteRequest) {
+	d.attach(st)
+	_ = d.sendJSON(eventRun, runEventData{RunID: d.run.ID, ConversationID: conv.ID})
+	d.goRun(func(ctx context.Context) { d.serveRequest(ctx, conv, req) })
+	select {
+	case <-d.sinkEnd:
+	case <-ctx.Done():
+		d.detach()
+		if d.run.OnDisconnect == onDisconnectCancel {
+			d.cancelRun("client gone (on_disconnect cancel)")
+		}
+	}
 }
 
 // conversationID returns the validated {id} path parameter.
@@ -79,8 +130,8 @@ func conversationID(c echo.Context) (string, error) {
 
 // decodeExecute reads and validates the body: at most MaxBodyBytes, one
 // JSON object, the agent's request fields, prompt or argv present.
-func (s *Server) decodeExecute(c echo.Context) (api.ExecuteRequest, error) {
-	var req api.ExecuteRequest
+func (s *Server) decodeExecute(c echo.Context) (executeBody, error) {
+	var req executeBody
 	r := c.Request()
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		return req, errTooLarge
@@ -104,38 +155,16 @@ func (s *Server) decodeExecute(c echo.Context) (api.ExecuteRequest, error) {
 	if err := req.Validate(); err != nil {
 		return req, badRequest(err.Error())
 	}
+	if req.OnDisconnect != "" && req.OnDisconnect != onDisconnectCancel {
+		return req, badRequest(`on_disconnect must be "cancel" or absent`)
+	}
 	return req, nil
-}
-
-// serveStream waits for a ready workspace, then relays the run. It returns
-// the outcome label: "done" or the final error's code.
-func (s *Server) serveStream(ctx context.Context, st *stream, conv store.Conversation, req api.ExecuteRequest) string {
-	release, fail := s.waitTurn(ctx, st, conv.ID)
-	if fail != nil {
-		return st.fail(fail)
-	}
-	defer release()
-	// Read the binding again: it may have changed while this request waited.
-	if fresh, err := s.opts.Store.Conversation(ctx, conv.ID); err == nil {
-		conv = fresh
-	}
-	conv, fail = s.awaitReady(ctx, st, conv)
-	if fail != nil {
-		return st.fail(fail)
-	}
-	if fail := s.syncRules(ctx, conv); fail != nil {
-		return st.fail(fail)
-	}
-	if fail := s.relay(ctx, st, conv, req); fail != nil {
-		return st.fail(fail)
-	}
-	return "done"
 }
 
 // waitTurn queues the request behind other executes of the same
 // conversation on this replica; a "status" event (state "waiting") tells
 // the client when it has to wait.
-func (s *Server) waitTurn(ctx context.Context, st *stream, cid string) (func(), *streamError) {
+func (s *Server) waitTurn(ctx context.Context, st eventSink, cid string) (func(), *streamError) {
 	ctx, cancel := s.withAbort(ctx)
 	defer cancel(nil)
 	release, err := s.runs.acquire(ctx, cid, func() {

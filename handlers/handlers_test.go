@@ -94,6 +94,7 @@ func newEnv(t *testing.T, provision time.Duration) *env {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { stopServer(t, srv) })
 	t.Cleanup(hs.Close)
 	return &env{srv: srv, http: hs, requested: requested, store: st}
 }
@@ -247,15 +248,19 @@ func TestExecuteWithoutWorkersTimesOut(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != sse.ContentType {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	rid := resp.Header.Get(handlers.RunIDHeader)
 	evs := readStream(t, resp.Body)
-	if len(evs) != 2 || evs[0].Event != "status" || evs[1].Event != "error" {
-		t.Fatalf("events %+v, want status then error", evs)
+	if len(evs) != 3 || evs[0].Event != "run" || evs[1].Event != "status" || evs[2].Event != "error" {
+		t.Fatalf("events %+v, want run, status, error", evs)
 	}
-	if !strings.Contains(evs[0].Data, `"queued"`) || !strings.Contains(evs[1].Data, `"provisioning_timeout"`) {
+	if want := `{"run_id":"` + rid + `","conversation_id":"c1"}`; rid == "" || evs[0].Data != want {
+		t.Errorf("run event %q, header %q; want %s", evs[0].Data, rid, want)
+	}
+	if !strings.Contains(evs[1].Data, `"queued"`) || !strings.Contains(evs[2].Data, `"provisioning_timeout"`) {
 		t.Errorf("events %+v", evs)
 	}
-	if evs[0].ID != "1" || evs[1].ID != "2" {
-		t.Errorf("ids %q %q, want 1 2", evs[0].ID, evs[1].ID)
+	if evs[0].ID != "1" || evs[1].ID != "2" || evs[2].ID != "3" {
+		t.Errorf("ids %q %q %q, want 1 2 3", evs[0].ID, evs[1].ID, evs[2].ID)
 	}
 	if msg, cmd := e.nextRequested(t); cmd.ConversationID != "c1" || cmd.Tenant != "tenant-a" || msg.Metadata.Get(events.MetadataType) != events.TypeWorkspaceRequested {
 		t.Errorf("published %+v %v", cmd, msg.Metadata)
@@ -279,9 +284,10 @@ func TestAbortEndsWaitingStreams(t *testing.T) {
 	e := newEnv(t, time.Minute)
 	resp := e.do(t, http.MethodPost, "/v1/conversations/c2/execute", secret(keyA), strings.NewReader(`{"prompt":"hi"}`))
 	rd := sse.NewReader(resp.Body)
-	first, err := rd.Next()
-	if err != nil || first.Event != "status" {
-		t.Fatalf("first event %+v, %v", first, err)
+	for _, want := range []string{"run", "status"} {
+		if ev, err := rd.Next(); err != nil || ev.Event != want {
+			t.Fatalf("event %+v, %v; want %s", ev, err, want)
+		}
 	}
 	e.srv.Abort()
 	last, err := rd.Next()
@@ -425,5 +431,15 @@ func TestRequestIDIsTheCorrelationID(t *testing.T) {
 				t.Errorf("correlation_id %q, request_id %q, want %q", c, cmd.RequestID, id)
 			}
 		})
+	}
+}
+
+// stopServer ends the server's run drivers (runs outlive their requests).
+func stopServer(t testing.TB, srv *handlers.Server) {
+	srv.Abort()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Wait(ctx); err != nil {
+		t.Errorf("run drivers did not end: %v", err)
 	}
 }

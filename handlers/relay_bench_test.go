@@ -216,6 +216,7 @@ func startAPI(b *testing.B, endpoint string) string {
 		b.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
+	b.Cleanup(func() { stopServer(b, srv) })
 	b.Cleanup(hs.Close)
 	return hs.URL
 }

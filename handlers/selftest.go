@@ -64,9 +64,13 @@ func (s *Server) selfTest(c echo.Context) error {
 	if req.ForkBomb != nil && !*req.ForkBomb {
 		argv = append(argv, "-fork-bomb=false")
 	}
+	d, err := s.createRun(ctx, conv, onDisconnectCancel)
+	if err != nil {
+		return err
+	}
 	var events bytes.Buffer
 	st := s.collectStream(&events)
-	s.serveStream(ctx, st, conv, api.ExecuteRequest{Kind: api.KindCommand, Argv: argv, TimeoutS: selfTestTimeoutS})
+	s.serveAttached(ctx, d, st, conv, api.ExecuteRequest{Kind: api.KindCommand, Argv: argv, TimeoutS: selfTestTimeoutS})
 	st.close()
 	return s.answerSelfTest(c, cid, events.Bytes())
 }
@@ -92,7 +96,7 @@ func (s *Server) decodeSelfTest(c echo.Context) (selfTestRequest, error) {
 }
 
 // collectStream is a stream whose events go to w instead of the client:
-// the self-test reuses execute's wait, provisioning, lease and relay.
+// the self-test is a run like execute's (with on_disconnect "cancel").
 func (s *Server) collectStream(w io.Writer) *stream {
 	st := &stream{w: sse.NewWriter(w), stop: make(chan struct{}), done: make(chan struct{}), gauge: s.metrics.streams}
 	s.metrics.streams.Inc()

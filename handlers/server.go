@@ -23,6 +23,7 @@ type Store interface {
 	Conversations
 	Streams
 	Workspaces
+	RunStore
 }
 
 // Conversations is what the API reads and changes of conversations (the
@@ -105,7 +106,25 @@ type Options struct {
 	// StreamLease is how long an open stream counts as activity without a
 	// renewal; renewed every heartbeat (default 4 heartbeats).
 	StreamLease time.Duration
-	Logger      *slog.Logger
+	// RunLogMaxEvents caps a run's event log in Redis (default 10000);
+	// older events are trimmed.
+	RunLogMaxEvents int64
+	// RunLogTTL is how long a run's record and log are kept after it
+	// ended (default 1h).
+	RunLogTTL time.Duration
+	// RunDetachedTTL is how long a run goes on without any client stream
+	// open before it is cancelled (default 10m).
+	RunDetachedTTL time.Duration
+	// RunLeaseTTL is the relay lease of a run; the relayer renews it every
+	// third of it, and a run whose relayer died is taken over within about
+	// one TTL (default 10s).
+	RunLeaseTTL time.Duration
+	// RetryHint is the reconnection time sent (SSE "retry:") when a
+	// stream ends because its relay moves to another replica (default 1s).
+	RetryHint time.Duration
+	// ReplicaID names this replica as a run relayer (default NewID()).
+	ReplicaID string
+	Logger    *slog.Logger
 	// Registry receives the API's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// Now and NewID are the clock and ID source (defaults time.Now, UUIDv4);
@@ -123,9 +142,18 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *metrics
 	runs    runQueue
+	replica string
+
+	// bg is the context of run drivers: detached from requests, cancelled
+	// by Wait after the drivers were handed off or aborted.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	driverWG sync.WaitGroup
 
 	mu       sync.Mutex
+	drivers  map[string]*runDriver // runs this replica relays, by id
 	draining bool
+	drain    chan struct{} // closed by Drain: follower streams end with a retry hint
 	abort    chan struct{} // closed by Abort: open streams end now
 	aborted  bool
 }
@@ -165,11 +193,31 @@ func New(opts Options) (*Server, error) {
 	if opts.NewID == nil {
 		opts.NewID = uuid.NewString
 	}
+	if opts.RunLogMaxEvents <= 0 {
+		opts.RunLogMaxEvents = 10000
+	}
+	if opts.RunLogTTL <= 0 {
+		opts.RunLogTTL = time.Hour
+	}
+	if opts.RunDetachedTTL <= 0 {
+		opts.RunDetachedTTL = 10 * time.Minute
+	}
+	if opts.RunLeaseTTL <= 0 {
+		opts.RunLeaseTTL = 10 * time.Second
+	}
+	if opts.RetryHint <= 0 {
+		opts.RetryHint = time.Second
+	}
+	if opts.ReplicaID == "" {
+		opts.ReplicaID = opts.NewID()
+	}
 	m, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), metrics: m, abort: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), metrics: m, replica: opts.ReplicaID,
+		drivers: map[string]*runDriver{}, drain: make(chan struct{}), abort: make(chan struct{})}
+	s.bg, s.bgCancel = context.WithCancel(context.Background())
 	s.echo = s.routes()
 	return s, nil
 }
@@ -189,28 +237,68 @@ func (s *Server) routes() *echo.Echo {
 	v1.POST("/conversations/:id/execute", s.execute)
 	v1.POST("/conversations/:id/selftest", s.selfTest)
 	v1.GET("/conversations/:id", s.getConversation)
+	v1.GET("/conversations/:id/runs", s.listRuns)
+	v1.GET("/conversations/:id/runs/:run", s.getRun)
+	v1.GET("/conversations/:id/runs/:run/events", s.followRun)
+	v1.POST("/conversations/:id/runs/:run/cancel", s.cancelRunAPI)
 	v1.DELETE("/conversations/:id", s.deleteConversation)
 	v1.GET("/pool", s.pool)
 	return e
 }
 
 // Drain marks the server not ready (GET /health/ready answers 503) so load
-// balancers stop sending new requests; open streams continue.
+// balancers stop sending new requests, and hands the runs it relays over:
+// their relay stops (the runs go on in their agents; a replica that stays
+// takes each over within a lease TTL, or at once when a client follows
+// it there) and their client streams end with an SSE retry hint, as do
+// the follower streams. Runs still waiting for a workspace go on here and
+// are handed over once started. Idempotent.
 func (s *Server) Drain() {
 	s.mu.Lock()
-	s.draining = true
+	if !s.draining {
+		s.draining = true
+		close(s.drain)
+	}
+	ds := make([]*runDriver, 0, len(s.drivers))
+	for _, d := range s.drivers {
+		ds = append(ds, d)
+	}
 	s.mu.Unlock()
+	for _, d := range ds {
+		d.mu.Lock()
+		started := d.started
+		d.mu.Unlock()
+		if started {
+			d.cancel(errHandoff)
+		}
+	}
 }
 
-// Abort ends every open stream now with a final "error" event
-// (shutting_down) and cancels their upstream runs. Idempotent.
+// Abort ends the streams still open: runs still waiting for a workspace
+// end with a final "error" event (shutting_down); relayed runs are handed
+// over as by Drain. Idempotent.
 func (s *Server) Abort() {
+	s.Drain()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.draining = true
 	if !s.aborted {
 		s.aborted = true
 		close(s.abort)
+	}
+}
+
+// Wait returns once every run driver of this replica is gone (call after
+// Abort), or when ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.driverWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.bgCancel()
+		return nil
+	case <-ctx.Done():
+		s.bgCancel()
+		return ctx.Err()
 	}
 }
 

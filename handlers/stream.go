@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,16 +26,16 @@ type streamError struct {
 	msg  string
 }
 
-// stream is one execute response: an SSE writer with increasing event ids
-// and a heartbeat goroutine. Events are written by the handler goroutine;
-// heartbeats concurrently (sse.Writer serialises them).
+// stream is one client's event stream (an execute response, a follower of
+// a run): an SSE writer and a heartbeat goroutine. Events are written by
+// one goroutine at a time; heartbeats concurrently (sse.Writer serialises
+// them).
 type stream struct {
 	w      *sse.Writer
-	seq    int64
 	stop   chan struct{}
 	done   chan struct{}
 	mu     sync.Mutex
-	onBeat func() // renews the stream lease while relaying
+	onBeat func() // called every heartbeat (a follower marks its run seen)
 	gauge  interface{ Dec() }
 }
 
@@ -89,31 +88,36 @@ func (st *stream) close() {
 	st.gauge.Dec()
 }
 
-// send writes one event with the next id.
-func (st *stream) send(event, data string) error {
-	st.seq++
-	return st.w.WriteEvent(sse.Event{ID: strconv.FormatInt(st.seq, 10), Event: event, Data: data})
+// write writes one event.
+func (st *stream) write(ev sse.Event) error { return st.w.WriteEvent(ev) }
+
+// retry ends the stream with a reconnection hint (an SSE "retry:" field
+// and no event): the client reconnects, with Last-Event-ID, to a replica
+// that relays the run.
+func (st *stream) retry(wait time.Duration) error {
+	_ = st.w.WriteComment("relay moving to another replica; reconnect with Last-Event-ID")
+	return st.w.WriteRetry(int(wait.Milliseconds()))
 }
 
-// sendJSON writes one event whose data is v as JSON.
+// sendJSON writes one event without id whose data is v as JSON (a
+// follower's final error about the log itself, not an event of the run).
 func (st *stream) sendJSON(event string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return st.send(event, string(b))
+	return st.w.WriteEvent(sse.Event{Event: event, Data: string(b)})
+}
+
+// eventSink receives the status events of a wait (a run's driver).
+type eventSink interface {
+	sendJSON(event string, v any) error
 }
 
 // statusEvent is the data of a "status" event.
 type statusEvent struct {
 	State       string `json:"state"`
 	WorkspaceID string `json:"workspace_id,omitempty"`
-}
-
-// fail writes the final "error" event and returns its code.
-func (st *stream) fail(e *streamError) string {
-	_ = st.sendJSON("error", errorBody{errorDetail{e.code, e.msg}})
-	return e.code
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -32,7 +32,7 @@ func (s *Server) withAbort(ctx context.Context) (context.Context, context.Cancel
 // workspace. If it is not, it publishes workspace.requested and follows the
 // conversation's state through Redis pub/sub, streaming status events,
 // until ready, failed, or the provisioning deadline.
-func (s *Server) awaitReady(ctx context.Context, st *stream, conv store.Conversation) (store.Conversation, *streamError) {
+func (s *Server) awaitReady(ctx context.Context, st eventSink, conv store.Conversation) (store.Conversation, *streamError) {
 	start := s.opts.Now()
 	if conv.State == store.StateReady && conv.Endpoint != "" {
 		s.metrics.wait.WithLabelValues("bound").Observe(s.opts.Now().Sub(start).Seconds())

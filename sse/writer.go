@@ -122,3 +122,13 @@ func writeLines(b *strings.Builder, prefix, s string) {
 	b.WriteString(s)
 	b.WriteByte('\n')
 }
+
+// WriteRetry writes a "retry:" field alone (no event is dispatched; a
+// reader sets its reconnection time to ms milliseconds) and flushes.
+func (sw *Writer) WriteRetry(ms int) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.buf.Reset()
+	fmt.Fprintf(&sw.buf, "retry: %d\n\n", ms)
+	return sw.send()
+}

@@ -38,6 +38,8 @@ type Run struct {
 	Base int64
 	// Seen is when a client last had a stream of the run open.
 	Seen time.Time
+	// Cancel is set when a client asked to cancel the run.
+	Cancel bool
 	// ExitCode and Error describe the end: the done event's exit code, or
 	// the final error event's code.
 	ExitCode  int
@@ -101,6 +103,15 @@ func (v Runs) SeenRun(ctx context.Context, rid string) error {
 	return nil
 }
 
+// CancelRun records that a client asked to cancel the run; its relayer
+// acts on it.
+func (v Runs) CancelRun(ctx context.Context, rid string) error {
+	if err := v.c.rdb.HSet(ctx, v.c.k.run(rid), "cancel", "1").Err(); err != nil {
+		return fmt.Errorf("cancel run %s: %w", rid, err)
+	}
+	return nil
+}
+
 // EndRun records the run's end (state done or failed, with the exit code
 // or error code), drops it from the active runs and lets its record and
 // log expire after ttl.
@@ -130,7 +141,7 @@ func runOf(rid string, m map[string]string) Run {
 	num := func(f string) int64 { n, _ := strconv.ParseInt(m[f], 10, 64); return n }
 	return Run{
 		ID: rid, Conversation: m["conversation"], State: RunState(m["state"]), OnDisconnect: m["on_disconnect"],
-		Workspace: m["workspace"], Endpoint: m["endpoint"], Base: num("base"), Seen: fromMS(m["seen"]),
+		Workspace: m["workspace"], Endpoint: m["endpoint"], Base: num("base"), Seen: fromMS(m["seen"]), Cancel: m["cancel"] == "1",
 		ExitCode: int(num("exit_code")), Error: m["error"],
 		CreatedAt: fromMS(m["created_at"]), UpdatedAt: fromMS(m["updated_at"]), EndedAt: fromMS(m["ended_at"]),
 	}

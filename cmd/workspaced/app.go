@@ -207,6 +207,10 @@ func (a *App) addAPI() error {
 		ProvisionTimeout: a.cfg.HTTP.ProvisionTimeout,
 		Heartbeat:        a.cfg.HTTP.Heartbeat,
 		MaxBodyBytes:     a.cfg.HTTP.MaxBodyBytes,
+		RunLogMaxEvents:  a.cfg.Runs.LogMaxEvents,
+		RunLogTTL:        a.cfg.Runs.LogTTL,
+		RunDetachedTTL:   a.cfg.Runs.DetachedTTL,
+		RunLeaseTTL:      a.cfg.Runs.RelayLeaseTTL,
 		Logger:           a.log,
 		Registry:         a.reg,
 	})
@@ -278,6 +282,11 @@ func (a *App) Run(ctx context.Context) error {
 	for _, loop := range a.loops {
 		g.Go(func() error { return loop(consumeCtx) })
 	}
+	if a.api != nil {
+		// Takes over runs whose relaying replica is gone; stops with the
+		// API (a draining replica takes nothing over).
+		g.Go(func() error { return a.api.Run(gctx) })
+	}
 	if a.http != nil {
 		g.Go(func() error {
 			if err := a.http.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -309,9 +318,11 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// shutdownHTTP drains the API within SHUTDOWN_TIMEOUT. Streams still open
-// shortly before the deadline are ended with a final "error" event so
-// clients learn why, and their runs are cancelled.
+// shutdownHTTP drains the API within SHUTDOWN_TIMEOUT: the runs it relays
+// are handed over at once (they go on in their workspaces; another
+// replica, or this one's successor, takes each over) and their streams end
+// with an SSE retry hint. Streams of runs still waiting for a workspace
+// shortly before the deadline are ended with a final "error" event.
 func (a *App) shutdownHTTP() error {
 	a.log.Info("shutting down api", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
 	a.api.Drain()
@@ -321,11 +332,16 @@ func (a *App) shutdownHTTP() error {
 	defer abort.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := a.http.Shutdown(ctx); err != nil {
+	err := a.http.Shutdown(ctx)
+	if err != nil {
 		_ = a.http.Close()
-		return fmt.Errorf("drain http: %w", err)
+		err = fmt.Errorf("drain http: %w", err)
 	}
-	return nil
+	a.api.Abort()
+	if werr := a.api.Wait(ctx); werr != nil && err == nil {
+		err = fmt.Errorf("hand runs over: %w", werr)
+	}
+	return err
 }
 
 // close releases dependencies in reverse order of creation.
