@@ -161,7 +161,7 @@ func post(ctx context.Context, hc *http.Client, url, key, body string) (io.ReadC
 }
 
 // startAgent serves a real agent on sock, running commands in dir.
-func startAgent(b *testing.B, dir, sock string) {
+func startAgent(b testing.TB, dir, sock string) {
 	work := filepath.Join(dir, "work")
 	if err := os.Mkdir(work, 0o755); err != nil {
 		b.Fatal(err)
@@ -182,7 +182,7 @@ func startAgent(b *testing.B, dir, sock string) {
 
 // startAPI runs the API on a real Redis with the conversation "bench"
 // owned by keyA and bound, ready, to the agent at endpoint.
-func startAPI(b *testing.B, endpoint string) string {
+func startAPI(b testing.TB, endpoint string) string {
 	ctx := context.Background()
 	st := store.New(redistest.NewClient(b), store.Options{Prefix: "bench:"})
 	keys, err := handlers.ParseKeys(keyA, nil)
