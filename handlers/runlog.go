@@ -8,14 +8,19 @@ import (
 	"github.com/workspaced/workspaced/store"
 )
 
-// appendBatch bounds how many events one Redis round trip appends.
-const appendBatch = 256
+// appendBatch bounds how many events one Redis round trip appends;
+// appendLinger is how long the appender waits for more events after the
+// first of a batch.
+const (
+	appendBatch  = 256
+	appendLinger = 2 * time.Millisecond
+)
 
 // appender stores a run's events in its Redis log off the relay's path:
 // the relay hands each event over (a channel send) and goes on; the
 // appender writes whatever has queued up since its last write in one
-// pipeline. Under load batches grow, at rest each event goes at once, so
-// the log lags the live stream by about one round trip. A sync point
+// pipeline, lingering appendLinger after the first of a batch. The log
+// lags the live stream by about that plus one round trip. A sync point
 // (flush) waits until everything handed over before it is stored.
 type appender struct {
 	rid     string
@@ -74,18 +79,22 @@ func (a *appender) loop() {
 			}
 		}
 		collect(it)
+		// Linger a little for more while no one waits on a flush: one
+		// round trip per burst instead of one per event.
+		linger := time.NewTimer(appendLinger)
 	more:
-		for len(batch) < appendBatch {
+		for len(batch) < appendBatch && len(syncs) == 0 {
 			select {
 			case it, ok := <-a.items:
 				if !ok {
 					break more
 				}
 				collect(it)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		a.store(batch)
 		for _, s := range syncs {
 			close(s)

@@ -90,9 +90,9 @@ type runDriver struct {
 	unlink func() bool // stops s.bg's cancelling ctx
 
 	mu      sync.Mutex
-	seq     int64   // id of the last event emitted
-	base    int64   // ids before the agent's first event (set at start)
-	started bool    // the agent has the run
+	seq     int64 // id of the last event emitted
+	base    int64 // ids before the agent's first event (set at start)
+	started bool  // the agent has the run
 	cl      *client.Client
 	sink    *stream // the execute request's stream, while attached
 	ended   bool    // the final event was emitted
