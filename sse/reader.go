@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 )
 
 // DefaultMaxEventSize bounds one event (the sum of its field lines) when
@@ -34,6 +35,7 @@ type Reader struct {
 	hasData bool
 	event   string
 	retry   int
+	hint    int // the last retry field of the stream
 	size    int
 	line    []byte
 }
@@ -111,7 +113,7 @@ func (r *Reader) field(line []byte) {
 		}
 	case "retry":
 		if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 && isDigits(value) {
-			r.retry = n
+			r.retry, r.hint = n, n
 		}
 	}
 }
@@ -213,3 +215,7 @@ func isDigits(b []byte) bool {
 	}
 	return true
 }
+
+// RetryHint is the reconnection time the stream's last "retry:" field
+// asked for (0 if none), whether or not an event followed it.
+func (r *Reader) RetryHint() time.Duration { return time.Duration(r.hint) * time.Millisecond }

@@ -4,6 +4,8 @@
 //
 //	wsctl exec demo -- sh -c 'echo hello; id'
 //	wsctl exec demo "Summarise the repository"
+//	wsctl runs demo
+//	wsctl attach demo [run]
 //	wsctl status demo
 //	wsctl release demo
 //	wsctl pool
@@ -11,7 +13,9 @@
 //
 // It reads WORKSPACED_URL (default http://127.0.0.1:8000) and
 // WORKSPACED_API_KEY, or the --url and --key flags. The exit code of exec
-// is the run's exit code (1 when the stream ends with an error); selftest
+// is the run's exit code (1 when the stream ends with an error); a stream
+// that breaks is resumed (Last-Event-ID) with backoff, no event printed
+// twice; selftest
 // exits 1 when a check failed or the self-test could not run.
 package main
 
@@ -36,6 +40,8 @@ const usage = `usage: wsctl [--url URL] [--key KEY] <command> [args]
 commands:
   exec [--json] [--timeout S] <conversation> <prompt...>   run Claude Code on a prompt
   exec [--json] [--timeout S] <conversation> -- <argv...>  run a command (no shell unless you ask)
+  attach  <conversation> [run]                             follow a run (default: the newest active one)
+  runs    <conversation>                                   list the conversation's recent runs
   status  <conversation>                                   show the conversation's workspace
   release <conversation>                                   release the workspace (files saved)
   pool                                                     show the warm pool

@@ -37,6 +37,12 @@ type textPrinter struct {
 
 func (p *textPrinter) print(ev sse.Event) {
 	switch ev.Event {
+	case "run":
+		var r struct {
+			RunID string `json:"run_id"`
+		}
+		_ = json.Unmarshal([]byte(ev.Data), &r)
+		fmt.Fprintf(p.stderr, "· run %s\n", r.RunID)
 	case "status":
 		var s struct {
 			State       string `json:"state"`

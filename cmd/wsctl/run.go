@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/workspaced/workspaced/sse"
 )
 
 // client talks to the workspaced HTTP API.
@@ -58,6 +56,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.conversation(ctx, http.MethodDelete, rest, stdout, stderr)
 	case "pool":
 		return c.getJSON(ctx, "/v1/pool", stdout, stderr)
+	case "runs":
+		if len(rest) != 1 {
+			fmt.Fprint(stderr, usage)
+			return exitUsage
+		}
+		return c.getJSON(ctx, "/v1/conversations/"+url.PathEscape(rest[0])+"/runs", stdout, stderr)
+	case "attach":
+		return c.attach(ctx, rest, stdout, stderr)
 	case "selftest":
 		return c.selfTest(ctx, rest, stdout, stderr)
 	default:
@@ -114,7 +120,10 @@ func (c *client) exec(ctx context.Context, args []string, stdout, stderr io.Writ
 	} else {
 		p = &textPrinter{stdout: stdout, stderr: stderr}
 	}
-	return stream(sse.NewReader(resp.Body), p, stderr)
+	// The run outlives a broken stream: reconnect to it, printing nothing
+	// twice.
+	f := &runFollower{c: c, conv: conv, run: resp.Header.Get(runIDHeader), p: p, stderr: stderr, sleep: sleepCtx}
+	return f.follow(ctx, resp.Body)
 }
 
 func indexOf(ss []string, s string) int {
@@ -124,34 +133,6 @@ func indexOf(ss []string, s string) int {
 		}
 	}
 	return -1
-}
-
-// stream prints events until the final one and returns the exit code it
-// carries.
-func stream(r *sse.Reader, p printer, stderr io.Writer) int {
-	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			fmt.Fprintln(stderr, "wsctl: stream ended without a final event")
-			return exitFailed
-		}
-		if err != nil {
-			return errorf(stderr, "read stream: %v", err)
-		}
-		p.print(ev)
-		switch ev.Event {
-		case "done":
-			var d struct {
-				ExitCode int `json:"exit_code"`
-			}
-			if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
-				return errorf(stderr, "bad done event: %v", err)
-			}
-			return exitCodeOf(d.ExitCode)
-		case "error":
-			return exitFailed
-		}
-	}
 }
 
 // exitCodeOf maps a run's exit code (-1: killed by a signal) to ours.
