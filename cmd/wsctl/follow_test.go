@@ -18,7 +18,9 @@ func TestExecReconnects(t *testing.T) {
 	var mu sync.Mutex
 	var lastIDs []string
 	gets := 0
-	ev := func(id, name, data string) string { return "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n" }
+	ev := func(id, name, data string) string {
+		return "id: " + id + "\nevent: " + name + "\ndata: " + data + "\n\n"
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/conversations/demo/execute":

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
 )
 
 // client talks to the workspaced HTTP API.
