@@ -30,8 +30,17 @@ import (
 	"github.com/workspaced/workspaced/store/storetest"
 )
 
-// testImage has busybox and the stand-in claude (make images).
-const testImage = "workspaced/workspace:test"
+// defaultTestImage has busybox and the stand-in claude (make images).
+const defaultTestImage = "workspaced/workspace:test"
+
+// testImage is the workspace image of the end-to-end tests;
+// WORKSPACE_TEST_IMAGE overrides it (a worktree's own build).
+func testImage() string {
+	if img := os.Getenv("WORKSPACE_TEST_IMAGE"); img != "" {
+		return img
+	}
+	return defaultTestImage
+}
 
 const testKey = "e2e-key-0123456789abcdef"
 
@@ -76,7 +85,7 @@ func stackEnv(t *testing.T, redisURL string, extra map[string]string) (map[strin
 		"HTTP_ADDR":                  "127.0.0.1:0",
 		"API_KEYS":                   "e2e:" + testKey,
 		"REDIS_URL":                  redisURL,
-		"WORKSPACE_IMAGE":            testImage,
+		"WORKSPACE_IMAGE":            testImage(),
 		"WORKSPACE_SOCKET_BASE_PATH": sockets,
 		"WORKSPACED_DEPLOYMENT":      deployment,
 		"WORKSPACE_STOP_GRACE":       "1s",
@@ -101,7 +110,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 func startStackDeps(t *testing.T, extra map[string]string, deps appDeps) *stack {
 	t.Helper()
 	cli := testenv.Docker(t)
-	testenv.Image(t, cli, testImage)
+	testenv.Image(t, cli, testImage())
 	rs := redistest.Start(t)
 	env, deployment, sockets := stackEnv(t, rs.URL, extra)
 	cfg, err := config.LoadFrom(env)

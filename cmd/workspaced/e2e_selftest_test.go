@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +17,7 @@ const otherKey = "other-key-0123456789abcdef"
 
 // selfTestImage is the workspace image with workspace-selftest
 // (WORKSPACE_TEST_IMAGE overrides it, e.g. a worktree's own build).
-func selfTestImage() string {
-	if img := os.Getenv("WORKSPACE_TEST_IMAGE"); img != "" {
-		return img
-	}
-	return testImage
-}
+func selfTestImage() string { return testImage() }
 
 // postSelfTest calls POST /v1/conversations/{conv}/selftest with key.
 func (s *stack) postSelfTest(ctx context.Context, conv, key, body string) (int, []byte) {

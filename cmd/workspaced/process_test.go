@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,23 +66,21 @@ func (b *binaries) cleanup() {
 	}
 }
 
-// SIGTERM during a stream: the stream ends with a final event and the
-// process exits 0 within its drain deadline.
-func TestSIGTERMDuringStream(t *testing.T) {
-	t.Parallel()
-	backend, _ := bins.get(t)
-	cli := testenv.Docker(t)
-	testenv.Image(t, cli, testImage)
-	rs := redistest.Start(t)
-	storetest.Audit(t, rs, "") // the default prefix
-	env, deployment, _ := stackEnv(t, rs.URL, map[string]string{"SHUTDOWN_TIMEOUT": "4s", "LOG_FORMAT": "json"})
-	t.Cleanup(func() { removeDeployment(t, cli, deployment) })
+// process is a workspaced binary running as a child process.
+type process struct {
+	cmd    *exec.Cmd
+	url    string
+	exited chan error
+}
 
+// startProcess runs `workspaced serve` with env and waits until it serves.
+func startProcess(t *testing.T, backend string, env map[string]string) *process {
+	t.Helper()
 	cmd := exec.Command(backend, "serve")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"), "DOCKER_HOST="+os.Getenv("DOCKER_HOST"))
+	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"), "DOCKER_HOST="+os.Getenv("DOCKER_HOST"), "LOG_FORMAT=json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +88,13 @@ func TestSIGTERMDuringStream(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
+	p := &process{cmd: cmd, exited: make(chan error, 1)}
 	addr := make(chan string, 1)
 	var logs bytes.Buffer
 	var logsMu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			logsMu.Lock()
 			logs.WriteString(sc.Text() + "\n")
@@ -103,67 +104,154 @@ func TestSIGTERMDuringStream(t *testing.T) {
 				addr <- line.Addr
 			}
 		}
-		exited <- cmd.Wait()
+		p.exited <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		if t.Failed() {
 			logsMu.Lock()
-			t.Logf("workspaced log:\n%s", logs.String())
+			t.Logf("workspaced (pid %d) log:\n%s", cmd.Process.Pid, logs.String())
 			logsMu.Unlock()
 		}
 	})
-	ctx := ctxFor(t, 2*time.Minute)
-	var s stack
+	ctx := ctxFor(t, time.Minute)
 	select {
 	case a := <-addr:
-		s = stack{t: t, url: "http://" + a}
-	case err := <-exited:
+		p.url = "http://" + a
+	case err := <-p.exited:
 		t.Fatalf("workspaced exited early: %v", err)
 	case <-ctx.Done():
 		t.Fatal("workspaced did not start")
 	}
+	return p
+}
 
-	resp, err := s.post(ctx, "conv-term", `{"kind":"command","argv":["sh","-c","echo started; sleep 300"]}`)
+// SIGTERM during a stream that waits for nothing (the run is relayed):
+// the stream ends with a retry hint instead of a final event, the process
+// exits 0 within its drain deadline, and the run goes on: the client
+// follows it on the other replica and gets the rest, once each.
+func TestSIGTERMDuringStream(t *testing.T) {
+	t.Parallel()
+	testRelayFailover(t, syscall.SIGTERM)
+}
+
+// SIGKILL of the relaying replica: the other one takes the relay over
+// from the agent's log after the relay lease lapses; the client gets the
+// rest with no gap and no duplicate; the run's process is never restarted.
+func TestSIGKILLOfRelayingReplica(t *testing.T) {
+	t.Parallel()
+	testRelayFailover(t, syscall.SIGKILL)
+}
+
+func testRelayFailover(t *testing.T, sig syscall.Signal) {
+	backend, _ := bins.get(t)
+	cli := testenv.Docker(t)
+	testenv.Image(t, cli, testImage())
+	rs := redistest.Start(t)
+	storetest.Audit(t, rs, "") // the default prefix
+	const shutdown = 6 * time.Second
+	env, deployment, _ := stackEnv(t, rs.URL, map[string]string{"SHUTDOWN_TIMEOUT": shutdown.String(), "RUN_RELAY_LEASE_TTL": "2s"})
+	t.Cleanup(func() { removeDeployment(t, cli, deployment) })
+	a := startProcess(t, backend, env)
+	b := startProcess(t, backend, env) // same Redis, deployment and socket directory
+	ctx := ctxFor(t, 3*time.Minute)
+
+	sa := stack{t: t, url: a.url}
+	conv := randomName("conv-") // container names derive from it: unique on the shared engine
+	resp, err := sa.post(ctx, conv, `{"kind":"command","argv":["sh","-c","echo pid $$; i=1; while [ $i -le 50 ]; do echo line-$i; i=$((i+1)); sleep 0.1; done"]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	rd := sse.NewReader(resp.Body)
+	rid := resp.Header.Get("Workspaced-Run-Id")
+	var raw bytes.Buffer
+	rd := sse.NewReader(io.TeeReader(resp.Body, &raw))
+	var got []sse.Event
 	for {
 		ev, err := rd.Next()
 		if err != nil {
-			t.Fatalf("stream ended before the run started: %v", err)
+			t.Fatalf("stream ended before the run printed: %v", err)
 		}
-		if ev.Event == "stdout" && ev.Data == "started" {
+		got = append(got, ev)
+		if ev.Data == "line-5" {
 			break
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	sent := time.Now()
+	if err := a.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	var last sse.Event
 	for {
 		ev, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		if err != nil {
-			t.Fatalf("read stream after SIGTERM: %v", err)
+			break // EOF after a retry hint (SIGTERM), a cut connection (SIGKILL)
 		}
-		last = ev
-	}
-	if last.Event != "error" || !strings.Contains(last.Data, `"shutting_down"`) {
-		t.Fatalf("final event %+v, want error shutting_down", last)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("workspaced exited with %v, want 0", err)
+		if ev.Event == "done" || ev.Event == "error" {
+			t.Fatalf("the stream of the stopped replica ended with a final event %+v", ev)
 		}
-	case <-ctx.Done():
-		t.Fatal("workspaced did not exit after SIGTERM")
+		got = append(got, ev)
 	}
+	if sig == syscall.SIGTERM {
+		if !strings.Contains(raw.String(), "\nretry: ") {
+			t.Errorf("the stream did not end with a retry hint:\n%s", tail(raw.String(), 400))
+		}
+		select {
+		case err := <-a.exited:
+			if err != nil {
+				t.Fatalf("workspaced exited with %v, want 0", err)
+			}
+			if d := time.Since(sent); d > shutdown+5*time.Second {
+				t.Errorf("workspaced took %s to exit, SHUTDOWN_TIMEOUT is %s", d, shutdown)
+			}
+		case <-ctx.Done():
+			t.Fatal("workspaced did not exit after SIGTERM")
+		}
+	}
+	// The client reconnects to the other replica with Last-Event-ID.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/v1/conversations/"+conv+"/runs/"+rid+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Last-Event-ID", got[len(got)-1].ID)
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	if resp2.StatusCode != http.StatusOK {
+		t.Fatalf("follow on the other replica: %s", resp2.Status)
+	}
+	rest, err := collect(resp2.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(got, rest...)
+	line, pids := 0, 0
+	for i, ev := range all {
+		if ev.ID != strconv.Itoa(i+1) {
+			t.Fatalf("event %d has id %q: a gap or a duplicate in %v", i, ev.ID, names(all))
+		}
+		switch {
+		case strings.HasPrefix(ev.Data, "pid "):
+			pids++
+		case ev.Event == "stdout":
+			line++
+			if ev.Data != "line-"+strconv.Itoa(line) {
+				t.Fatalf("event %d = %q, want line-%d", i, ev.Data, line)
+			}
+		}
+	}
+	if last := final(all); line != 50 || pids != 1 || last.Event != "done" || !strings.Contains(last.Data, `"exit_code":0`) {
+		t.Fatalf("%d lines, %d starts of the run, final %+v; want 50 lines, one start, done with exit 0", line, pids, last)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 // wsctl exec against a running server prints the streamed output and
