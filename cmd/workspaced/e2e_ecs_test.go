@@ -49,16 +49,16 @@ func TestECSExecuteEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := names(evs), []string{"status", "status", "status", "stdout", "stderr", "done"}; !slices.Equal(got, want) {
+	if got, want := names(evs), []string{"run", "status", "status", "status", "stdout", "stderr", "done"}; !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v (%+v)", got, want, evs)
 	}
 	for i, st := range []string{"queued", "provisioning", "ready"} {
-		if !strings.Contains(evs[i].Data, `"state":"`+st+`"`) {
-			t.Errorf("status %d = %s, want %s", i, evs[i].Data, st)
+		if !strings.Contains(evs[i+1].Data, `"state":"`+st+`"`) {
+			t.Errorf("status %d = %s, want %s", i, evs[i+1].Data, st)
 		}
 	}
-	if evs[3].Data != "hello from the task" || evs[4].Data != "oops" || !strings.Contains(final(evs).Data, `"exit_code":3`) {
-		t.Errorf("run output %+v", evs[3:])
+	if evs[4].Data != "hello from the task" || evs[5].Data != "oops" || !strings.Contains(final(evs).Data, `"exit_code":3`) {
+		t.Errorf("run output %+v", evs[4:])
 	}
 
 	// Redis holds the task's ENI address; the relay reached the agent there.

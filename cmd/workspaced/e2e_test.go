@@ -58,17 +58,17 @@ func TestExecuteEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := names(evs)
-	want := []string{"status", "status", "status", "stdout", "stderr", "done"}
+	want := []string{"run", "status", "status", "status", "stdout", "stderr", "done"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v (%+v)", got, want, evs)
 	}
 	for i, st := range []string{"queued", "provisioning", "ready"} {
-		if !strings.Contains(evs[i].Data, `"state":"`+st+`"`) {
-			t.Errorf("status %d = %s, want %s", i, evs[i].Data, st)
+		if !strings.Contains(evs[i+1].Data, `"state":"`+st+`"`) {
+			t.Errorf("status %d = %s, want %s", i, evs[i+1].Data, st)
 		}
 	}
-	if evs[3].Data != "hello" || evs[4].Data != "oops" || !strings.Contains(final(evs).Data, `"exit_code":3`) {
-		t.Errorf("run output %+v", evs[3:])
+	if evs[4].Data != "hello" || evs[5].Data != "oops" || !strings.Contains(final(evs).Data, `"exit_code":3`) {
+		t.Errorf("run output %+v", evs[4:])
 	}
 	for i, ev := range evs { // ids increase
 		if ev.ID != fmt.Sprint(i+1) {
@@ -201,13 +201,14 @@ func TestDeleteReleasesWorkspace(t *testing.T) {
 	}
 }
 
-// A client disconnect mid-stream kills the run in the agent.
+// With "on_disconnect": "cancel", a client disconnect mid-stream kills the
+// run in the agent (without it the run goes on: TestRunsEndToEnd).
 func TestDisconnectKillsRun(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, nil)
 	ctx := ctxFor(t, 2*time.Minute)
 	reqCtx, disconnect := context.WithCancel(ctx)
-	resp, err := s.post(reqCtx, "conv-dc", `{"kind":"command","argv":["sh","-c","echo started; sleep 600"]}`)
+	resp, err := s.post(reqCtx, "conv-dc", `{"kind":"command","argv":["sh","-c","echo started; sleep 600"],"on_disconnect":"cancel"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
