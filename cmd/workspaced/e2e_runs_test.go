@@ -196,4 +196,3 @@ func sleeping(t *testing.T, s *stack, wid string) bool {
 	}
 	return false
 }
-
