@@ -273,7 +273,12 @@ func (s *Server) adopt(ctx context.Context, rid string) {
 			}
 		}
 	}
-	_, _ = s.opts.Store.ReleaseLease(ctx, runLeaseName(rid), s.replica)
+	s.mu.Lock()
+	_, mine = s.drivers[rid] // a concurrent adopt won: the lease is its
+	s.mu.Unlock()
+	if !mine {
+		_, _ = s.opts.Store.ReleaseLease(ctx, runLeaseName(rid), s.replica)
+	}
 }
 
 // Run looks for runs without a live relayer every half lease TTL and

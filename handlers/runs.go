@@ -434,12 +434,20 @@ func (d *runDriver) relay(ctx context.Context, up *client.Stream) {
 				continue
 			}
 		}
+		d.mu.Lock()
+		before := d.seq
+		d.mu.Unlock()
 		final, err := d.pump(ctx, up)
 		up.Close()
 		up = nil
 		if final {
 			return
 		}
+		d.mu.Lock()
+		if d.seq > before {
+			attempt, wait = 0, resumeMinWait // it moved on: count breaks in a row only
+		}
+		d.mu.Unlock()
 		if ctx.Err() != nil {
 			d.stopped(ctx)
 			return
