@@ -24,6 +24,11 @@
 //     configured rate or injected; InvalidParameterException over ECS's
 //     documented limits on tags, startedBy and clientToken (limits.go);
 //   - SigV4 signatures verified (region, ecs service, known key, date);
+//   - with Options.IAM, every call authorized as IAM would authorize it:
+//     the caller's access key names a role whose policy is rendered from
+//     the Terraform code (internal/tfpolicy), RunTask implies iam:PassRole
+//     of the task and execution roles, and a denied call is an
+//     AccessDeniedException in AWS's message shape (iam.go);
 //   - an "ECS Task State Change" EventBridge envelope for every transition,
 //     delivered through an EventSink (PutEvents to EventBridge, straight to
 //     SQS, or a function), with hooks to drop, duplicate or reorder events;
