@@ -21,7 +21,7 @@ const (
 	DefaultKillGrace     = 5 * time.Second
 	DefaultMaxTarBytes   = 1 << 30
 	DefaultMaxLineBytes  = 1 << 20
-	DefaultHeartbeat     = 15 * time.Second
+	DefaultHeartbeat     = 5 * time.Second
 	DefaultWriteTimeout  = 30 * time.Second
 	DefaultRunLogBytes   = 16 << 20
 	DefaultHome          = "/home/appuser"

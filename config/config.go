@@ -79,6 +79,14 @@ type HTTP struct {
 	Heartbeat        time.Duration `env:"SSE_HEARTBEAT_INTERVAL" envDefault:"15s"`
 	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	MaxBodyBytes     int64         `env:"MAX_REQUEST_BYTES" envDefault:"1048576"`
+	// HealthTimeout bounds the agent health check made before relaying to
+	// a ready workspace; HealthCache is how long a success spares the next
+	// request that check.
+	HealthTimeout time.Duration `env:"WORKSPACE_HEALTH_TIMEOUT" envDefault:"2s"`
+	HealthCache   time.Duration `env:"WORKSPACE_HEALTH_CACHE" envDefault:"5s"`
+	// RunSilence ends a relayed run whose agent sent nothing (not even a
+	// heartbeat comment) for this long, as a lost workspace.
+	RunSilence time.Duration `env:"RUN_SILENCE_TIMEOUT" envDefault:"30s"`
 }
 
 // Auth holds the API keys. Values never reach a log line.
@@ -117,6 +125,9 @@ type Docker struct {
 	MemoryMiB       int64         `env:"WORKSPACE_MEMORY_MIB" envDefault:"2048"`
 	PidsLimit       int64         `env:"WORKSPACE_PIDS_LIMIT" envDefault:"256"`
 	StopGrace       time.Duration `env:"WORKSPACE_STOP_GRACE" envDefault:"10s"`
+	// StartConcurrency bounds container starts running on the engine at
+	// once; the others wait in arrival order (0: unbounded).
+	StartConcurrency int `env:"WORKSPACE_START_CONCURRENCY" envDefault:"4"`
 }
 
 // ECS configures the ECS runtime (CONTAINER_MANAGER_TYPE=ecs).
@@ -175,11 +186,15 @@ type GC struct {
 	OrphanGrace       time.Duration `env:"ORPHAN_GRACE_PERIOD" envDefault:"10m"`
 	ReconcileInterval time.Duration `env:"RECONCILE_INTERVAL" envDefault:"2m"`
 	DryRun            bool          `env:"GC_DRY_RUN" envDefault:"false"`
+	// LockTTL is how long a conversation's provisioning lock outlives its
+	// holder's last renewal (renewed every third of it while it works).
+	LockTTL time.Duration `env:"PROVISION_LOCK_TTL" envDefault:"10s"`
 	// StuckTimeout stops a workspace not ready this long after its start
 	// (or claim) and fails its conversation.
 	StuckTimeout time.Duration `env:"PROVISION_STUCK_TIMEOUT" envDefault:"5m"`
-	// LeaseTTL is the leadership lease of the pool and gc loops.
-	LeaseTTL time.Duration `env:"LEADER_LEASE_TTL" envDefault:"30s"`
+	// LeaseTTL is the leadership lease of the pool and gc loops, renewed
+	// every third of it independently of the pass intervals.
+	LeaseTTL time.Duration `env:"LEADER_LEASE_TTL" envDefault:"15s"`
 }
 
 // Files configures S3 persistence of workspace files.
@@ -250,8 +265,8 @@ func (c Config) Validate() error {
 	if c.Pool.MaxAge < 0 {
 		errs = append(errs, errors.New("WARM_POOL_MAX_AGE must not be negative"))
 	}
-	if c.Pool.CheckInterval <= 0 || c.GC.Interval <= 0 || c.GC.ReconcileInterval <= 0 || c.GC.StuckTimeout <= 0 || c.GC.LeaseTTL <= 0 {
-		errs = append(errs, errors.New("WARM_POOL_CHECK_INTERVAL, GC_INTERVAL, RECONCILE_INTERVAL, PROVISION_STUCK_TIMEOUT and LEADER_LEASE_TTL must be positive"))
+	if c.Pool.CheckInterval <= 0 || c.GC.Interval <= 0 || c.GC.ReconcileInterval <= 0 || c.GC.StuckTimeout <= 0 || c.GC.LeaseTTL <= 0 || c.GC.LockTTL <= 0 {
+		errs = append(errs, errors.New("WARM_POOL_CHECK_INTERVAL, GC_INTERVAL, RECONCILE_INTERVAL, PROVISION_STUCK_TIMEOUT, LEADER_LEASE_TTL and PROVISION_LOCK_TTL must be positive"))
 	}
 	if c.GC.IdleTTL < 0 || c.GC.OrphanGrace < 0 {
 		errs = append(errs, errors.New("WORKSPACE_IDLE_TTL and ORPHAN_GRACE_PERIOD must not be negative"))
@@ -267,6 +282,12 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("MAX_REQUEST_BYTES must be positive"))
+	}
+	if c.Docker.StartConcurrency < 0 {
+		errs = append(errs, errors.New("WORKSPACE_START_CONCURRENCY must not be negative"))
+	}
+	if c.HTTP.HealthTimeout <= 0 || c.HTTP.RunSilence <= 0 || c.HTTP.HealthCache < 0 {
+		errs = append(errs, errors.New("WORKSPACE_HEALTH_TIMEOUT and RUN_SILENCE_TIMEOUT must be positive, WORKSPACE_HEALTH_CACHE not negative"))
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)

@@ -16,6 +16,7 @@ type metrics struct {
 	relayEvents *prometheus.CounterVec
 	wait        *prometheus.HistogramVec
 	outcomes    *prometheus.CounterVec
+	hung        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,8 +51,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "workspaced_execute_outcomes_total",
 			Help: "How execute streams ended: done, or the code of the final error event.",
 		}, []string{"outcome"}),
+		hung: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "workspaced_workspaces_hung_total",
+			Help: "Bound workspaces the API found hung (health check failed before a relay, or a run silent past RUN_SILENCE_TIMEOUT) and replaced.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.relayBytes, m.relayEvents, m.wait, m.outcomes} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.relayBytes, m.relayEvents, m.wait, m.outcomes, m.hung} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

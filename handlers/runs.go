@@ -94,6 +94,11 @@ type runDriver struct {
 	base    int64 // ids before the agent's first event (set at start)
 	started bool  // the agent has the run
 	cl      *client.Client
+	// guard ends the agent's stream when it falls silent (liveness.go);
+	// conv is the conversation as bound when the run started. Set before
+	// the agent gets the run; nil on a driver that took a run over.
+	guard *silenceGuard
+	conv  store.Conversation
 	sink    *stream // the execute request's stream, while attached
 	ended   bool    // the final event was emitted
 	outcome string  // "done" or the final error's code; "" if handed off
@@ -182,7 +187,7 @@ func (d *runDriver) keep() {
 		d.mu.Lock()
 		attached, started, wid := d.sink != nil, d.started, d.run.Workspace
 		d.mu.Unlock()
-		if started && wid != "" {
+		if started && wid != "" && d.heard() {
 			if _, err := d.s.opts.Store.StreamStarted(ctx, wid, streamLease, d.s.opts.StreamLease); err == nil {
 				held = wid
 			}
@@ -318,7 +323,11 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 	if fresh, err := s.opts.Store.Conversation(ctx, conv.ID); err == nil {
 		conv = fresh
 	}
+	bound := conv.State == store.StateReady && conv.Endpoint != ""
 	conv, fail = s.awaitReady(ctx, d, conv)
+	if fail == nil && bound {
+		conv, fail = s.replaceIfHung(ctx, d, conv)
+	}
 	if fail == nil {
 		fail = s.syncRules(ctx, conv)
 	}
@@ -335,9 +344,11 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 	// Everything before the agent's first event is stored before the agent
 	// gets the run: a replica that takes over numbers the agent's events
 	// from base, and finds the ids below it in the log.
+	d.guard = s.guardSilence(rt)
+	d.conv = conv
 	d.mu.Lock()
 	base := d.seq
-	d.base, d.cl = base, client.New(rt)
+	d.base, d.cl = base, client.New(d.guard)
 	d.run.Workspace, d.run.Endpoint = conv.Workspace, conv.Endpoint
 	d.mu.Unlock()
 	d.app.flush(ctx)
@@ -352,6 +363,8 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 			d.fail(d.why(ctx, s.ended(ctx, err)))
 		case errors.Is(err, client.ErrBusy):
 			d.fail(&streamError{codeBusy, "the workspace is running another request of this conversation"})
+		case d.guard.tripped.Load():
+			d.fail(s.lostMidRun(ctx, conv))
 		default:
 			s.log.Warn("workspace unreachable", "conversation", conv.ID, "workspace", conv.Workspace, "err", err)
 			d.fail(&streamError{codeUpstream, "workspace did not accept the request"})
@@ -419,6 +432,9 @@ func (d *runDriver) relay(ctx context.Context, up *client.Stream) {
 			case errors.Is(err, client.ErrTrimmed):
 				d.fail(&streamError{codeLogTrimmed, "the workspace no longer holds the run's events after the last one stored"})
 				return
+			case d.silent():
+				d.fail(s.lostMidRun(ctx, d.conv))
+				return
 			case err != nil:
 				attempt++
 				if attempt >= resumeAttempts {
@@ -450,6 +466,10 @@ func (d *runDriver) relay(ctx context.Context, up *client.Stream) {
 		d.mu.Unlock()
 		if ctx.Err() != nil {
 			d.stopped(ctx)
+			return
+		}
+		if d.silent() {
+			d.fail(s.lostMidRun(ctx, d.conv))
 			return
 		}
 		if err != nil && !errors.Is(err, io.EOF) {

@@ -54,9 +54,11 @@ type Streams interface {
 	StreamEnded(ctx context.Context, wid, streamID string) error
 }
 
-// Workspaces reads workspace records (the store's Events view).
+// Workspaces reads workspace records, and records a hung one as stopped
+// (the store's Events view).
 type Workspaces interface {
 	Workspace(ctx context.Context, wid string) (store.Workspace, error)
+	MarkStopped(ctx context.Context, wid, reason string) (store.ApplyResult, error)
 }
 
 // Transports gives an HTTP transport to a workspace's agent endpoint; the
@@ -125,6 +127,18 @@ type Options struct {
 	// ReplicaID names this replica as a run relayer (default NewID()).
 	ReplicaID string
 	Logger    *slog.Logger
+	// HealthTimeout bounds the agent health check before a relay to a
+	// bound workspace (default 2s); HealthCache is how long a success
+	// spares the next check (default 5s; 0 checks every time).
+	HealthTimeout time.Duration
+	HealthCache   time.Duration
+	// RunSilence ends a run whose agent sent nothing for this long as a
+	// lost workspace (default 30s; the agent's heartbeat comments count).
+	RunSilence time.Duration
+	// RequestRetry is how often a request waiting for a workspace
+	// publishes workspace.requested again, so a provisioning whose owner
+	// died is taken over (default 5s; duplicates are dropped).
+	RequestRetry time.Duration
 	// Registry receives the API's metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// Now and NewID are the clock and ID source (defaults time.Now, UUIDv4);
@@ -149,6 +163,7 @@ type Server struct {
 	bg       context.Context
 	bgCancel context.CancelFunc
 	driverWG sync.WaitGroup
+	health   healthCache
 
 	mu       sync.Mutex
 	drivers  map[string]*runDriver // runs this replica relays, by id
@@ -174,6 +189,18 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.StreamLease <= 0 {
 		opts.StreamLease = 4 * opts.Heartbeat
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = 2 * time.Second
+	}
+	if opts.HealthCache < 0 {
+		opts.HealthCache = 0
+	}
+	if opts.RunSilence <= 0 {
+		opts.RunSilence = 30 * time.Second
+	}
+	if opts.RequestRetry <= 0 {
+		opts.RequestRetry = 5 * time.Second
 	}
 	if opts.MCPGateway == "" {
 		opts.MCPGateway = DefaultMCPGateway

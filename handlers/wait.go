@@ -76,7 +76,7 @@ func (s *Server) awaitReady(ctx context.Context, st eventSink, conv store.Conver
 				_ = st.sendJSON("status", statusEvent{State: last, WorkspaceID: cur.Workspace})
 			}
 		}
-		if cur, err = w.Next(ctx); err != nil {
+		if cur, err = s.nextOrNudge(ctx, w, cur); err != nil {
 			return conv, s.ended(ctx, err)
 		}
 	}

@@ -59,8 +59,9 @@ type GCOptions struct {
 	// DryRun logs (and counts, mode "dry_run") what GC would stop or
 	// release, and changes nothing.
 	DryRun bool
-	// LeaseTTL of the "gc" lease (default DefaultLeaseTTL, at least 3
-	// intervals); Holder names this replica (default a UUID).
+	// LeaseTTL of the "gc" lease (default DefaultLeaseTTL), renewed every
+	// LeaseTTL/3 whatever Interval is; Holder names this replica (default
+	// a UUID).
 	LeaseTTL time.Duration
 	Holder   string
 	Logger   *slog.Logger
@@ -105,7 +106,7 @@ func NewGC(rt workspace.Runtime, st GCStore, pub ReleasePublisher, rec *Reconcil
 		opts.ReconcileInterval = DefaultReconcileInterval
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = max(DefaultLeaseTTL, 3*min(opts.Interval, opts.ReconcileInterval))
+		opts.LeaseTTL = DefaultLeaseTTL
 	}
 	if opts.Holder == "" {
 		opts.Holder = uuid.NewString()
@@ -125,7 +126,11 @@ func NewGC(rt workspace.Runtime, st GCStore, pub ReleasePublisher, rec *Reconcil
 // ReconcileInterval) until ctx ends, then resigns the lease. Failures are
 // logged and retried next pass.
 func (g *GC) Run(ctx context.Context) error {
-	defer g.leader.resign()
+	gained := make(chan struct{}, 1)
+	kctx, stop := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() { defer close(kept); g.leader.keep(kctx, gained) }()
+	defer func() { stop(); <-kept; g.leader.resign() }()
 	tick := min(g.opts.Interval, g.opts.ReconcileInterval)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -136,6 +141,7 @@ func (g *GC) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-gained: // just became leader: reconcile now, not at the next tick
 		case <-t.C:
 		}
 	}

@@ -20,6 +20,11 @@ const (
 	// FailPersonalise: claim record, MCP rules or file restore failed
 	// (retried).
 	FailPersonalise = "personalise"
+	// FailTimeout: the start was running on the runtime when the
+	// attempt's deadline passed (retried; the retry joins the same start).
+	// A start still waiting for admission is not a failure: it is counted
+	// in workspaced_workspace_starts_queued_total.
+	FailTimeout = "timeout"
 )
 
 // Start kinds (label "start" of the provisioning histogram).
@@ -45,6 +50,7 @@ type Metrics struct {
 	reconciles  *prometheus.CounterVec
 	leader      *prometheus.GaugeVec
 	active      prometheus.Gauge
+	queued      prometheus.Counter
 }
 
 // NewMetrics registers the workers' collectors with reg.
@@ -105,8 +111,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "workspaced_workspaces_active",
 		Help: "Workspaces the runtime runs (not stopping or stopped: warm pool and conversations), as the reconciler last listed them; 0 on a replica without the gc lease, so take the Maximum across replicas.",
 	})
+	m.queued = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "workspaced_workspace_starts_queued_total",
+		Help: "Provisioning attempts that ended while their start still waited for admission (WORKSPACE_START_CONCURRENCY); retried in place, not failures.",
+	})
 	for _, c := range []prometheus.Collector{m.events, m.provisioning, m.failures, m.poolSize, m.poolClaims,
-		m.poolStarts, m.poolRetired, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader, m.active} {
+		m.poolStarts, m.poolRetired, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader, m.active, m.queued} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register workers metrics: %w", err)
 		}
@@ -115,11 +125,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	// turns counters into rates (the CloudWatch agent) takes a series' first
 	// sample as its baseline, so the first failure after a restart would
 	// otherwise go unseen.
-	for _, k := range []string{FailCapacity, FailTerminal, FailError, FailStopped, FailUnhealthy, FailGaveUp, FailPersonalise} {
+	for _, k := range []string{FailCapacity, FailTerminal, FailError, FailStopped, FailUnhealthy, FailGaveUp, FailPersonalise, FailTimeout} {
 		m.failures.WithLabelValues(k)
 	}
 	m.gc.WithLabelValues(GCStuck, "done")
 	return m, nil
+}
+
+func (m *Metrics) startQueued() {
+	if m != nil {
+		m.queued.Inc()
+	}
 }
 
 func (m *Metrics) event(status, outcome string) {
@@ -208,6 +224,9 @@ const (
 	RepairReady       = "ready"
 	RepairEndpoint    = "endpoint"
 	RepairDeadBinding = "dead_binding"
+	// RepairResumed: a running workspace nobody was making ready, made
+	// ready on demand by the provisioner (not by a reconcile pass).
+	RepairResumed = "resumed"
 )
 
 func (m *Metrics) repair(kind string, n int) {

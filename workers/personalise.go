@@ -24,6 +24,10 @@ type PersonaliserOptions struct {
 	// Restorer restores the conversation's files; nil skips that step.
 	Restorer Restorer
 	Logger   *slog.Logger
+	// Fault, when set, is called at named points ("claimed": after the
+	// claim record); fault-injection builds crash the process there. Nil
+	// in production.
+	Fault func(point string)
 }
 
 // Personaliser makes a started workspace a conversation's: it records the
@@ -51,6 +55,16 @@ func NewPersonaliser(rt workspace.Runtime, st PersonaliseStore, opts Personalise
 // generation the workspace serves. Idempotent: a retry after a failure
 // redoes every step.
 func (p *Personaliser) Personalise(ctx context.Context, conv store.Conversation, ws workspace.Info, gen int64) error {
+	return p.personalise(ctx, conv, ws, gen, true)
+}
+
+// Reclaim is Personalise without restoring files: for a workspace adopted
+// after Redis lost it, whose files are newer than the last saved ones.
+func (p *Personaliser) Reclaim(ctx context.Context, conv store.Conversation, ws workspace.Info, gen int64) error {
+	return p.personalise(ctx, conv, ws, gen, false)
+}
+
+func (p *Personaliser) personalise(ctx context.Context, conv store.Conversation, ws workspace.Info, gen int64, restore bool) error {
 	if p == nil {
 		return nil
 	}
@@ -64,7 +78,10 @@ func (p *Personaliser) Personalise(ctx context.Context, conv store.Conversation,
 	if err := p.applyRules(ctx, conv.ID, ws, ""); err != nil {
 		return fmt.Errorf("personalise workspace %s: %w", ws.ID, err)
 	}
-	if p.opts.Restorer != nil {
+	if p.opts.Fault != nil {
+		p.opts.Fault("claimed")
+	}
+	if p.opts.Restorer != nil && restore {
 		restored, err := p.opts.Restorer.Restore(ctx, workspace.RestoreTarget{
 			Tenant: conv.Tenant, Conversation: conv.ID, Workspace: ws.ID, Endpoint: ws.Endpoint,
 		})

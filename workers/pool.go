@@ -39,8 +39,8 @@ type PoolOptions struct {
 	// Interval is the safety-net pass interval; changes to the pool wake
 	// the replenisher at once (default DefaultPoolInterval).
 	Interval time.Duration
-	// LeaseTTL is the leadership lease (default DefaultLeaseTTL, at least
-	// 3 intervals).
+	// LeaseTTL is the leadership lease (default DefaultLeaseTTL), renewed
+	// every LeaseTTL/3 whatever Interval is.
 	LeaseTTL time.Duration
 	// StartTimeout is how long a slot stays reserved for a start under
 	// way (default DefaultPoolStartTimeout).
@@ -86,7 +86,7 @@ func NewReplenisher(rt workspace.Runtime, st PoolStore, m *Metrics, opts PoolOpt
 		opts.Interval = DefaultPoolInterval
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = max(DefaultLeaseTTL, 3*opts.Interval)
+		opts.LeaseTTL = DefaultLeaseTTL
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultPoolStartTimeout
@@ -108,7 +108,13 @@ func NewReplenisher(rt workspace.Runtime, st PoolStore, m *Metrics, opts PoolOpt
 // Run replenishes until ctx ends, then resigns the lease. It returns nil
 // after ctx ends; store and runtime errors are logged and retried.
 func (r *Replenisher) Run(ctx context.Context) error {
+	gained := make(chan struct{}, 1)
+	kctx, stop := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() { defer close(kept); r.leader.keep(kctx, gained) }()
 	defer func() {
+		stop()
+		<-kept
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.leader.resign()
@@ -149,6 +155,7 @@ func (r *Replenisher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changes:
+		case <-gained:
 		case <-t.C:
 		}
 	}

@@ -7,23 +7,27 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/workspaced/workspaced/events"
 	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workspace"
 )
 
-// DefaultLockTTL bounds how long one provisioning attempt holds a
-// conversation's lock; it must exceed a slow Start (ECS RunTask with
-// throttling retries). If it expires mid-start, a second attempt starts
-// with the same token and gets the same workspace.
-const DefaultLockTTL = 2 * time.Minute
-
 // ProvisionerOptions configure a Provisioner. Zero values take defaults.
 type ProvisionerOptions struct {
-	// LockTTL is the provisioning lock's lifetime (default DefaultLockTTL).
+	// LockTTL is how long the provisioning lock outlives its last renewal
+	// (default DefaultLockTTL); it is renewed every LockTTL/3 while an
+	// attempt works and released when it ends.
 	LockTTL time.Duration
+	// Ready finishes a workspace the runtime already runs but nobody is
+	// making ready (its events or their handling were lost: Redis was
+	// flushed, or a process died mid-provisioning): health check, claim
+	// record, rules, ready. The state subscriber; nil leaves that to the
+	// reconciler.
+	Ready *StateSubscriber
+	// Fault, when set, is called at named points of an attempt ("locked",
+	// "started"); fault-injection builds crash the process there. Nil in
+	// production.
+	Fault func(point string)
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock for latency metrics (default time.Now).
@@ -61,13 +65,13 @@ const (
 // conversation's generation, so even attempts that overlap (lock expiry,
 // replicas) start one workspace.
 type Provisioner struct {
-	rt      workspace.Runtime
-	st      ProvisionStore
-	m       *Metrics
-	log     *slog.Logger
-	now     func() time.Time
-	lockTTL time.Duration
-	opts    ProvisionerOptions
+	rt   workspace.Runtime
+	st   ProvisionStore
+	m    *Metrics
+	log  *slog.Logger
+	now  func() time.Time
+	lock convLock
+	opts ProvisionerOptions
 }
 
 // NewProvisioner returns the workspace.requested consumer. m may be nil.
@@ -91,7 +95,7 @@ func NewProvisioner(rt workspace.Runtime, st ProvisionStore, m *Metrics, opts Pr
 		opts.ClaimAttempts = DefaultClaimAttempts
 	}
 	return &Provisioner{rt: rt, st: st, m: m, log: opts.Logger.With("component", "provisioner"),
-		now: opts.Now, lockTTL: opts.LockTTL, opts: opts}
+		now: opts.Now, lock: convLock{st: st, ttl: opts.LockTTL, log: opts.Logger}, opts: opts}
 }
 
 // Provision handles a workspace.requested command (cmd/ routes
@@ -107,12 +111,11 @@ func (p *Provisioner) Provision(ctx context.Context, cmd events.WorkspaceRequest
 	if err != nil {
 		return err
 	}
-	if conv.Live() {
+	if conv.Live() && conv.State != store.StateProvisioning {
 		log.Debug("conversation already live", "workspace", conv.Workspace, "state", conv.State)
 		return nil
 	}
-	holder := uuid.NewString()
-	ok, err := p.st.AcquireProvisionLock(ctx, cid, holder, p.lockTTL)
+	ctx, release, ok, err := p.lock.tryHold(ctx, cid)
 	if err != nil {
 		return fmt.Errorf("provision conversation %s: %w", cid, err)
 	}
@@ -120,13 +123,19 @@ func (p *Provisioner) Provision(ctx context.Context, cmd events.WorkspaceRequest
 		log.Debug("conversation provisioning elsewhere")
 		return nil
 	}
-	defer p.unlock(ctx, cid, holder, log)
+	defer release()
+	p.fault("locked")
 
 	// Re-read under the lock: the previous holder may have just bound it.
 	if conv, err = p.conversation(ctx, cid); err != nil {
 		return err
 	}
-	if conv.Live() {
+	switch {
+	case conv.State == store.StateProvisioning && conv.Workspace != "":
+		// Bound, not ready, and nobody holds the lock: whoever was
+		// making it ready may be gone.
+		return p.resume(ctx, conv, false, log.With("workspace", conv.Workspace))
+	case conv.Live():
 		return nil
 	}
 	if p.opts.Pool {
@@ -136,6 +145,12 @@ func (p *Provisioner) Provision(ctx context.Context, cmd events.WorkspaceRequest
 		}
 	}
 	return p.start(ctx, cmd, conv, log)
+}
+
+func (p *Provisioner) fault(point string) {
+	if p.opts.Fault != nil {
+		p.opts.Fault(point)
+	}
 }
 
 func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, conv store.Conversation, log *slog.Logger) error {
@@ -150,6 +165,7 @@ func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, 
 	if err != nil {
 		return p.startFailed(ctx, cid, err, log)
 	}
+	p.fault("started")
 	log = log.With("workspace", info.ID, "generation", gen)
 	c, err := p.st.BindProvisioning(ctx, store.Binding{Conversation: cid, Generation: gen, Workspace: info, RequestedAt: cmd.RequestedAt})
 	switch {
@@ -158,6 +174,13 @@ func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, 
 		log.Info("workspace provisioning", "token", spec.Token, "state", c.State)
 		if c.State == store.StateReady { // events overtook the bind
 			p.m.provisioned(StartCold, p.now().Sub(cmd.RequestedAt).Seconds())
+			return nil
+		}
+		if existed(info, began) {
+			// Start found the workspace already there (Redis lost it, or
+			// a process died after starting it): no event will announce
+			// it, so make it ready now.
+			return p.resume(ctx, c, true, log)
 		}
 		return nil
 	case errors.Is(err, store.ErrWorkspaceStopped):
@@ -185,10 +208,20 @@ func (p *Provisioner) start(ctx context.Context, cmd events.WorkspaceRequested, 
 // startFailed classifies a Start error: terminal ones fail the
 // conversation (waiters get the reason); others are retried.
 func (p *Provisioner) startFailed(ctx context.Context, cid string, err error, log *slog.Logger) error {
+	if errors.Is(err, workspace.ErrStartQueued) {
+		// Waiting its turn at the runtime's admission: the retry joins the
+		// same start in its place.
+		p.m.startQueued()
+		log.Info("workspace start waits for admission; will retry", "err", err)
+		return fmt.Errorf("provision conversation %s: %w", cid, err)
+	}
 	if !workspace.IsTerminal(err) {
 		kind := FailError
-		if errors.Is(err, workspace.ErrCapacity) {
+		switch {
+		case errors.Is(err, workspace.ErrCapacity):
 			kind = FailCapacity
+		case errors.Is(err, context.DeadlineExceeded):
+			kind = FailTimeout
 		}
 		p.m.failure(kind)
 		log.Warn("workspace start failed; will retry", "kind", kind, "err", err)
@@ -213,12 +246,4 @@ func (p *Provisioner) conversation(ctx context.Context, cid string) (store.Conve
 		return store.Conversation{}, fmt.Errorf("provision conversation %s: %w", cid, err)
 	}
 	return c, nil
-}
-
-func (p *Provisioner) unlock(ctx context.Context, cid, holder string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := p.st.ReleaseProvisionLock(ctx, cid, holder); err != nil {
-		log.Warn("release provision lock failed; it expires", "err", err)
-	}
 }

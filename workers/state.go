@@ -49,6 +49,13 @@ type StateOptions struct {
 	// conversation's (claim record, MCP rules, files) before it is marked
 	// ready; nil skips that.
 	Personaliser *Personaliser
+	// LockTTL of the conversation's provisioning lock, held while a
+	// conversation workspace is personalised and marked ready (default
+	// DefaultLockTTL).
+	LockTTL time.Duration
+	// Fault, when set, is called at named points ("running"); fault-
+	// injection builds crash the process there. Nil in production.
+	Fault func(point string)
 }
 
 // StateSubscriber consumes task-state events (Docker or ECS: it never
@@ -76,6 +83,8 @@ type StateSubscriber struct {
 	now   func() time.Time
 	ready readiness
 	pers  *Personaliser
+	lock  convLock
+	fault func(string)
 }
 
 // NewStateSubscriber returns the task-state consumer. m may be nil.
@@ -101,9 +110,16 @@ func NewStateSubscriber(rt workspace.Runtime, st StateStore, m *Metrics, opts St
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = DefaultLockTTL
+	}
+	if opts.Fault == nil {
+		opts.Fault = func(string) {}
+	}
 	return &StateSubscriber{
-		rt: rt, st: st, m: m, now: opts.Now, pers: opts.Personaliser,
-		log: opts.Logger.With("component", "state_subscriber"),
+		rt: rt, st: st, m: m, now: opts.Now, pers: opts.Personaliser, fault: opts.Fault,
+		lock: convLock{st: st, ttl: opts.LockTTL, log: opts.Logger},
+		log:  opts.Logger.With("component", "state_subscriber"),
 		ready: readiness{check: opts.Health, timeout: opts.ReadyTimeout, perTry: opts.HealthTryTimeout,
 			minBackoff: opts.HealthMinBackoff, maxBackoff: opts.HealthMaxBackoff},
 	}
@@ -133,6 +149,7 @@ func (s *StateSubscriber) Apply(ctx context.Context, ev events.TaskStateChange) 
 	}
 	switch {
 	case status == workspace.StatusRunning && res.Workspace.State == store.WorkspaceRunning:
+		s.fault("running")
 		return s.becomeReady(ctx, res.Workspace, log)
 	case status.Stopping() && (res.Previous != store.WorkspaceStopped || res.Duplicate):
 		if res.Ended != nil {
@@ -196,11 +213,60 @@ func (s *StateSubscriber) MarkHealthy(ctx context.Context, w store.Workspace, in
 	return s.markHealthy(ctx, w, info, s.log.With("workspace", w.ID))
 }
 
+// Adopt finishes a running workspace whose agent answered and that nobody
+// is making ready (Provisioner.resume; the caller holds the conversation's
+// provisioning lock). A workspace Redis never saw running but that holds
+// its conversation's claim record may have served before Redis lost it:
+// its files are the conversation's newest, so they are kept (claim
+// record, rules and ready only); otherwise it is personalised in full.
+func (s *StateSubscriber) Adopt(ctx context.Context, w store.Workspace, info workspace.Info) error {
+	keep := false
+	if w.RunningAt.IsZero() && w.Conversation != "" {
+		c, ok, err := s.rt.ReadClaim(ctx, info)
+		if err != nil {
+			return fmt.Errorf("adopt workspace %s: %w", w.ID, err)
+		}
+		keep = ok && c.Conversation == w.Conversation
+	}
+	return s.finish(ctx, w, info, keep, s.log.With("workspace", w.ID))
+}
+
+// markHealthy finishes a healthy workspace under its conversation's
+// provisioning lock, so that it and an on-demand adoption
+// (Provisioner.resume) never personalise one workspace at once. A lock
+// held by another owner is retried (the event is redelivered).
 func (s *StateSubscriber) markHealthy(ctx context.Context, w store.Workspace, info workspace.Info, log *slog.Logger) error {
 	if w.Conversation == "" {
 		w.Conversation = info.Conversation
 	}
-	if err := s.personalise(ctx, w, info); err != nil {
+	if w.Conversation == "" || w.Pool && info.Conversation == "" {
+		// A pool workspace: unclaimed, or claimed and handed over by the
+		// provisioner's warm path under the conversation's lock.
+		return s.finish(ctx, w, info, false, log)
+	}
+	hctx, release, ok, err := s.lock.tryHold(ctx, w.Conversation)
+	if err != nil {
+		return fmt.Errorf("finish workspace %s: %w", w.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("finish workspace %s: conversation %s is being provisioned; retry", w.ID, w.Conversation)
+	}
+	defer release()
+	return s.finish(hctx, w, info, false, log)
+}
+
+// finish personalises w (keep: without restoring files) and marks it
+// ready; a workspace already ready is left alone.
+func (s *StateSubscriber) finish(ctx context.Context, w store.Workspace, info workspace.Info, keep bool, log *slog.Logger) error {
+	if w.Conversation == "" {
+		w.Conversation = info.Conversation
+	}
+	if w.Conversation != "" {
+		if cur, err := s.st.Workspace(ctx, w.ID); err == nil && cur.State == store.WorkspaceReady {
+			return nil // made ready meanwhile (by an adoption): personalised already
+		}
+	}
+	if err := s.personalise(ctx, w, info, keep); err != nil {
 		if workspace.IsTerminal(err) {
 			// Retrying cannot help (a corrupt snapshot, an invalid
 			// target): fail the conversation now rather than poison.
@@ -241,7 +307,7 @@ func (s *StateSubscriber) markHealthy(ctx context.Context, w store.Workspace, in
 // before it is marked ready (the cold path; warm workspaces are
 // personalised by the Provisioner after the claim). A failure is retried
 // through the event's redelivery.
-func (s *StateSubscriber) personalise(ctx context.Context, w store.Workspace, info workspace.Info) error {
+func (s *StateSubscriber) personalise(ctx context.Context, w store.Workspace, info workspace.Info, keep bool) error {
 	cid := w.Conversation
 	if s.pers == nil || cid == "" {
 		return nil
@@ -263,7 +329,11 @@ func (s *StateSubscriber) personalise(ctx context.Context, w store.Workspace, in
 		gen = conv.Generation
 	}
 	info.Conversation = cid
-	if err := s.pers.Personalise(ctx, conv, info, gen); err != nil {
+	personalise := s.pers.Personalise
+	if keep {
+		personalise = s.pers.Reclaim
+	}
+	if err := personalise(ctx, conv, info, gen); err != nil {
 		s.m.failure(FailPersonalise)
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 
 // ProvisionStore is what the workspace.requested consumer needs.
 type ProvisionStore interface {
+	LockStore
 	Conversation(ctx context.Context, cid string) (store.Conversation, error)
-	AcquireProvisionLock(ctx context.Context, cid, holder string, ttl time.Duration) (bool, error)
-	ReleaseProvisionLock(ctx context.Context, cid, holder string) (bool, error)
+	Workspace(ctx context.Context, wid string) (store.Workspace, error)
 	BindProvisioning(ctx context.Context, b store.Binding) (store.Conversation, error)
 	MarkFailed(ctx context.Context, cid, reason string) (store.Conversation, error)
 	// Warm pool (used when ProvisionerOptions.Pool is set).
@@ -33,12 +33,15 @@ type ReleaseStore interface {
 	Unbind(ctx context.Context, cid, wid string) (store.Conversation, error)
 }
 
-// StateStore is what the task-state subscriber needs.
+// StateStore is what the task-state subscriber needs: it holds the
+// conversation's provisioning lock while it personalises and marks ready.
 type StateStore interface {
+	LockStore
 	ApplyTaskState(ctx context.Context, ev store.TaskState) (store.ApplyResult, error)
 	MarkReady(ctx context.Context, wid, endpoint string) (store.ReadyResult, error)
 	FailWorkspace(ctx context.Context, cid, wid, reason string) (store.Conversation, error)
 	Conversation(ctx context.Context, cid string) (store.Conversation, error)
+	Workspace(ctx context.Context, wid string) (store.Workspace, error)
 }
 
 // PersonaliseStore is what personalisation needs: the conversation's MCP

@@ -87,6 +87,11 @@ var (
 	ErrCapacity = errors.New("no capacity for workspace")
 	// ErrInvalidSpec: the StartSpec is malformed. Terminal.
 	ErrInvalidSpec = errors.New("invalid workspace spec")
+	// ErrStartQueued: the caller's context ended while its start still
+	// waited for admission (the runtime admits a bounded number of starts
+	// at once). The start keeps its place: a retry with the same token
+	// joins it. Not a failure of the start; retry.
+	ErrStartQueued = errors.New("workspace start queued for admission")
 )
 
 // TerminalError wraps an error that retrying cannot fix (a bad task

@@ -44,7 +44,9 @@ type App struct {
 	loops   []func(context.Context) error
 	startup []func(context.Context)
 	pers    *workers.Personaliser
-	saver   workers.Saver // nil: files are not saved (no bucket)
+	// fault is nil except in fault-injection builds (faults_on.go).
+	fault func(point string)
+	saver workers.Saver // nil: files are not saved (no bucket)
 
 	closers []func() error // in creation order; Close runs them backwards
 }
@@ -65,10 +67,13 @@ type appDeps struct {
 	// proxyOptions, when set, adjusts the in-process proxy's options
 	// (Docker mode): tests route its upstream dials to local servers.
 	proxyOptions func(*proxy.Options)
+	// fault is set by newApp from faultHook (crash points of
+	// fault-injection builds); nil otherwise.
+	fault func(point string)
 }
 
 func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger, deps appDeps) (app *App, err error) {
-	a := &App{cfg: cfg, roles: roles, log: log, reg: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, roles: roles, log: log, reg: prometheus.NewRegistry(), fault: faultHook()}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -102,6 +107,7 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	if roles.Events {
 		watchBus = a.bus // the Docker watcher feeds task events to this process's subscriber
 	}
+	deps.fault = a.fault
 	if a.runtime, err = newRuntime(ctx, cfg, awsCfg, a.reg, log, watchBus, deps); err != nil {
 		return nil, err
 	}
@@ -155,8 +161,13 @@ func (a *App) routerOptions(m *bus.Metrics) bus.RouterOptions {
 }
 
 func (a *App) addWorkers(wm *workers.Metrics, bm *bus.Metrics) error {
+	// The provisioner adopts a workspace it finds already running (Redis
+	// lost, or a process died mid-provisioning) through the same
+	// finishing step as the state subscriber.
+	ready := a.newStateSubscriber(wm)
 	prov := workers.NewProvisioner(a.runtime.rt, a.store, wm, workers.ProvisionerOptions{
 		Logger: a.log, Pool: poolEnabled(a.cfg.Pool), Personaliser: a.pers,
+		LockTTL: a.cfg.GC.LockTTL, Ready: ready, Fault: a.fault,
 	})
 	opts := a.routerOptions(bm)
 	// When the router gives up on a workspace.requested, its waiters are
@@ -178,10 +189,18 @@ func (a *App) addStateSubscriber(wm *workers.Metrics, bm *bus.Metrics) error {
 	if err != nil {
 		return fmt.Errorf("build events router: %w", err)
 	}
-	sub := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log, Personaliser: a.pers})
+	sub := a.newStateSubscriber(wm)
 	r.AddConsumerHandler("task-state", events.TopicTaskEvents, bus.Handle(events.DecodeTaskStateChange, sub.Apply))
 	a.routers = append(a.routers, r)
 	return nil
+}
+
+// newStateSubscriber builds the step that makes a healthy workspace ready
+// (task-state events, on-demand adoption, the reconciler).
+func (a *App) newStateSubscriber(wm *workers.Metrics) *workers.StateSubscriber {
+	return workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{
+		Logger: a.log, Personaliser: a.pers, LockTTL: a.cfg.GC.LockTTL, Fault: a.fault,
+	})
 }
 
 func (a *App) addAPI() error {
@@ -211,6 +230,10 @@ func (a *App) addAPI() error {
 		RunLogTTL:        a.cfg.Runs.LogTTL,
 		RunDetachedTTL:   a.cfg.Runs.DetachedTTL,
 		RunLeaseTTL:      a.cfg.Runs.RelayLeaseTTL,
+		HealthTimeout:    a.cfg.HTTP.HealthTimeout,
+		HealthCache:      a.cfg.HTTP.HealthCache,
+		RunSilence:       a.cfg.HTTP.RunSilence,
+		RequestRetry:     a.cfg.GC.LockTTL / 2,
 		Logger:           a.log,
 		Registry:         a.reg,
 	})

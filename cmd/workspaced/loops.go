@@ -18,6 +18,7 @@ func (a *App) newPersonaliser(restorer workers.Restorer) *workers.Personaliser {
 	return workers.NewPersonaliser(a.runtime.rt, a.store, workers.PersonaliserOptions{
 		Restorer: restorer,
 		Logger:   a.log,
+		Fault:    a.fault,
 	})
 }
 
@@ -45,7 +46,9 @@ func (a *App) addPool(wm *workers.Metrics) {
 // newReconciler builds the reconciler; ready finishes healthy workspaces
 // whose events were lost (personalise, then ready).
 func (a *App) newReconciler(wm *workers.Metrics, pers *workers.Personaliser) *workers.Reconciler {
-	ready := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{Logger: a.log, Personaliser: pers})
+	ready := workers.NewStateSubscriber(a.runtime.rt, a.store, wm, workers.StateOptions{
+		Logger: a.log, Personaliser: pers, LockTTL: a.cfg.GC.LockTTL,
+	})
 	return workers.NewReconciler(a.runtime.rt, a.store, wm, workers.ReconcilerOptions{
 		Ready:  ready,
 		Logger: a.log,

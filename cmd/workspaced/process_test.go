@@ -64,6 +64,9 @@ func (b *binaries) cleanup() {
 	if b.dir != "" {
 		_ = os.RemoveAll(b.dir)
 	}
+	for _, f := range b.cleanups {
+		f()
+	}
 }
 
 // process is a workspaced binary running as a child process.

@@ -171,17 +171,19 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 		}
 	}
 	rt, err := docker.New(cli, docker.Options{
-		Image:           cfg.Docker.Image,
-		SocketBasePath:  cfg.Docker.SocketBasePath,
-		SeccompProfile:  seccomp,
-		AppArmorProfile: cfg.Docker.AppArmorProfile,
-		NanoCPUs:        int64(cfg.Docker.CPUs * 1e9),
-		MemoryBytes:     cfg.Docker.MemoryMiB << 20,
-		PidsLimit:       cfg.Docker.PidsLimit,
-		StopGrace:       cfg.Docker.StopGrace,
-		Proxy:           px,
-		Labels:          map[string]string{deploymentLabel: cfg.Deployment},
-		Logger:          log,
+		Image:            cfg.Docker.Image,
+		SocketBasePath:   cfg.Docker.SocketBasePath,
+		SeccompProfile:   seccomp,
+		AppArmorProfile:  cfg.Docker.AppArmorProfile,
+		NanoCPUs:         int64(cfg.Docker.CPUs * 1e9),
+		MemoryBytes:      cfg.Docker.MemoryMiB << 20,
+		PidsLimit:        cfg.Docker.PidsLimit,
+		StopGrace:        cfg.Docker.StopGrace,
+		StartConcurrency: cfg.Docker.StartConcurrency,
+		Proxy:            px,
+		Labels:           map[string]string{deploymentLabel: cfg.Deployment},
+		Logger:           log,
+		Fault:            deps.fault,
 	})
 	if err != nil {
 		_ = cli.Close()

@@ -90,6 +90,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock stamped into the created-at label (default time.Now).
 	Now func() time.Time
+	// StartConcurrency bounds the container starts (create, start) running
+	// on the engine at once; later ones wait in arrival order (0: no
+	// bound). See docs/operations.md for sizing.
+	StartConcurrency int
+	// Fault, when set, is called at named points of Start ("created":
+	// the container exists, not started); fault-injection builds crash the
+	// process there. Nil in production.
+	Fault func(point string)
 }
 
 // Defaults for Options.

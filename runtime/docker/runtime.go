@@ -30,6 +30,10 @@ type Runtime struct {
 	opts   Options
 	log    *slog.Logger
 	starts singleflight.Group
+	admit  *admission
+	// queued holds the tokens whose start waits for admission (value
+	// struct{}{}) or was admitted after waiting (value: when).
+	queued sync.Map
 
 	mu     sync.Mutex
 	opened map[string]bool // tokens whose proxy listener this Runtime opened
@@ -50,7 +54,8 @@ func New(engine Engine, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{engine: engine, opts: opts, log: opts.Logger.With("component", "runtime_docker"), opened: map[string]bool{}}, nil
+	return &Runtime{engine: engine, opts: opts, log: opts.Logger.With("component", "runtime_docker"), opened: map[string]bool{},
+		admit: &admission{n: opts.StartConcurrency}}, nil
 }
 
 // Start starts the workspace for spec, idempotently by spec.Token: the token
@@ -69,7 +74,9 @@ func (r *Runtime) Start(ctx context.Context, spec workspace.StartSpec) (workspac
 	}
 	// The shared attempt outlives any one caller: a caller that gives up
 	// must not fail the others waiting on the same token.
+	called := time.Now()
 	ch := r.starts.DoChan(spec.Token, func() (any, error) {
+		defer r.queued.Delete(spec.Token)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 		defer cancel()
 		return r.start(sctx, spec)
@@ -81,8 +88,24 @@ func (r *Runtime) Start(ctx context.Context, spec workspace.StartSpec) (workspac
 		}
 		return res.Val.(workspace.Info), nil
 	case <-ctx.Done():
+		if r.spentQueued(spec.Token, called) {
+			return workspace.Info{}, fmt.Errorf("start workspace %s: %w: %w", spec.Token, workspace.ErrStartQueued, ctx.Err())
+		}
 		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, ctx.Err())
 	}
+}
+
+// spentQueued reports whether a caller of Start since called spent part of
+// its wait queued for admission: its start still waits, or was admitted
+// after waiting, after the call. Its deadline then says nothing about how
+// long the engine takes.
+func (r *Runtime) spentQueued(token string, called time.Time) bool {
+	v, ok := r.queued.Load(token)
+	if !ok {
+		return false
+	}
+	at, admitted := v.(time.Time)
+	return !admitted || at.After(called)
 }
 
 func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspace.Info, error) {
@@ -95,6 +118,17 @@ func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspac
 	case !cerrdefs.IsNotFound(err):
 		return workspace.Info{}, fmt.Errorf("start workspace %s: inspect: %w", spec.Token, err)
 	}
+	r.queued.Store(spec.Token, struct{}{})
+	release, waited, err := r.admit.acquire(ctx)
+	if waited {
+		r.queued.Store(spec.Token, time.Now())
+	} else {
+		r.queued.Delete(spec.Token)
+	}
+	if err != nil {
+		return workspace.Info{}, fmt.Errorf("start workspace %s: wait for admission: %w", spec.Token, err)
+	}
+	defer release()
 	if err := r.prepare(ctx, spec.Token); err != nil {
 		return workspace.Info{}, err
 	}
@@ -115,6 +149,9 @@ func (r *Runtime) start(ctx context.Context, spec workspace.StartSpec) (workspac
 		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, classify(err))
 	}
 	log.Info("workspace container created", "container_id", created.ID, "conversation", spec.Conversation, "pool", spec.Pool)
+	if r.opts.Fault != nil {
+		r.opts.Fault("created")
+	}
 	if err := r.engine.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		r.discard(ctx, created.ID, spec.Token)
 		return workspace.Info{}, fmt.Errorf("start workspace %s: start: %w", spec.Token, classify(err))
