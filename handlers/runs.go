@@ -97,8 +97,8 @@ type runDriver struct {
 	// guard ends the agent's stream when it falls silent (liveness.go);
 	// conv is the conversation as bound when the run started. Set before
 	// the agent gets the run; nil on a driver that took a run over.
-	guard *silenceGuard
-	conv  store.Conversation
+	guard   *silenceGuard
+	conv    store.Conversation
 	sink    *stream // the execute request's stream, while attached
 	ended   bool    // the final event was emitted
 	outcome string  // "done" or the final error's code; "" if handed off
