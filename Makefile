@@ -4,15 +4,21 @@ GO ?= go
 GOTESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME ?= 5s
 
-.PHONY: all build run test test-short bench lint fuzz images selftest clean
+.PHONY: all build deps run test test-short bench lint fuzz faults images selftest clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-## run: build images and start workspaced locally (Docker runtime, gochannel bus).
-run: images
+## deps: install the Debian/Ubuntu packages `make run` needs if missing
+## (busybox-static, redis-server; sudo when not root). .ci/run uses the same script.
+deps:
+	./scripts/install-deps.sh run
+
+## run: install what is missing, build images and start workspaced locally (Docker runtime, gochannel bus).
+run: deps
+	./images/build.sh
 	./scripts/run-local.sh
 
 ## test: the full suite (real redis-server, Docker engine, in-process AWS emulator), then short fuzz runs.
@@ -32,6 +38,11 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## faults: the fault-injection scenarios (every TestFault* test, real engine and redis-server);
+## the table lands in docs/operations.md.
+faults:
+	./scripts/faults.sh
 
 ## fuzz: run every fuzz target for FUZZTIME (seed corpora live in testdata/fuzz).
 fuzz:
