@@ -87,6 +87,12 @@ type HTTP struct {
 	// RunSilence ends a relayed run whose agent sent nothing (not even a
 	// heartbeat comment) for this long, as a lost workspace.
 	RunSilence time.Duration `env:"RUN_SILENCE_TIMEOUT" envDefault:"30s"`
+	// HeaderTimeout and BodyTimeout bound reading a request's headers and
+	// its body; MaxConnsPerClient caps one client address's connections
+	// (0: no cap). Responses (streams) have no time limit.
+	HeaderTimeout     time.Duration `env:"HTTP_HEADER_TIMEOUT" envDefault:"10s"`
+	BodyTimeout       time.Duration `env:"HTTP_BODY_TIMEOUT" envDefault:"30s"`
+	MaxConnsPerClient int           `env:"HTTP_MAX_CONNS_PER_CLIENT" envDefault:"256"`
 }
 
 // Auth holds the API keys. Values never reach a log line.
@@ -288,6 +294,12 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.HealthTimeout <= 0 || c.HTTP.RunSilence <= 0 || c.HTTP.HealthCache < 0 {
 		errs = append(errs, errors.New("WORKSPACE_HEALTH_TIMEOUT and RUN_SILENCE_TIMEOUT must be positive, WORKSPACE_HEALTH_CACHE not negative"))
+	}
+	if c.HTTP.HeaderTimeout <= 0 || c.HTTP.BodyTimeout <= 0 {
+		errs = append(errs, errors.New("HTTP_HEADER_TIMEOUT and HTTP_BODY_TIMEOUT must be positive"))
+	}
+	if c.HTTP.MaxConnsPerClient < 0 {
+		errs = append(errs, errors.New("HTTP_MAX_CONNS_PER_CLIENT must not be negative (0: no cap)"))
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)

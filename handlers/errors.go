@@ -3,7 +3,9 @@ package handlers
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -23,7 +25,12 @@ const (
 	codeShuttingDown  = "shutting_down"
 	codeNoWorkspace   = "workspace_lost"
 	codeUnsupportedMT = "unsupported_media_type"
+	codeBodyTimeout   = "request_timeout"
+	codeTooManyConns  = "too_many_connections"
 )
+
+// retryAfter is the Retry-After (seconds) of every 503.
+const retryAfter = "5"
 
 // errorBody is the JSON body of every 4xx/5xx response, and the data of an
 // SSE "error" event.
@@ -51,6 +58,9 @@ var (
 	errNotFound    = &apiError{http.StatusNotFound, codeNotFound, "conversation not found"}
 	errTooLarge    = &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, "request body too large"}
 	errUnavailable = &apiError{http.StatusServiceUnavailable, codeUnavailable, "service unavailable"}
+	errStoreDown   = &apiError{http.StatusServiceUnavailable, codeUnavailable, "state store unavailable; retry later"}
+	errBodyTimeout = &apiError{http.StatusRequestTimeout, codeBodyTimeout, "request body not received in time"}
+	errDraining    = &apiError{http.StatusServiceUnavailable, codeShuttingDown, "server shutting down; retry on another replica"}
 )
 
 // errorHandler is the one place errors become HTTP statuses. Only real
@@ -61,8 +71,20 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		status, body := classify(err)
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable:
+			log.Warn("request refused: unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+			c.Response().Header().Set("Retry-After", retryAfter)
+		case status >= 500:
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+		}
+		if unreadBody(c) || status == http.StatusRequestTimeout {
+			// Answer now and close, instead of net/http reading the
+			// rest of a body nobody wants (or that never comes): it
+			// would, up to 256 KiB, before closing or reusing the
+			// connection. A read deadline in the past ends that read.
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			defer func() { _ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now()) }()
 		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(status)
@@ -76,6 +98,12 @@ func classify(err error) (int, errorBody) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, errorBody{errorDetail{ae.code, ae.msg}}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		// The API's own dependencies are reached over the network (Redis):
+		// unreachable or timing out is "try again", not a fault of ours.
+		return classify(errStoreDown)
 	}
 	if errors.Is(err, errUnauthorized) {
 		return http.StatusUnauthorized, errorBody{errorDetail{codeUnauthorized, err.Error()}}

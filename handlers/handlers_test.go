@@ -16,6 +16,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/workspaced/workspaced/events"
@@ -46,6 +47,7 @@ type env struct {
 	http      *httptest.Server
 	requested <-chan *message.Message
 	store     *store.Store
+	rdb       *redis.Client // the store's client: tests stop Redis through it
 }
 
 // apiStore gives the API the store with Watch answering handlers.Watcher
@@ -62,11 +64,19 @@ func (s apiStore) Watch(ctx context.Context, cid string) (handlers.Watcher, erro
 
 // newEnv runs the API on a real Redis and the gochannel bus, with no
 // workers: requests can be made, provisioning never completes.
-func newEnv(t *testing.T, provision time.Duration) *env {
+func newEnv(t *testing.T, provision time.Duration, mods ...func(*handlers.Options)) *env {
 	t.Helper()
 	rs := redistest.Start(t)
 	storetest.Audit(t, rs, "test:")
-	st := store.New(rs.Client(t), store.Options{Prefix: "test:"})
+	return newEnvOn(t, rs, provision, mods...)
+}
+
+// newEnvOn is newEnv on a given server, without the key audit (for tests
+// that stop the server).
+func newEnvOn(t *testing.T, rs *redistest.Server, provision time.Duration, mods ...func(*handlers.Options)) *env {
+	t.Helper()
+	rdb := rs.Client(t)
+	st := store.New(rdb, store.Options{Prefix: "test:"})
 	b, err := bus.New(context.Background(), bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -82,21 +92,25 @@ func newEnv(t *testing.T, provision time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := handlers.New(handlers.Options{
+	opts := handlers.Options{
 		Store: apiStore{st}, Commands: b.Commands(), Transports: noTransports{}, Keys: keys,
 		Checks:           map[string]handlers.Check{"redis": st.Ping},
 		ProvisionTimeout: provision,
 		Heartbeat:        time.Hour,
 		MaxBodyBytes:     1 << 10,
 		Logger:           slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	srv, err := handlers.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { stopServer(t, srv) })
 	t.Cleanup(hs.Close)
-	return &env{srv: srv, http: hs, requested: requested, store: st}
+	return &env{srv: srv, http: hs, requested: requested, store: st, rdb: rdb}
 }
 
 func (e *env) do(t *testing.T, method, path, key string, body io.Reader) *http.Response {

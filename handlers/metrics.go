@@ -17,6 +17,8 @@ type metrics struct {
 	wait        *prometheus.HistogramVec
 	outcomes    *prometheus.CounterVec
 	hung        prometheus.Counter
+	// connsRefused counts connections refused by the per-client limit.
+	connsRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,8 +57,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "workspaced_workspaces_hung_total",
 			Help: "Bound workspaces the API found hung (health check failed before a relay, or a run silent past RUN_SILENCE_TIMEOUT) and replaced.",
 		}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "workspaced_http_connections_refused_total",
+			Help: "Connections answered 429 and closed because their client address already held HTTP_MAX_CONNS_PER_CLIENT.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.relayBytes, m.relayEvents, m.wait, m.outcomes, m.hung} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streams, m.relayBytes, m.relayEvents, m.wait, m.outcomes, m.hung, m.connsRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

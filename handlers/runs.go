@@ -439,7 +439,7 @@ func (d *runDriver) relay(ctx context.Context, up *client.Stream) {
 				attempt++
 				if attempt >= resumeAttempts {
 					s.log.Warn("workspace stream lost", "run", d.run.ID, "workspace", d.run.Workspace, "err", err)
-					d.fail(&streamError{codeBroken, "the workspace's stream ended without a final event"})
+					d.fail(&streamError{codeNoWorkspace, "the workspace went away during the run (its stream ended without a final event, and its agent cannot be read again)"})
 					return
 				}
 				if !sleepCtx(ctx, wait) {
@@ -476,7 +476,7 @@ func (d *runDriver) relay(ctx context.Context, up *client.Stream) {
 			s.log.Info("workspace stream broke; reading the agent's log again", "run", d.run.ID, "err", err)
 		}
 		if attempt++; attempt >= resumeAttempts {
-			d.fail(&streamError{codeBroken, "the workspace's stream ended without a final event"})
+			d.fail(&streamError{codeNoWorkspace, "the workspace went away during the run (its stream ended without a final event, and its agent cannot be read again)"})
 			return
 		}
 	}

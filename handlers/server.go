@@ -105,6 +105,13 @@ type Options struct {
 	Heartbeat time.Duration
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// HeaderTimeout bounds reading a request's headers (default 10s),
+	// BodyTimeout reading its body once a handler wants it (default 30s).
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	// MaxConnsPerClient caps the connections one client address holds
+	// (Listener); 0 means no cap.
+	MaxConnsPerClient int
 	// StreamLease is how long an open stream counts as activity without a
 	// renewal; renewed every heartbeat (default 4 heartbeats).
 	StreamLease time.Duration
@@ -169,6 +176,8 @@ type Server struct {
 	drivers  map[string]*runDriver // runs this replica relays, by id
 	draining bool
 	drain    chan struct{} // closed by Drain: follower streams end with a retry hint
+	inflight int           // API requests being served (admit)
+	idle     chan struct{} // closed and replaced when inflight drops to 0 while draining
 	abort    chan struct{} // closed by Abort: open streams end now
 	aborted  bool
 }
@@ -186,6 +195,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = 10 * time.Second
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = 30 * time.Second
 	}
 	if opts.StreamLease <= 0 {
 		opts.StreamLease = 4 * opts.Heartbeat
@@ -243,7 +258,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), metrics: m, replica: opts.ReplicaID,
-		drivers: map[string]*runDriver{}, drain: make(chan struct{}), abort: make(chan struct{})}
+		drivers: map[string]*runDriver{}, drain: make(chan struct{}), abort: make(chan struct{}), idle: make(chan struct{})}
 	s.bg, s.bgCancel = context.WithCancel(context.Background())
 	s.echo = s.routes()
 	return s, nil
@@ -260,21 +275,64 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/health/live", s.live)
 	e.GET("/health/ready", s.ready)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
-	v1 := e.Group("/v1", requireKey(s.opts.Keys))
-	v1.POST("/conversations/:id/execute", s.execute)
-	v1.POST("/conversations/:id/selftest", s.selfTest)
-	v1.GET("/conversations/:id", s.getConversation)
-	v1.GET("/conversations/:id/runs", s.listRuns)
-	v1.GET("/conversations/:id/runs/:run", s.getRun)
-	v1.GET("/conversations/:id/runs/:run/events", s.followRun)
-	v1.POST("/conversations/:id/runs/:run/cancel", s.cancelRunAPI)
-	v1.DELETE("/conversations/:id", s.deleteConversation)
-	v1.GET("/pool", s.pool)
+	// The key check is per route, not a /v1 group middleware: a group's
+	// catch-all would answer a wrong method on a known path 404 instead
+	// of Echo's 405 with Allow. Bodies are read only after the key check.
+	api := []echo.MiddlewareFunc{s.admit, requireKey(s.opts.Keys)}
+	withBody := append(api[:len(api):len(api)], s.readBody)
+	e.POST("/v1/conversations/:id/execute", s.execute, withBody...)
+	e.POST("/v1/conversations/:id/selftest", s.selfTest, withBody...)
+	e.GET("/v1/conversations/:id", s.getConversation, api...)
+	e.GET("/v1/conversations/:id/runs", s.listRuns, api...)
+	e.GET("/v1/conversations/:id/runs/:run", s.getRun, api...)
+	e.GET("/v1/conversations/:id/runs/:run/events", s.followRun, api...)
+	e.POST("/v1/conversations/:id/runs/:run/cancel", s.cancelRunAPI, withBody...)
+	e.DELETE("/v1/conversations/:id", s.deleteConversation, api...)
+	e.GET("/v1/pool", s.pool, api...)
 	return e
 }
 
+// admit counts the API requests in flight and, while the server drains,
+// refuses new ones with 503 shutting_down (Retry-After) instead of leaving
+// them to a closed listener.
+func (s *Server) admit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			return errDraining
+		}
+		s.inflight++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			if s.inflight--; s.inflight == 0 && s.draining {
+				close(s.idle)
+				s.idle = make(chan struct{})
+			}
+			s.mu.Unlock()
+		}()
+		return next(c)
+	}
+}
+
+// Drained returns a channel closed once the server drains (Drain or Abort)
+// and no API request is in flight any more: the moment to close the
+// listener. Health and metrics requests do not count.
+func (s *Server) Drained() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining && s.inflight == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return s.idle
+}
+
 // Drain marks the server not ready (GET /health/ready answers 503) so load
-// balancers stop sending new requests, and hands the runs it relays over:
+// balancers stop sending new requests, refuses new API requests with 503
+// (admit), and hands the runs it relays over:
 // their relay stops (the runs go on in their agents; a replica that stays
 // takes each over within a lease TTL, or at once when a client follows
 // it there) and their client streams end with an SSE retry hint, as do
@@ -285,6 +343,10 @@ func (s *Server) Drain() {
 	if !s.draining {
 		s.draining = true
 		close(s.drain)
+		if s.inflight == 0 {
+			close(s.idle)
+			s.idle = make(chan struct{})
+		}
 	}
 	ds := make([]*runDriver, 0, len(s.drivers))
 	for _, d := range s.drivers {

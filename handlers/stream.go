@@ -16,7 +16,6 @@ import (
 const (
 	codeCancelled = "cancelled"
 	codeBusy      = "workspace_busy"
-	codeBroken    = "workspace_stream_broken"
 )
 
 // streamError is a failure after the stream began: it becomes the final

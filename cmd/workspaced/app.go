@@ -223,19 +223,22 @@ func (a *App) addAPI() error {
 			"runtime": a.runtime.ping,
 			"bus":     a.busReady,
 		},
-		ProvisionTimeout: a.cfg.HTTP.ProvisionTimeout,
-		Heartbeat:        a.cfg.HTTP.Heartbeat,
-		MaxBodyBytes:     a.cfg.HTTP.MaxBodyBytes,
-		RunLogMaxEvents:  a.cfg.Runs.LogMaxEvents,
-		RunLogTTL:        a.cfg.Runs.LogTTL,
-		RunDetachedTTL:   a.cfg.Runs.DetachedTTL,
-		RunLeaseTTL:      a.cfg.Runs.RelayLeaseTTL,
-		HealthTimeout:    a.cfg.HTTP.HealthTimeout,
-		HealthCache:      a.cfg.HTTP.HealthCache,
-		RunSilence:       a.cfg.HTTP.RunSilence,
-		RequestRetry:     a.cfg.GC.LockTTL / 2,
-		Logger:           a.log,
-		Registry:         a.reg,
+		ProvisionTimeout:  a.cfg.HTTP.ProvisionTimeout,
+		Heartbeat:         a.cfg.HTTP.Heartbeat,
+		MaxBodyBytes:      a.cfg.HTTP.MaxBodyBytes,
+		HeaderTimeout:     a.cfg.HTTP.HeaderTimeout,
+		BodyTimeout:       a.cfg.HTTP.BodyTimeout,
+		MaxConnsPerClient: a.cfg.HTTP.MaxConnsPerClient,
+		RunLogMaxEvents:   a.cfg.Runs.LogMaxEvents,
+		RunLogTTL:         a.cfg.Runs.LogTTL,
+		RunDetachedTTL:    a.cfg.Runs.DetachedTTL,
+		RunLeaseTTL:       a.cfg.Runs.RelayLeaseTTL,
+		HealthTimeout:     a.cfg.HTTP.HealthTimeout,
+		HealthCache:       a.cfg.HTTP.HealthCache,
+		RunSilence:        a.cfg.HTTP.RunSilence,
+		RequestRetry:      a.cfg.GC.LockTTL / 2,
+		Logger:            a.log,
+		Registry:          a.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("build api: %w", err)
@@ -245,14 +248,8 @@ func (a *App) addAPI() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.HTTP.Addr, err)
 	}
-	a.ln = ln
-	a.http = &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
+	a.ln = api.Listener(ln)
+	a.http = api.HTTPServer()
 	return nil
 }
 
@@ -344,17 +341,24 @@ func (a *App) Run(ctx context.Context) error {
 // shutdownHTTP drains the API within SHUTDOWN_TIMEOUT: the runs it relays
 // are handed over at once (they go on in their workspaces; another
 // replica, or this one's successor, takes each over) and their streams end
-// with an SSE retry hint. Streams of runs still waiting for a workspace
-// shortly before the deadline are ended with a final "error" event.
+// with an SSE retry hint. The listener stays open while requests are in
+// flight: /health/ready answers 503 and new API requests get 503
+// shutting_down (never "connection refused") until the open ones end.
+// Streams of runs still waiting for a workspace shortly before the
+// deadline are ended with a final "error" event.
 func (a *App) shutdownHTTP() error {
+	a.api.Drain() // first: the log line below means "draining" (tests wait for it)
 	a.log.Info("shutting down api", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
-	a.api.Drain()
 	timeout := a.cfg.HTTP.ShutdownTimeout
 	margin := min(timeout/5, 2*time.Second)
 	abort := time.AfterFunc(timeout-margin, a.api.Abort)
 	defer abort.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	select {
+	case <-a.api.Drained():
+	case <-ctx.Done():
+	}
 	err := a.http.Shutdown(ctx)
 	if err != nil {
 		_ = a.http.Close()
