@@ -74,6 +74,8 @@ type process struct {
 	cmd    *exec.Cmd
 	url    string
 	exited chan error
+	// draining is closed when the process logs that it drains.
+	draining chan struct{}
 }
 
 // startProcess runs `workspaced serve` with env and waits until it serves.
@@ -91,7 +93,7 @@ func startProcess(t *testing.T, backend string, env map[string]string) *process 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, exited: make(chan error, 1)}
+	p := &process{cmd: cmd, exited: make(chan error, 1), draining: make(chan struct{})}
 	addr := make(chan string, 1)
 	var logs bytes.Buffer
 	var logsMu sync.Mutex
@@ -103,8 +105,13 @@ func startProcess(t *testing.T, backend string, env map[string]string) *process 
 			logs.WriteString(sc.Text() + "\n")
 			logsMu.Unlock()
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "workspaced started" {
-				addr <- line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				switch line.Msg {
+				case "workspaced started":
+					addr <- line.Addr
+				case "shutting down api":
+					close(p.draining)
+				}
 			}
 		}
 		p.exited <- cmd.Wait()
