@@ -130,7 +130,7 @@ func New(opts Options) (*Proxy, error) {
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if kc, ok := c.(*keyedConn); ok {
-				return context.WithValue(ctx, workspaceKey{}, kc.ws)
+				return context.WithValue(context.WithValue(ctx, workspaceKey{}, kc.ws), connKey{}, kc)
 			}
 			return ctx
 		},
@@ -184,7 +184,10 @@ func (p *Proxy) dial(ctx context.Context, host egress.Host, port uint16) (*egres
 	return p.dialer.DialContext(ctx, t)
 }
 
-type workspaceKey struct{}
+type (
+	workspaceKey struct{}
+	connKey      struct{}
+)
 
 // workspace returns (creating) the state for key.
 func (p *Proxy) workspace(key string) *workspaceState {
@@ -225,7 +228,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 }
 
 func (p *Proxy) serve(ln net.Listener, ws *workspaceState) error {
-	return p.srv.Serve(&keyedListener{Listener: ln, ws: ws})
+	return p.srv.Serve(&keyedListener{Listener: ln, ws: ws, p: p})
 }
 
 // Shutdown stops every listener, waits for in-flight requests until ctx
@@ -280,6 +283,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 type keyedListener struct {
 	net.Listener
 	ws *workspaceState
+	p  *Proxy
 }
 
 func (l *keyedListener) Accept() (net.Conn, error) {
@@ -287,7 +291,7 @@ func (l *keyedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	kc := &keyedConn{Conn: c, ws: l.ws}
+	kc := &keyedConn{Conn: c, ws: l.ws, p: l.p}
 	l.ws.connMu.Lock()
 	l.ws.conns[kc] = struct{}{}
 	l.ws.connMu.Unlock()
@@ -297,7 +301,11 @@ func (l *keyedListener) Accept() (net.Conn, error) {
 type keyedConn struct {
 	net.Conn
 	ws   *workspaceState
+	p    *Proxy
 	once sync.Once
+	// handlers counts this connection's requests in ServeHTTP: while one
+	// runs, Write never inspects what it writes (refusals.go).
+	handlers atomic.Int32
 }
 
 func (c *keyedConn) Close() error {
@@ -335,6 +343,15 @@ func (p *Proxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	ws, _ := r.Context().Value(workspaceKey{}).(*workspaceState)
 	if ws == nil {
 		ws = p.workspace("")
+	}
+	if kc, ok := r.Context().Value(connKey{}).(*keyedConn); ok {
+		kc.handlers.Add(1)
+		defer kc.handlers.Add(-1)
+		if r.Method != http.MethodConnect { // a CONNECT's connection is hijacked or denied
+			// Runs before the decrement: relayed bytes are on the wire
+			// before Write may inspect the connection's bytes again.
+			defer func() { _ = http.NewResponseController(rw).Flush() }()
+		}
 	}
 	a := &audit{id: newRequestID(), workspace: ws.key, method: r.Method, route: routeInvalid, start: time.Now()}
 	w := &countingWriter{ResponseWriter: rw, a: a}
