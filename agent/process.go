@@ -57,7 +57,7 @@ func startProc(spec procSpec, waitDelay time.Duration) (*proc, error) {
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		WaitDelay:   waitDelay,
 	}
-	err = cmd.Start()
+	err = startRaised(cmd)
 	closeAll(outW, errW) // the child has its copies
 	if err != nil {
 		closeAll(outR, errR)

@@ -32,6 +32,7 @@ type containerDef struct {
 			Drop []string `json:"drop"`
 		} `json:"capabilities"`
 		InitProcessEnabled *bool `json:"initProcessEnabled"`
+		SharedMemorySize   int64 `json:"sharedMemorySize"`
 		Tmpfs              []struct {
 			ContainerPath string   `json:"containerPath"`
 			Size          int      `json:"size"`
@@ -208,12 +209,12 @@ func TestWorkspaceContainersMatchNamesAndHardening(t *testing.T) {
 			size   int
 			noexec bool
 		}{
-			"/tmp":                 {512, false},
-			"/var/tmp":             {256, true},
-			"/run":                 {64, true},
-			"/home/appuser/.cache": {512, true},
-			"/home/appuser":        {128, true},
-			"/workspace":           {1024, false},
+			"/tmp":                 {256, false},
+			"/var/tmp":             {64, true},
+			"/run":                 {16, true},
+			"/home/appuser/.cache": {256, true},
+			"/home/appuser":        {64, true},
+			"/workspace":           {512, false},
 		}
 		if len(agent.LinuxParameters.Tmpfs) != len(want) {
 			t.Errorf("%d tmpfs mounts, want %d", len(agent.LinuxParameters.Tmpfs), len(want))

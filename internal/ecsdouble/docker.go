@@ -273,6 +273,9 @@ func hostConfig(def ContainerDefinition, networkMode string) *container.HostConf
 		if lp.InitProcessEnabled != nil && *lp.InitProcessEnabled {
 			hc.Init = lp.InitProcessEnabled
 		}
+		if lp.SharedMemorySize != nil {
+			hc.ShmSize = *lp.SharedMemorySize << 20
+		}
 		if len(lp.Tmpfs) > 0 {
 			hc.Tmpfs = map[string]string{}
 			for _, m := range lp.Tmpfs {

@@ -92,6 +92,7 @@ type LinuxParameters struct {
 		Drop []string `json:"drop"`
 	} `json:"capabilities"`
 	InitProcessEnabled *bool   `json:"initProcessEnabled"`
+	SharedMemorySize   *int64  `json:"sharedMemorySize"` // MiB: /dev/shm
 	Tmpfs              []Tmpfs `json:"tmpfs"`
 }
 

@@ -99,12 +99,15 @@ func TestStartAppliesEveryHardeningSetting(t *testing.T) {
 			size          string
 			noexec, owned bool
 		}{
-			"/tmp":                 {"512m", false, true},
-			"/var/tmp":             {"256m", true, true},
-			"/run":                 {"64m", true, false},
-			"/home/appuser/.cache": {"512m", true, true},
-			"/home/appuser":        {"128m", true, true},
-			"/workspace":           {"1g", false, true},
+			"/tmp":                 {"256m", false, true},
+			"/var/tmp":             {"64m", true, true},
+			"/run":                 {"16m", true, false},
+			"/home/appuser/.cache": {"256m", true, true},
+			"/home/appuser":        {"64m", true, true},
+			"/workspace":           {"512m", false, true},
+		}
+		if h.ShmSize != 64<<20 {
+			t.Errorf("ShmSize %d, want 64 MiB (it counts against the memory limit)", h.ShmSize)
 		}
 		if len(h.Tmpfs) != len(want) {
 			t.Errorf("Tmpfs has %d mounts %v, want %d", len(h.Tmpfs), h.Tmpfs, len(want))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/workspaced/workspaced/deploy/seccomp"
 	"github.com/workspaced/workspaced/proxy/mcprule"
+	"github.com/workspaced/workspaced/workspace"
 )
 
 // Engine is the part of the Docker client the runtime uses;
@@ -164,6 +165,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.NanoCPUs < 0 || o.MemoryBytes < 0 || o.PidsLimit < 0 || o.StopGrace < 0 {
 		return o, fmt.Errorf("docker runtime: negative resource limit")
+	}
+	if err := workspace.CheckScratch(o.MemoryBytes>>20, TmpfsSizes()); err != nil {
+		return o, fmt.Errorf("docker runtime: memory limit %d bytes: %w", o.MemoryBytes, err)
 	}
 	return o, nil
 }

@@ -34,8 +34,8 @@ var workspaceCaps = []string{"CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE"}
 
 // tmpfsMount is one tmpfs of docs/contracts.md §6.
 type tmpfsMount struct {
-	path string
-	size string
+	path    string
+	sizeMiB int64
 	// noexec forbids executing from the mount; /tmp and /workspace allow
 	// it (build tools and tests run binaries there).
 	noexec bool
@@ -44,20 +44,37 @@ type tmpfsMount struct {
 	owned bool
 }
 
-// workspaceTmpfs are the writable places of the read-only root.
+// workspaceTmpfs are the writable places of the read-only root. With
+// /dev/shm (shmMiB) they total 1232 MiB: a 2 GiB workspace keeps 816 MiB
+// for its processes (workspace.CheckScratch, docs/decisions.md D30).
 var workspaceTmpfs = []tmpfsMount{
-	{path: "/tmp", size: "512m", owned: true},
-	{path: "/var/tmp", size: "256m", noexec: true, owned: true},
-	{path: "/run", size: "64m", noexec: true},
-	{path: homeDir + "/.cache", size: "512m", noexec: true, owned: true},
-	{path: homeDir, size: "128m", noexec: true, owned: true},
-	{path: workDir, size: "1g", owned: true},
+	{path: "/tmp", sizeMiB: 256, owned: true},
+	{path: "/var/tmp", sizeMiB: 64, noexec: true, owned: true},
+	{path: "/run", sizeMiB: 16, noexec: true},
+	{path: homeDir + "/.cache", sizeMiB: 256, noexec: true, owned: true},
+	{path: homeDir, sizeMiB: 64, noexec: true, owned: true},
+	{path: workDir, sizeMiB: 512, owned: true},
+}
+
+// shmMiB is /dev/shm's size (Docker's default, set explicitly: it is a
+// tmpfs too and counts against the memory limit).
+const shmMiB = 64
+
+// TmpfsSizes returns every tmpfs of a workspace, /dev/shm included, with
+// its size in MiB: what the ECS task definition must match
+// (terraform/templates_test.go) and workspace.CheckScratch weighs.
+func TmpfsSizes() map[string]int64 {
+	sizes := map[string]int64{"/dev/shm": shmMiB}
+	for _, m := range workspaceTmpfs {
+		sizes[m.path] = m.sizeMiB
+	}
+	return sizes
 }
 
 // tmpfsOptions renders m's mount options. The engine adds noexec, nosuid
 // and nodev unless told otherwise, so exec is spelled out where allowed.
 func (r *Runtime) tmpfsOptions(m tmpfsMount) string {
-	opts := "rw,nosuid,nodev,size=" + m.size
+	opts := "rw,nosuid,nodev,size=" + strconv.FormatInt(m.sizeMiB, 10) + "m"
 	if m.noexec {
 		opts += ",noexec"
 	} else {
@@ -112,6 +129,7 @@ func (r *Runtime) containerConfig(spec workspace.StartSpec) (*container.Config, 
 		Tmpfs:          tmpfs,
 		SecurityOpt:    securityOpt,
 		IpcMode:        container.IPCModePrivate,
+		ShmSize:        shmMiB << 20,
 		Privileged:     false,
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		LogConfig: container.LogConfig{

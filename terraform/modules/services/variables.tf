@@ -84,9 +84,12 @@ variable "workspace_agent_memory" {
   type        = number
   default     = 2048
 
+  # The tmpfs mounts of the template (1232 MiB with /dev/shm) count against
+  # this limit; 768 MiB stay for processes (docs/decisions.md D30,
+  # terraform/templates_test.go checks the sum).
   validation {
-    condition     = var.workspace_agent_memory >= 512
-    error_message = "workspace_agent_memory must be at least 512 MiB."
+    condition     = var.workspace_agent_memory >= 2000
+    error_message = "workspace_agent_memory must be at least 2000 MiB: the workspace's tmpfs mounts (1232 MiB) plus 768 MiB for its processes."
   }
 }
 
