@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,5 +134,55 @@ func TestFaultSIGTERMWhileDraining(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("workspaced did not exit after SIGTERM")
+	}
+}
+
+// TestFaultScratchFull: a run that fills every writable mount of its
+// workspace ends with ENOSPC in its output, not an OOM kill; the workspace
+// stays up (the next run is on the same workspace) with its files, and
+// the agent's OOM score stays below its runs'.
+func TestFaultScratchFull(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, nil)
+	ctx := ctxFor(t, 3*time.Minute)
+	if evs, err := s.exec(ctx, "conv-full", `{"kind":"command","argv":["sh","-c","echo kept > /workspace/kept"]}`); err != nil || final(evs).Event != "done" {
+		t.Fatalf("write a file: %v %+v", err, evs)
+	}
+	before, err := s.store.Conversation(ctx, "conv-full")
+	if err != nil || before.Workspace == "" {
+		t.Fatalf("conversation %+v, %v", before, err)
+	}
+	mounts := []string{"/tmp", "/var/tmp", "/home/appuser/.cache", "/home/appuser", "/workspace", "/dev/shm"}
+	fill := `for d in ` + strings.Join(mounts, " ") + `; do
+  out=$(dd if=/dev/zero of=$d/fill bs=1M 2>&1)
+  case "$out" in *"No space left on device"*) echo "$d: ENOSPC" ;; *) echo "$d: $out" ;; esac
+done`
+	body, _ := json.Marshal(map[string]any{"kind": "command", "argv": []string{"sh", "-c", fill}})
+	evs, err := s.exec(ctx, "conv-full", string(body))
+	if err != nil || final(evs).Event != "done" {
+		t.Fatalf("fill: %v, final %+v\n%s", err, final(evs), stdout(evs))
+	}
+	out := stdout(evs)
+	for _, d := range mounts {
+		if !strings.Contains(out, d+": ENOSPC\n") {
+			t.Errorf("filling %s did not end with ENOSPC:\n%s", d, out)
+		}
+	}
+	evs, err = s.exec(ctx, "conv-full", `{"kind":"command","argv":["sh","-c","cat /workspace/kept; cat /proc/1/oom_score_adj; cat /proc/self/oom_score_adj"]}`)
+	if err != nil || final(evs).Event != "done" {
+		t.Fatalf("after the fill: %v %+v", err, evs)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout(evs)), "\n")
+	if len(lines) != 3 || lines[0] != "kept" {
+		t.Fatalf("after the fill: %q, want the kept file and two scores", lines)
+	}
+	agentScore, _ := strconv.Atoi(lines[1])
+	runScore, _ := strconv.Atoi(lines[2])
+	if runScore <= agentScore {
+		t.Errorf("oom_score_adj: agent (pid 1) %d, run %d; the run's must be higher", agentScore, runScore)
+	}
+	after, err := s.store.Conversation(ctx, "conv-full")
+	if err != nil || after.Workspace != before.Workspace {
+		t.Errorf("workspace %s → %s (%v): it should have stayed up", before.Workspace, after.Workspace, err)
 	}
 }
