@@ -15,9 +15,9 @@ set -euo pipefail
 
 ours() {
   {
-    docker ps -a --filter label=io.workspaced.managed-by --format 'container {{.ID}} {{.Names}} {{.Status}}'
-    docker ps -a --filter label=workspaced.ecsdouble.cluster --format 'container {{.ID}} {{.Names}} {{.Status}}'
-    docker ps -a --format 'container {{.ID}} {{.Names}} {{.Status}}' | awk '$3 ~ /^(ws-|ecsdouble-|wsd-)/'
+    docker ps -a --filter label=io.workspaced.managed-by --format 'container {{.ID}} {{.Names}} {{.Status}} {{.Labels}}'
+    docker ps -a --filter label=workspaced.ecsdouble.cluster --format 'container {{.ID}} {{.Names}} {{.Status}} {{.Labels}}'
+    docker ps -a --format 'container {{.ID}} {{.Names}} {{.Status}} {{.Labels}}' | awk '$3 ~ /^(ws-|ecsdouble-|wsd-)/'
     docker network ls --filter label=workspaced.ecsdouble.cluster --format 'network {{.ID}} {{.Name}}'
     docker network ls --format 'network {{.ID}} {{.Name}}' | awk '$3 ~ /^wsd-/'
   } | sort -u -k1,2
