@@ -90,11 +90,10 @@ func lie(c net.Conn, path, key string) slowResult {
 	return slowResult{status: resp.StatusCode, closed: time.Since(start)}
 }
 
-// TestFaultSlowClients holds 500 lying connections (a declared body never
-// sent in full, half of them without an API key) while normal requests
-// keep being answered; each lying connection is answered and closed within
-// the body deadline, unauthenticated ones at once, and a stream outlives
-// the body deadline.
+// TestFaultSlowClients: 500 lying connections (body declared, never sent;
+// half without a key): each answered and closed within the body deadline,
+// those without a key at once, normal requests answered throughout. A
+// stream outlives the body deadline.
 func TestFaultSlowClients(t *testing.T) {
 	const (
 		slow        = 500
@@ -257,8 +256,8 @@ func TestConnectionsPerClientCapped(t *testing.T) {
 	}
 }
 
-// TestFaultRedisDown: with Redis gone, API requests get 503 with
-// Retry-After and a JSON body, not a 500, and readiness says why.
+// TestFaultRedisDown: Redis gone: API requests get 503 with Retry-After
+// and a JSON body (not 500), readiness 503.
 func TestFaultRedisDown(t *testing.T) {
 	e := newEnvOn(t, redistest.Start(t), time.Second) // no key audit: its server goes away
 	// SHUTDOWN makes the real server exit; the command's own reply is the

@@ -12,11 +12,10 @@ import (
 	"github.com/workspaced/workspaced/proxy"
 )
 
-// TestFaultProxyRefusalsInsideNetHTTP: requests net/http refuses before any
-// handler runs (two Content-Lengths, an unknown Transfer-Encoding, a header
-// block far over the limit, no Host) get the proxy's JSON refusal with
-// X-Proxy-Error, an audit line and a decisions_total count; nothing is
-// dialed.
+// TestFaultProxyRefusalsInsideNetHTTP: proxy input net/http refuses before
+// any handler (two Content-Lengths, bad Transfer-Encoding, oversized
+// headers, no Host): JSON refusal, audit line, decisions_total count. With
+// X-Proxy-Error; nothing is dialed.
 func TestFaultProxyRefusalsInsideNetHTTP(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := proxy.NewMetrics(reg)

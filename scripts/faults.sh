@@ -16,6 +16,8 @@ timeout=${FAULTS_TIMEOUT:-10m}
 doc=docs/operations.md
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+logs=${FAULTS_LOGS:-.cache/faults} # each package's full `go test -v` output
+mkdir -p "$logs"
 
 # Packages holding a scenario: grep, not a list, so a new TestFault is picked up.
 mapfile -t files < <(git grep -l -E '^func TestFault[A-Za-z0-9_]*\(t \*testing\.T\)' -- '*_test.go')
@@ -31,7 +33,8 @@ for f in "${files[@]}"; do
     /^\/\// { line = $0; sub(/^\/\/ ?/, "", line); doc = doc (doc == "" ? "" : " ") line; next }
     /^func TestFault[A-Za-z0-9_]*\(t \*testing\.T\)/ {
       name = $2; sub(/\(.*/, "", name)
-      s = doc; sub(name " ", "", s); i = index(s, ". "); if (i > 0) s = substr(s, 1, i)
+      s = doc; sub("^" name ":? *", "", s); i = index(s, ". "); if (i > 0) s = substr(s, 1, i)
+      s = toupper(substr(s, 1, 1)) substr(s, 2)
       print pkg "\t" name "\t" s
     }
     { doc = "" }' "$f"
@@ -41,9 +44,15 @@ done | sort >"$work/scenarios"
 status=0
 for pkg in "${pkgs[@]}"; do
   echo "== $pkg" >&2
-  go test -race -count=1 -v -timeout "$timeout" -run "$run" "$pkg" >"$work/out" 2>&1 || status=1
-  grep -E '^(--- |ok |FAIL|panic:)' "$work/out" >&2 || true
-  [ $status -ne 0 ] && grep -E -B2 -A20 '^(--- FAIL|panic:)' "$work/out" | head -80 >&2
+  out="$logs/$(echo "${pkg#./}" | tr / _).log"
+  if ! go test -race -count=1 -v -timeout "$timeout" -run "$run" "$pkg" >"$out" 2>&1; then
+    status=1
+    # The failures themselves: the tests' own messages (file_test.go:N:) and panics.
+    grep -E '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: |^panic:' "$out" | grep -v 'log:$' | head -40 >&2
+    echo "full output: $out" >&2
+  fi
+  grep -E '^(--- |ok |FAIL)' "$out" >&2 || true
+  cp "$out" "$work/out"
   awk -v pkg="${pkg#./}" '/^--- (PASS|FAIL|SKIP): TestFault/ {
       d = $4; gsub(/[()]/, "", d); print pkg "\t" $3 "\t" $2 "\t" d }' "$work/out" >>"$work/results"
 done

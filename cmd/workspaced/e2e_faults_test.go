@@ -21,9 +21,8 @@ import (
 	"github.com/workspaced/workspaced/store/storetest"
 )
 
-// TestFaultWorkspaceKilledMidRun: `docker kill` of the workspace during a
-// run ends the client's stream with workspace_lost, and the next execute
-// runs on a new workspace.
+// TestFaultWorkspaceKilledMidRun: docker kill during a run: the stream ends
+// with workspace_lost, the next execute gets a new workspace.
 func TestFaultWorkspaceKilledMidRun(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, nil)
@@ -71,10 +70,10 @@ func TestFaultWorkspaceKilledMidRun(t *testing.T) {
 	}
 }
 
-// TestFaultSIGTERMWhileDraining: SIGTERM with a request in flight: the
-// listener stays open while it lasts, readiness answers 503 and a new
-// request 503 shutting_down (never "connection refused"), then the process
-// exits 0.
+// TestFaultSIGTERMWhileDraining: SIGTERM with a request in flight: while
+// it lasts, readiness and new requests get 503 (never "connection
+// refused"), then the process exits 0. The listener stays open until
+// nothing is in flight or the drain deadline passes.
 func TestFaultSIGTERMWhileDraining(t *testing.T) {
 	t.Parallel()
 	backend, _ := bins.get(t)
@@ -137,10 +136,10 @@ func TestFaultSIGTERMWhileDraining(t *testing.T) {
 	}
 }
 
-// TestFaultScratchFull: a run that fills every writable mount of its
-// workspace ends with ENOSPC in its output, not an OOM kill; the workspace
-// stays up (the next run is on the same workspace) with its files, and
-// the agent's OOM score stays below its runs'.
+// TestFaultScratchFull: every writable mount filled: ENOSPC in the run's
+// output (not an OOM kill), the workspace and its files stay, runs score
+// above the agent for the OOM killer. The next run is on the same
+// workspace.
 func TestFaultScratchFull(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, nil)
