@@ -29,6 +29,11 @@ func (r *Runtime) Stop(ctx context.Context, id, reason string) error {
 	}
 	token := c.Config.Labels[LabelToken]
 	r.log.Info("stopping workspace", "container_id", c.ID, "token", token, "reason", reason)
+	// Once begun, stop and remove run to the end even when ctx ends (a
+	// shutting-down loop): the engine goes on stopping a container whose
+	// request was cancelled, and a cancelled remove would leave it Exited.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.StopGrace+time.Minute)
+	defer cancel()
 	grace := int((r.opts.StopGrace + time.Second - 1) / time.Second)
 	if err := r.engine.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &grace}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop workspace %s: %w", id, err)

@@ -201,6 +201,38 @@ func TestStopRemovesContainerAndSocketDir(t *testing.T) {
 	}
 }
 
+// cancelAfterStop is the engine with the caller's context ended right
+// after the container stopped: a loop shutting down mid-Stop.
+type cancelAfterStop struct {
+	Engine
+	cancel context.CancelFunc
+}
+
+func (e cancelAfterStop) ContainerStop(ctx context.Context, id string, opts container.StopOptions) error {
+	err := e.Engine.ContainerStop(ctx, id, opts)
+	e.cancel()
+	return err
+}
+
+// A Stop whose context ends once the container stopped still removes it
+// (an Exited container was left behind by tests before).
+func TestStopFinishesWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	info := e.startReady(t, workspace.StartSpec{Token: runtimetest.Token(t), Pool: true})
+	ctx, cancel := context.WithCancel(testCtx(t, time.Minute))
+	rt, err := New(cancelAfterStop{Engine: e.cli, cancel: cancel}, e.rt.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Stop(ctx, info.ID, "test"); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if _, err := e.cli.ContainerInspect(testCtx(t, time.Minute), info.ID); err == nil {
+		t.Fatal("the stopped container was left behind")
+	}
+}
+
 func TestInspectStoppedWorkspace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
