@@ -23,14 +23,16 @@ type tmpfsSpec struct {
 	noexec bool
 }
 
-// workspaceTmpfs are the writable places of the read-only root.
+// workspaceTmpfs are the writable places of the read-only root (their
+// sizes are runtime/docker's and the task definition's, docs/decisions.md
+// D30).
 var workspaceTmpfs = []tmpfsSpec{
-	{"/tmp", 512, false},
-	{"/var/tmp", 256, true},
-	{"/run", 64, true},
-	{"/home/appuser/.cache", 512, true},
-	{"/home/appuser", 128, true},
-	{"/workspace", 1024, false},
+	{"/tmp", 256, false},
+	{"/var/tmp", 64, true},
+	{"/run", 16, true},
+	{"/home/appuser/.cache", 256, true},
+	{"/home/appuser", 64, true},
+	{"/workspace", 512, false},
 }
 
 // runtimeMounts are the writable mounts every container has besides the
@@ -162,7 +164,7 @@ func tmpfsCheck(ms []mountInfo) selftest.Check {
 		obs = strings.Join(bad, "; ") + " (" + obs + ")"
 	}
 	return check("filesystem.tmpfs",
-		"tmpfs /tmp 512m, /var/tmp 256m noexec, /run 64m noexec, /home/appuser/.cache 512m noexec, /home/appuser 128m noexec, /workspace 1g; all nosuid,nodev",
+		"tmpfs /tmp 256m, /var/tmp 64m noexec, /run 16m noexec, /home/appuser/.cache 256m noexec, /home/appuser 64m noexec, /workspace 512m; all nosuid,nodev",
 		obs, len(bad) == 0, "the writable places are not bounded or not restricted as configured")
 }
 
