@@ -62,8 +62,9 @@ type Runs struct {
 	// DetachedTTL cancels a run that has had no client stream open for
 	// this long.
 	DetachedTTL time.Duration `env:"RUN_DETACHED_TTL" envDefault:"10m"`
-	// LogMaxEvents caps a run's event log (XADD MAXLEN); older events are
-	// trimmed and a follower asking for them gets run_log_trimmed.
+	// LogMaxEvents caps a run's event log (XADD MINID, a batch at a
+	// time); older events are trimmed and a follower asking for them gets
+	// run_log_trimmed.
 	LogMaxEvents int64 `env:"RUN_LOG_MAX_EVENTS" envDefault:"10000"`
 	// LogTTL keeps a run's record and event log after it ended.
 	LogTTL time.Duration `env:"RUN_LOG_TTL" envDefault:"1h"`

@@ -135,7 +135,8 @@ func lastEventID(c echo.Context) (int64, error) {
 	return n, nil
 }
 
-// followBatch bounds the events one read of the log returns.
+// followBatch bounds the entries (batches of events) one read of the log
+// returns (the store reads at most 32 at once).
 const followBatch = 512
 
 // followRun answers GET /v1/conversations/{id}/runs/{run}/events: the

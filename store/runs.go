@@ -60,11 +60,6 @@ type RunEvent struct {
 	Data  string
 }
 
-// errStreamIDTooSmall is what Redis answers an XADD whose id is not above
-// the stream's last one; AppendRunEvents skips such events (a relay that
-// took over re-sends what was already stored).
-const errStreamIDTooSmall = "equal or smaller than the target stream top item"
-
 // runsPerConversation is how many runs GET /runs lists per conversation.
 const runsPerConversation = 50
 
@@ -185,39 +180,52 @@ func (v Runs) ActiveRuns(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// streamID is the Redis Streams id of run event n: "n-1" (ids start at
-// 1-1, and 0-0 is not a valid id).
-func streamID(n int64) string { return strconv.FormatInt(n, 10) + "-1" }
+// The run's log is a stream of batches: one entry holds a run of
+// consecutive events, its id "<last>-<first>" (their ids), field "<k>" the
+// event first+k as "<type>\n<data>" (an SSE event type has no newline).
+// Entry ids increase with the events, so the entries holding events after
+// n are those from id "<n+1>-0" on.
 
-func eventNumber(id string) int64 {
-	ms, _, _ := strings.Cut(id, "-")
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return n
-}
+// maxBatchEvents bounds the events of one entry (one script call).
+const maxBatchEvents = 1000
 
-// AppendRunEvents appends evs (in increasing id order) to the run's log in
-// one round trip, trimming it to maxLen entries. Ids are explicit, so an
-// event already stored (a relay that took over re-sends it) is skipped,
-// never stored twice.
+// readEntries bounds the entries one read returns; an entry holds up to
+// the relay's batch of events.
+const readEntries = 32
+
+// afterID is the smallest stream id above every entry whose events are all
+// at most n.
+func afterID(n int64) string { return strconv.FormatInt(n, 10) + "-18446744073709551615" }
+
+// AppendRunEvents appends evs (in increasing id order) to the run's log,
+// one entry per run of consecutive ids (one round trip each; a relay's
+// batch is one run), keeping the
+// entries that hold its newest maxLen events: the log keeps at least
+// maxLen events and fewer than maxLen plus one batch. An event already
+// stored (a relay that took over re-sends it) is skipped, never stored
+// twice.
 func (v Runs) AppendRunEvents(ctx context.Context, rid string, evs []RunEvent, maxLen int64) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	key := v.c.k.runLog(rid)
-	cmds := make([]*redis.StringCmd, len(evs))
-	_, err := v.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ev := range evs {
-			cmds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: maxLen, ID: streamID(ev.ID), Values: []string{"e", ev.Event, "d", ev.Data}})
+	key := []string{v.c.k.runLog(rid)}
+	for len(evs) > 0 {
+		n := 1
+		for n < len(evs) && n < maxBatchEvents && evs[n].ID == evs[n-1].ID+1 {
+			n++
 		}
-		return nil
-	})
-	if err == nil {
-		return nil
-	}
-	for _, c := range cmds {
-		if e := c.Err(); e != nil && !strings.Contains(e.Error(), errStreamIDTooSmall) {
-			return fmt.Errorf("append run %s events: %w", rid, e)
+		args := make([]any, 0, n+2)
+		args = append(args, maxLen, evs[0].ID)
+		for _, ev := range evs[:n] {
+			if strings.ContainsRune(ev.Event, '\n') {
+				return fmt.Errorf("append run %s event %d: its type %q has a newline", rid, ev.ID, ev.Event)
+			}
+			args = append(args, ev.Event+"\n"+ev.Data)
 		}
+		if err := v.c.run(ctx, scriptRunAppend, key, args...).Err(); err != nil {
+			return fmt.Errorf("append run %s events: %w", rid, err)
+		}
+		evs = evs[n:]
 	}
 	return nil
 }
@@ -236,47 +244,82 @@ func (v Runs) RunLogBounds(ctx context.Context, rid string) (first, last int64, 
 		return 0, 0, fmt.Errorf("read run %s log bounds: %w", rid, err)
 	}
 	if f := fc.Val(); len(f) > 0 {
-		first = eventNumber(f[0].ID)
+		_, first, _ = entryRange(f[0].ID)
 	}
 	if l := lc.Val(); len(l) > 0 {
-		last = eventNumber(l[0].ID)
+		last, _, _ = entryRange(l[0].ID)
 	}
 	return first, last, nil
 }
 
-// RunEvents returns up to count events of the run's log after id after.
+// RunEvents returns the run's events after id after held by its next
+// count entries at most (an entry holds a batch of consecutive events; at
+// most readEntries are read at once).
 func (v Runs) RunEvents(ctx context.Context, rid string, after int64, count int64) ([]RunEvent, error) {
-	msgs, err := v.c.rdb.XRangeN(ctx, v.c.k.runLog(rid), "("+streamID(after), "+", count).Result()
+	msgs, err := v.c.rdb.XRangeN(ctx, v.c.k.runLog(rid), strconv.FormatInt(after+1, 10), "+", min(count, readEntries)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read run %s events: %w", rid, err)
 	}
-	return runEvents(msgs), nil
+	out, err := runEvents(msgs, after)
+	if err != nil {
+		return nil, fmt.Errorf("read run %s events: %w", rid, err)
+	}
+	return out, nil
 }
 
 // WaitRunEvents blocks up to block for events after id after and returns
-// them (none when block passed).
+// them, as RunEvents does (none when block passed).
 func (v Runs) WaitRunEvents(ctx context.Context, rid string, after int64, count int64, block time.Duration) ([]RunEvent, error) {
-	res, err := v.c.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{v.c.k.runLog(rid), streamID(after)}, Count: count, Block: block}).Result()
+	res, err := v.c.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{v.c.k.runLog(rid), afterID(after)}, Count: min(count, readEntries), Block: block}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wait for run %s events: %w", rid, err)
 	}
-	var out []RunEvent
+	var msgs []redis.XMessage
 	for _, s := range res {
-		out = append(out, runEvents(s.Messages)...)
+		msgs = append(msgs, s.Messages...)
+	}
+	out, err := runEvents(msgs, after)
+	if err != nil {
+		return nil, fmt.Errorf("wait for run %s events: %w", rid, err)
 	}
 	return out, nil
 }
 
-func runEvents(msgs []redis.XMessage) []RunEvent {
-	out := make([]RunEvent, 0, len(msgs))
-	for _, m := range msgs {
-		ev := RunEvent{ID: eventNumber(m.ID)}
-		ev.Event, _ = m.Values["e"].(string)
-		ev.Data, _ = m.Values["d"].(string)
-		out = append(out, ev)
+// entryRange parses an entry id "<last>-<first>".
+func entryRange(id string) (last, first int64, err error) {
+	l, f, ok := strings.Cut(id, "-")
+	if ok {
+		if last, err = strconv.ParseInt(l, 10, 64); err == nil {
+			first, err = strconv.ParseInt(f, 10, 64)
+		}
 	}
-	return out
+	if !ok || err != nil || first < 1 || first > last {
+		return 0, 0, fmt.Errorf("run log entry id %q is not <last>-<first>", id)
+	}
+	return last, first, nil
+}
+
+// runEvents splits entries into their events, keeping those after id
+// after.
+func runEvents(msgs []redis.XMessage, after int64) ([]RunEvent, error) {
+	var out []RunEvent
+	for _, m := range msgs {
+		last, first, err := entryRange(m.ID)
+		if err != nil {
+			return nil, err
+		}
+		for id := max(first, after+1); id <= last; id++ {
+			v, ok := m.Values[strconv.FormatInt(id-first, 10)].(string)
+			if !ok {
+				return nil, fmt.Errorf("run log entry %s lacks event %d", m.ID, id)
+			}
+			ev := RunEvent{ID: id}
+			ev.Event, ev.Data, _ = strings.Cut(v, "\n")
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }

@@ -54,7 +54,8 @@ func TestRunLifecycle(t *testing.T) {
 }
 
 // The log holds each id once (a relay that took over re-sends stored
-// events), in order, trimmed to the newest maxLen.
+// events), in order, trimmed to the entries (batches) holding the newest
+// maxLen events.
 func TestRunLogAppendDedupTrim(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -91,13 +92,70 @@ func TestRunLogAppendDedupTrim(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, last, err := e.s.RunLogBounds(ctx, "r")
-	if err != nil || first != 8 || last != 12 {
-		t.Fatalf("bounds = %d..%d, %v; want 8..12", first, last, err)
+	// Entries 1..5, 6..8 (3..5 were skipped), 9..12: the newest five,
+	// 8..12, are in the last two.
+	if err != nil || first != 6 || last != 12 {
+		t.Fatalf("bounds = %d..%d, %v; want 6..12", first, last, err)
 	}
 	if w, err := e.s.WaitRunEvents(ctx, "r", 11, 10, 10*time.Millisecond); err != nil || len(w) != 1 || w[0].ID != 12 {
 		t.Fatalf("WaitRunEvents = %+v, %v", w, err)
 	}
 	if w, err := e.s.WaitRunEvents(ctx, "r", 12, 10, 10*time.Millisecond); err != nil || len(w) != 0 {
 		t.Fatalf("WaitRunEvents at the end = %+v, %v", w, err)
+	}
+	// A batch longer than the log keeps its newest maxLen events only.
+	if err := e.s.AppendRunEvents(ctx, "r", evs(13, 30), 5); err != nil {
+		t.Fatal(err)
+	}
+	if first, last, err := e.s.RunLogBounds(ctx, "r"); err != nil || first != 26 || last != 30 {
+		t.Fatalf("bounds after a long batch = %d..%d, %v; want 26..30", first, last, err)
+	}
+}
+
+// Reads split entries: from the middle of one, up to count entries, across
+// a gap in the ids (separate entries), the re-sent tail of a batch
+// skipped.
+func TestRunLogReadSplitsBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	batch := []store.RunEvent{{ID: 1, Event: "run", Data: "{}"}, {ID: 2, Event: "stdout", Data: "a\nb"}, {ID: 3, Event: "stdout", Data: ""},
+		{ID: 7, Event: "stdout", Data: "after a gap"}, {ID: 8, Event: "done", Data: `{"exit_code":0}`}}
+	if err := e.s.AppendRunEvents(ctx, "r", batch, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.AppendRunEvents(ctx, "r", batch[3:], 100); err != nil {
+		t.Fatalf("re-sent tail: %v", err)
+	}
+	for _, tt := range []struct {
+		name         string
+		after, count int64
+		want         []store.RunEvent
+	}{
+		{"all", 0, 100, batch},
+		{"middle of an entry", 1, 100, batch[1:]},
+		{"count", 1, 1, batch[1:3]},
+		{"after the gap", 3, 100, batch[3:]},
+		{"in the gap", 5, 100, batch[3:]},
+		{"the end", 8, 100, nil},
+	} {
+		got, err := e.s.RunEvents(ctx, "r", tt.after, tt.count)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if len(got) != len(tt.want) {
+			t.Fatalf("%s: got %+v, want %+v", tt.name, got, tt.want)
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Fatalf("%s: event %d = %+v, want %+v", tt.name, i, got[i], tt.want[i])
+			}
+		}
+	}
+	if w, err := e.s.WaitRunEvents(ctx, "r", 2, 100, 10*time.Millisecond); err != nil || len(w) != 3 || w[0] != batch[2] {
+		t.Fatalf("WaitRunEvents after 2 = %+v, %v", w, err)
+	}
+	if err := e.s.AppendRunEvents(ctx, "r", []store.RunEvent{{ID: 9, Event: "a\nb"}}, 100); err == nil {
+		t.Fatal("an event type with a newline was stored")
 	}
 }

@@ -169,6 +169,7 @@ var (
 	scriptDeadBinding   = script("dead_binding")
 	scriptRunCreate     = script("run_create")
 	scriptRunEnd        = script("run_end")
+	scriptRunAppend     = script("run_append")
 )
 
 // run executes sc with the conventional leading arguments (prefix, now ms).
