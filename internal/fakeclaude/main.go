@@ -10,9 +10,20 @@
 // prints real Claude Code stream-json lines on stdout: a system/init line
 // (session_id, tools, model, mcp_servers, ...), assistant lines, and a final
 // result line (subtype, is_error, duration_ms, num_turns, result,
-// session_id, total_cost_usd, usage). --resume keeps the session id; a
-// fresh run gets a new UUID. With --mcp-config, the file's servers appear in
-// the init line's mcp_servers, each with its configuration under "config".
+// session_id, total_cost_usd, usage). With --mcp-config, the file's
+// servers appear in the init line's mcp_servers, each with its
+// configuration under "config".
+//
+// Sessions are kept as Claude Code keeps them: a transcript of JSON lines at
+// $HOME/.claude/projects/<cwd, every character but letters and digits
+// replaced by '-'>/<session id>.jsonl (for /workspace,
+// ~/.claude/projects/-workspace/<id>.jsonl), one "user" line per prompt and
+// one "assistant" line per reply, each with sessionId, uuid, parentUuid,
+// cwd and timestamp. A fresh run gets a new UUID and a new transcript;
+// --resume <id> keeps the id and appends to the transcript, and when there is
+// none fails as Claude Code does: "No conversation found with session ID:
+// <id>" on stderr, nothing on stdout, exit 1. num_turns in the result line
+// counts the session's user turns.
 //
 // Without directives the reply echoes the prompt. Directives are
 // whitespace-separated words of the prompt, run in order:
@@ -38,6 +49,8 @@
 //	                 and report status and body in an assistant line
 //	env:             report the environment in an assistant line
 //	argv:            report the command line in an assistant line
+//	history:         report the session's earlier user turns, one per line
+//	                 ("turn <n>: <prompt>"), in an assistant line
 package main
 
 import (
@@ -45,6 +58,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -182,6 +196,20 @@ func run(f flags) int {
 	if session == "" {
 		session = newUUID()
 	}
+	tr, err := openTranscript(session, f.resume != "")
+	if err != nil {
+		if errors.Is(err, errNoConversation) {
+			fmt.Fprintf(os.Stderr, "No conversation found with session ID: %s\n", session)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "fakeclaude: session:", err)
+		return 1
+	}
+	earlier := tr.prompts()
+	if err := tr.append("user", f.prompt); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeclaude: session:", err)
+		return 1
+	}
 	init := initLine{
 		Type: "system", Subtype: "init", CWD: wd(), SessionID: session,
 		Tools:          tools(f.allowedTools),
@@ -250,12 +278,22 @@ func run(f flags) int {
 		case "argv":
 			b, _ := json.Marshal(os.Args)
 			o.line(assistant(session, string(b)))
+		case "history":
+			var h strings.Builder
+			for i, p := range earlier {
+				fmt.Fprintf(&h, "turn %d: %s\n", i+1, p)
+			}
+			o.line(assistant(session, h.String()))
 		}
 	}
 	if !isError {
 		o.line(assistant(session, reply))
 	}
-	o.line(result(session, reply, isError, time.Since(start), 1))
+	if err := tr.append("assistant", reply); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeclaude: session:", err)
+		return 1
+	}
+	o.line(result(session, reply, isError, time.Since(start), len(earlier)+1))
 	return exitCode
 }
 

@@ -67,14 +67,22 @@ type line struct {
 	raw string
 }
 
-// runFake runs fakeclaude with the agent's flags and returns its stdout
-// lines, stderr and exit code.
+// runFake runs fakeclaude with the agent's flags, env and a HOME of its
+// own, and returns its stdout lines, stderr and exit code.
 func runFake(t *testing.T, env []string, stdin string, args ...string) ([]line, string, int) {
+	t.Helper()
+	return runFakeIn(t, t.TempDir(), "", env, stdin, args...)
+}
+
+// runFakeIn runs fakeclaude with HOME=home in directory dir (the test's if
+// empty).
+func runFakeIn(t *testing.T, home, dir string, env []string, stdin string, args ...string) ([]line, string, int) {
 	t.Helper()
 	argv := append([]string{"-p"}, args...)
 	argv = append(argv, "--output-format", "stream-json", "--verbose")
 	cmd := exec.Command(fakeclaude(t), argv...)
-	cmd.Env = env
+	cmd.Env = append(append([]string(nil), env...), "HOME="+home)
+	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -129,13 +137,19 @@ func TestFlags(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(`{"mcpServers":{"docs":{"type":"http","url":"http://mcp.test/"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lines, _, code := runFake(t, nil, "", "resume me", "--resume", "sess-1", "--allowedTools", "Bash(git:*)", "mcp__docs__search",
+	home := t.TempDir()
+	first, _, code := runFakeIn(t, home, "", nil, "", "start")
+	if code != 0 || len(first) != 3 {
+		t.Fatalf("first run: exit %d, %d lines", code, len(first))
+	}
+	sid := first[0].SessionID
+	lines, _, code := runFakeIn(t, home, "", nil, "", "resume me", "--resume", sid, "--allowedTools", "Bash(git:*)", "mcp__docs__search",
 		"--append-system-prompt", "be brief", "--max-turns", "2", "--mcp-config", cfg)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if lines[0].SessionID != "sess-1" || lines[2].SessionID != "sess-1" {
-		t.Errorf("--resume not kept: %q", lines[0].SessionID)
+	if lines[0].SessionID != sid || lines[2].SessionID != sid {
+		t.Errorf("--resume not kept: %q, want %q", lines[0].SessionID, sid)
 	}
 	if !strings.Contains(lines[0].raw, `"mcp__docs__search"`) {
 		t.Errorf("allowed MCP tool not listed: %s", lines[0].raw)
@@ -152,6 +166,7 @@ func TestFlags(t *testing.T) {
 func TestPromptFromStdin(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(fakeclaude(t), "-p", "--output-format", "stream-json", "--verbose")
+	cmd.Env = []string{"HOME=" + t.TempDir()}
 	cmd.Stdin = strings.NewReader("-from stdin")
 	out, err := cmd.Output()
 	if err != nil || !strings.Contains(string(out), `"result":"fake reply to: -from stdin"`) {
@@ -161,7 +176,9 @@ func TestPromptFromStdin(t *testing.T) {
 
 func TestStreamJSONNeedsVerbose(t *testing.T) {
 	t.Parallel()
-	err := exec.Command(fakeclaude(t), "-p", "x", "--output-format", "stream-json").Run()
+	cmd := exec.Command(fakeclaude(t), "-p", "x", "--output-format", "stream-json")
+	cmd.Env = []string{"HOME=" + t.TempDir()}
+	err := cmd.Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("run without --verbose = %v, want exit 1", err)
@@ -289,5 +306,70 @@ func TestHTTPDirectiveUsesProxy(t *testing.T) {
 	}
 	if text := lines[1].Message.Content[0].Text; text != "http status 200: via proxy" {
 		t.Errorf("assistant text %q", text)
+	}
+}
+
+// TestSessionTranscript: a fresh run writes a transcript where Claude Code
+// keeps it; --resume appends to it and sees the earlier turns; a resume of
+// a session without a transcript (or in another directory: sessions are per
+// project) fails as Claude Code does.
+func TestSessionTranscript(t *testing.T) {
+	t.Parallel()
+	home, dir := t.TempDir(), t.TempDir()
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, code := runFakeIn(t, home, dir, nil, "", "first turn")
+	if code != 0 || len(first) != 3 {
+		t.Fatalf("first run: exit %d, %d lines", code, len(first))
+	}
+	sid := first[0].SessionID
+	path := filepath.Join(home, ".claude", "projects", projectSlug(dir), sid+".jsonl")
+	if !strings.HasPrefix(projectSlug(dir), "-") || strings.ContainsAny(projectSlug(dir), "/._") {
+		t.Errorf("slug %q", projectSlug(dir))
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("transcript not where Claude Code keeps it: %v", err)
+	}
+	var recs []transcriptLine
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r transcriptLine
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("transcript line %q: %v", l, err)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 2 || recs[0].Type != "user" || recs[0].Message.Content != "first turn" ||
+		recs[1].Type != "assistant" || recs[1].ParentUUID == nil || *recs[1].ParentUUID != recs[0].UUID ||
+		recs[0].SessionID != sid || recs[0].CWD != dir {
+		t.Fatalf("transcript %s", b)
+	}
+
+	second, _, code := runFakeIn(t, home, dir, nil, "", "second history:", "--resume", sid)
+	if code != 0 || len(second) != 4 {
+		t.Fatalf("resume: exit %d, %d lines", code, len(second))
+	}
+	if got := second[1].Message.Content[0].Text; got != "turn 1: first turn\n" {
+		t.Errorf("history = %q", got)
+	}
+	if !strings.Contains(second[3].raw, `"num_turns":2`) {
+		t.Errorf("result %s", second[3].raw)
+	}
+	third, _, _ := runFakeIn(t, home, dir, nil, "", "history:", "--resume", sid)
+	if got := third[1].Message.Content[0].Text; got != "turn 1: first turn\nturn 2: second history:\n" {
+		t.Errorf("history after two turns = %q", got)
+	}
+
+	for name, tc := range map[string]struct{ home, dir, id string }{
+		"unknown id":      {home, dir, "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3"},
+		"other directory": {home, t.TempDir(), sid},
+		"other home":      {t.TempDir(), dir, sid},
+	} {
+		lines, stderr, code := runFakeIn(t, tc.home, tc.dir, nil, "", "x", "--resume", tc.id)
+		if code != 1 || len(lines) != 0 || stderr != "No conversation found with session ID: "+tc.id+"\n" {
+			t.Errorf("%s: exit %d, %d stdout lines, stderr %q", name, code, len(lines), stderr)
+		}
 	}
 }
