@@ -177,6 +177,21 @@ func TestExecuteCommandRunsArgvWithoutShell(t *testing.T) {
 	}
 }
 
+// sessionID returns the session_id of a run's first Claude Code line.
+func sessionID(t *testing.T, evs []sse.Event) string {
+	t.Helper()
+	for _, ev := range evs {
+		var m struct {
+			SessionID string `json:"session_id"`
+		}
+		if ev.Event == api.EventMessage && json.Unmarshal([]byte(ev.Data), &m) == nil && m.SessionID != "" {
+			return m.SessionID
+		}
+	}
+	t.Fatalf("no session_id in %v", evs)
+	return ""
+}
+
 // assistantTexts returns the text blocks of the assistant messages.
 func assistantTexts(t *testing.T, evs []sse.Event) []string {
 	t.Helper()
@@ -206,9 +221,13 @@ func assistantTexts(t *testing.T, evs []sse.Event) []string {
 func TestExecutePassesClaudeFlags(t *testing.T) {
 	t.Parallel()
 	ta := startAgent(t, nil)
+	first, err := ta.client.Execute(testContext(t), api.ExecuteRequest{Prompt: "start a session"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	req := api.ExecuteRequest{
 		Prompt:       "argv:",
-		SessionID:    "0ce8853f-aabe-488c-bbc2-a05f10b1cdc3",
+		SessionID:    sessionID(t, collect(t, first)),
 		AllowedTools: []string{"Bash(git log:*)", "Read"},
 		SystemPrompt: "be brief",
 		MaxTurns:     3,
@@ -287,7 +306,7 @@ func TestExecuteEnvironmentIsFixed(t *testing.T) {
 		"ANTHROPIC_BEDROCK_BASE_URL=http://127.0.0.1:8080",
 		"CLAUDE_CODE_SKIP_BEDROCK_AUTH=1",
 		"CLAUDE_CODE_USE_BEDROCK=1",
-		"HOME=/home/appuser",
+		"HOME=" + ta.home,
 		"HTTPS_PROXY=http://127.0.0.1:8080",
 		"HTTP_PROXY=http://127.0.0.1:8080",
 		"NO_PROXY=localhost,127.0.0.1",

@@ -82,6 +82,7 @@ func fakeClaude(t *testing.T) string {
 type testAgent struct {
 	srv     *agent.Server
 	workDir string
+	home    string // HOME of its runs: the stand-in keeps sessions there
 	socket  string
 	client  *client.Client
 }
@@ -113,6 +114,7 @@ func startAgent(t *testing.T, mod func(*agent.Options)) *testAgent {
 	t.Helper()
 	opts := agent.Options{
 		WorkDir:    t.TempDir(),
+		Home:       t.TempDir(),
 		ClaudePath: fakeClaude(t),
 		TempDir:    t.TempDir(),
 		KillGrace:  2 * time.Second,
@@ -143,7 +145,7 @@ func startAgent(t *testing.T, mod func(*agent.Options)) *testAgent {
 		}
 		rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	})
-	return &testAgent{srv: srv, workDir: opts.WorkDir, socket: sock, client: client.New(rt)}
+	return &testAgent{srv: srv, workDir: opts.WorkDir, home: opts.Home, socket: sock, client: client.New(rt)}
 }
 
 func testContext(t *testing.T) context.Context {
