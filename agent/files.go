@@ -3,6 +3,8 @@ package agent
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,18 +14,43 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/workspaced/workspaced/agent/api"
 )
 
 // agentDirPrefix names the agent's own scratch directories inside the work
 // directory (staging and trash of PUT /files); GET /files leaves them out.
 const agentDirPrefix = ".workspace-agent-"
 
+// treeDir returns the directory of the tree the request names (path
+// /files/{tree}; /files is api.TreeWorkspace), creating the session tree
+// (private, as Claude Code does) if it does not exist yet.
+func (s *Server) treeDir(r *http.Request) (string, error) {
+	switch t := r.PathValue("tree"); t {
+	case "", api.TreeWorkspace:
+		return s.opts.WorkDir, nil
+	case api.TreeSession:
+		dir := filepath.Join(s.opts.Home, ".claude")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create %s: %w", dir, err)
+		}
+		return dir, nil
+	default:
+		return "", fmt.Errorf("%w: unknown tree %q", api.ErrBadRequest, t)
+	}
+}
+
 func (s *Server) handleGetFiles(w http.ResponseWriter, r *http.Request) {
+	dir, err := s.treeDir(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	s.files.RLock()
 	defer s.files.RUnlock()
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
-	if err := writeTar(r.Context(), w, s.opts.WorkDir); err != nil {
+	if err := writeTar(r.Context(), w, dir); err != nil {
 		s.log.Warn("stream files failed", "err", err)
 		// The status is sent: break the connection so the client sees a
 		// failed transfer, never a short archive that looks complete.
@@ -32,6 +59,11 @@ func (s *Server) handleGetFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
+	dir, err := s.treeDir(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	release, err := s.acquire()
 	if err != nil {
 		writeError(w, err)
@@ -39,7 +71,7 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxTarBytes)
-	if err := replaceDir(s.opts.WorkDir, body, s.opts.MaxTarBytes, &s.files); err != nil {
+	if err := replaceDir(dir, body, s.opts.MaxTarBytes, &s.files); err != nil {
 		s.log.Warn("replace files refused", "err", err)
 		writeError(w, err)
 		return
@@ -47,14 +79,53 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// writeTar writes the tree under root as a tar stream: directories, regular
-// files (hard links as links), symlinks. Sockets, devices and FIFOs are left
-// out, as are the agent's scratch directories.
-func writeTar(ctx context.Context, w io.Writer, root string) error {
-	tw := tar.NewWriter(w)
-	type fileID struct{ dev, ino uint64 }
-	seen := map[fileID]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+func (s *Server) handleFilesDigest(w http.ResponseWriter, r *http.Request) {
+	dir, err := s.treeDir(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.files.RLock()
+	defer s.files.RUnlock()
+	d, err := treeDigest(r.Context(), dir)
+	if err != nil {
+		s.log.Warn("digest files failed", "err", err)
+		writeError(w, err)
+		return
+	}
+	d.Tree = r.PathValue("tree")
+	writeJSON(w, http.StatusOK, d)
+}
+
+// treeDigest hashes the listing of the tree under root as GET /files
+// would archive it (api.TreeDigest): metadata only, no file is read.
+func treeDigest(ctx context.Context, root string) (api.TreeDigest, error) {
+	h := sha256.New()
+	var d api.TreeDigest
+	err := walkTree(ctx, root, func(rel string, info fs.FileInfo, link string) error {
+		var ino, ctime int64
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			ino, ctime = int64(st.Ino), st.Ctim.Nano()
+		}
+		fmt.Fprintf(h, "%q %o %d %d %d %d %q\n", rel, uint32(info.Mode()), info.Size(), info.ModTime().UnixNano(), ctime, ino, link)
+		d.Entries++
+		if info.Mode().IsRegular() {
+			d.Bytes += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return d, fmt.Errorf("digest %s: %w", root, err)
+	}
+	d.Digest = hex.EncodeToString(h.Sum(nil))
+	return d, nil
+}
+
+// walkTree calls fn for every entry GET /files archives under root, in
+// archive order: directories, regular files and symlinks (link is the
+// target), without the agent's scratch directories.
+func walkTree(ctx context.Context, root string, fn func(rel string, info fs.FileInfo, link string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -88,6 +159,19 @@ func writeTar(ctx context.Context, w io.Writer, root string) error {
 		default:
 			return nil // sockets, devices, FIFOs
 		}
+		return fn(rel, info, link)
+	})
+}
+
+// writeTar writes the tree under root as a tar stream: directories, regular
+// files (hard links as links), symlinks. Sockets, devices and FIFOs are left
+// out, as are the agent's scratch directories.
+func writeTar(ctx context.Context, w io.Writer, root string) error {
+	tw := tar.NewWriter(w)
+	type fileID struct{ dev, ino uint64 }
+	seen := map[fileID]string{}
+	err := walkTree(ctx, root, func(rel string, info fs.FileInfo, link string) error {
+		path := filepath.Join(root, rel)
 		hdr, err := tar.FileInfoHeader(info, link)
 		if err != nil {
 			return fmt.Errorf("header for %s: %w", rel, err)

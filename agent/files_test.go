@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -302,4 +303,118 @@ func TestPutFilesWhileRunningIsBusy(t *testing.T) {
 	cancel()
 	waitIdle(t, ta)
 	assertGone(t, readPIDs(t, pidfile))
+}
+
+// TestSessionTree: /files/session moves $HOME/.claude and nothing else;
+// the stand-in's transcript written by a run is in it, a PUT replaces it
+// without touching /workspace, and an unknown tree is a 400.
+func TestSessionTree(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	ctx := testContext(t)
+	if err := os.WriteFile(filepath.Join(ta.workDir, "work.txt"), []byte("work"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ta.client.Execute(ctx, api.ExecuteRequest{Prompt: "remember this"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := sessionID(t, collect(t, st))
+	rc, err := ta.client.GetTree(ctx, api.TreeSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := tarNames(t, saved)
+	slug := strings.NewReplacer("/", "-", ".", "-", "_", "-").Replace(ta.workDir)
+	if want := "projects/" + slug + "/" + sid + ".jsonl"; !slices.Contains(names, want) || slices.Contains(names, "work.txt") {
+		t.Fatalf("session tree %q, want %s and no workspace files", names, want)
+	}
+
+	// Another agent (a new workspace) gets the session: the run resumes.
+	other := startAgent(t, func(o *agent.Options) { o.WorkDir = ta.workDir })
+	if err := other.client.PutTree(ctx, api.TreeSession, bytes.NewReader(saved)); err != nil {
+		t.Fatal(err)
+	}
+	st, err = other.client.Execute(ctx, api.ExecuteRequest{Prompt: "history:", SessionID: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if texts := assistantTexts(t, collect(t, st)); len(texts) == 0 || texts[0] != "turn 1: remember this\n" {
+		t.Errorf("resumed run saw %q", texts)
+	}
+	if b, err := os.ReadFile(filepath.Join(ta.workDir, "work.txt")); err != nil || string(b) != "work" {
+		t.Errorf("workspace touched by a session PUT: %q, %v", b, err)
+	}
+
+	for _, tree := range []string{"nope", ".."} {
+		if _, err := ta.client.GetTree(ctx, tree); !isStatus(err, 400) && !isStatus(err, 404) {
+			t.Errorf("GET tree %q: %v, want 400/404", tree, err)
+		}
+	}
+}
+
+// TestTreeDigest: the digest moves when a file changes (even to the same
+// size and modification time) and stays when nothing does.
+func TestTreeDigest(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	ctx := testContext(t)
+	f := filepath.Join(ta.workDir, "a.txt")
+	if err := os.WriteFile(f, []byte("aaaa"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	digest := func() api.TreeDigest {
+		d, err := ta.client.TreeDigest(ctx, api.TreeWorkspace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d1 := digest()
+	if d1.Entries != 1 || d1.Bytes != 4 || len(d1.Digest) != 64 || d1.Tree != api.TreeWorkspace {
+		t.Fatalf("digest %+v", d1)
+	}
+	if d2 := digest(); d2 != d1 {
+		t.Errorf("unchanged tree: %+v then %+v", d1, d2)
+	}
+	fi, err := os.Stat(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the change time must be able to move
+	if err := os.WriteFile(f, []byte("bbbb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(f, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if d3 := digest(); d3.Digest == d1.Digest {
+		t.Errorf("same size and mtime, new content: digest did not move")
+	}
+}
+
+func tarNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+}
+
+func isStatus(err error, status int) bool {
+	var ae *client.APIError
+	return errors.As(err, &ae) && ae.Status == status
 }

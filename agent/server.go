@@ -64,6 +64,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("PUT /files", s.handlePutFiles)
 	mux.HandleFunc("GET /runs/{id}/events", s.handleRunEvents)
 	mux.HandleFunc("POST /runs/{id}/cancel", s.handleRunCancel)
+	mux.HandleFunc("GET /files/{tree}", s.handleGetFiles)
+	mux.HandleFunc("PUT /files/{tree}", s.handlePutFiles)
+	mux.HandleFunc("GET /files/{tree}/digest", s.handleFilesDigest)
 	s.mux = mux
 	return s, nil
 }

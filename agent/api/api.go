@@ -127,6 +127,32 @@ type Health struct {
 	UptimeS float64 `json:"uptime_s"`
 }
 
+// File trees GET/PUT /files/{tree} move (/files is TreeWorkspace; an
+// agent before trees answers 404 to /files/{tree}, never the wrong tree).
+const (
+	// TreeWorkspace is the workspace directory (/workspace); the default.
+	TreeWorkspace = "workspace"
+	// TreeSession is the Claude Code state, $HOME/.claude of the runs:
+	// session transcripts, settings the CLI writes.
+	TreeSession = "session"
+)
+
+// Trees are the trees a save holds, in the order a restore puts them back.
+var Trees = []string{TreeWorkspace, TreeSession}
+
+// TreeDigest is the JSON body of GET /files/{tree}/digest: a digest of a tree's
+// listing (names, types, modes, sizes, modification and change times,
+// inode numbers, link targets), computed from metadata alone. Any write
+// to a file changes its change time (which no process can set), so an
+// unchanged digest means an unchanged tree; a tree restored into a new
+// workspace has a new digest although its contents are the same.
+type TreeDigest struct {
+	Tree    string `json:"tree"`
+	Digest  string `json:"digest"`
+	Entries int    `json:"entries"`
+	Bytes   int64  `json:"bytes"`
+}
+
 // Done is the data of the final EventDone of a run.
 type Done struct {
 	// ExitCode is the process's exit code; -1 when it was killed by a

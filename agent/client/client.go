@@ -172,23 +172,64 @@ func streamOf(resp *http.Response, what string) (*Stream, error) {
 // transfer that fails midway ends in a read error, never in a short
 // archive that looks complete.
 func (c *Client) GetFiles(ctx context.Context) (io.ReadCloser, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/files", nil, "")
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
+	return c.GetTree(ctx, api.TreeWorkspace)
 }
 
 // PutFiles replaces the workspace's contents with the tar stream r.
 // A refused archive (api.ErrRefused cases, too large) is an *APIError
 // with status 400 or 413 and leaves the workspace unchanged.
 func (c *Client) PutFiles(ctx context.Context, r io.Reader) error {
-	resp, err := c.do(ctx, http.MethodPut, "/files", r, "application/x-tar")
+	return c.PutTree(ctx, api.TreeWorkspace, r)
+}
+
+// treePath is the agent's path of a tree (api.Trees).
+func treePath(tree string) string {
+	if tree == api.TreeWorkspace {
+		return "/files"
+	}
+	return "/files/" + url.PathEscape(tree)
+}
+
+// GetTree is GetFiles of a named tree. An agent that predates trees
+// answers an *APIError with status 404 (IsNotFound).
+func (c *Client) GetTree(ctx context.Context, tree string) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, http.MethodGet, treePath(tree), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// PutTree is PutFiles of a named tree.
+func (c *Client) PutTree(ctx context.Context, tree string, r io.Reader) error {
+	resp, err := c.do(ctx, http.MethodPut, treePath(tree), r, "application/x-tar")
 	if err != nil {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.Body.Close()
+}
+
+// TreeDigest returns the digest of a tree's listing (api.TreeDigest).
+func (c *Client) TreeDigest(ctx context.Context, tree string) (api.TreeDigest, error) {
+	var d api.TreeDigest
+	p := "/files/" + url.PathEscape(tree) + "/digest"
+	resp, err := c.do(ctx, http.MethodGet, p, nil, "")
+	if err != nil {
+		return d, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&d); err != nil {
+		return d, fmt.Errorf("decode %s: %w", p, err)
+	}
+	return d, nil
+}
+
+// IsNotFound reports whether err is the agent's 404: a route an older
+// agent does not have.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
 // do sends a request and turns non-2xx answers into ErrBusy or *APIError.
