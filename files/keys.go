@@ -20,6 +20,7 @@ const maxSegmentBytes = 255
 const (
 	manifestName    = "manifest.json"
 	snapshotsDir    = "snapshots/"
+	sessionsDir     = "sessions/"
 	snapshotSuffix  = ".tar.gz"
 	snapshotTimeFmt = "20060102T150405.000000000Z"
 )
@@ -65,23 +66,25 @@ func newLayout(prefix, tenant, conversation string) (layout, error) {
 
 func (l layout) manifest() string { return l.dir + manifestName }
 
-// snapshots is the prefix every snapshot key of the conversation has.
-func (l layout) snapshots() string { return l.dir + snapshotsDir }
+// folder is the prefix every snapshot key in dir (snapshotsDir,
+// sessionsDir) of the conversation has.
+func (l layout) folder(dir string) string { return l.dir + dir }
 
 // snapshot is the key of the snapshot with a manifest-relative name.
 func (l layout) snapshot(name string) string { return l.dir + name }
 
-// snapshotName is a new snapshot's name relative to the conversation's
-// folder: sortable by creation time, unique by its random suffix.
-func snapshotName(now time.Time, random string) string {
-	return snapshotsDir + now.UTC().Format(snapshotTimeFmt) + "-" + random + snapshotSuffix
+// snapshotName is a new snapshot's name in dir relative to the
+// conversation's folder: sortable by creation time, unique by its random
+// suffix.
+func snapshotName(dir string, now time.Time, random string) string {
+	return dir + now.UTC().Format(snapshotTimeFmt) + "-" + random + snapshotSuffix
 }
 
 // validSnapshotName reports whether name (from a manifest) names a
-// snapshot of the same conversation: "snapshots/<one segment>.tar.gz".
+// snapshot of the same conversation in dir: "<dir><one segment>.tar.gz".
 // A manifest can therefore never point a restore at another key.
-func validSnapshotName(name string) bool {
-	base, ok := strings.CutPrefix(name, snapshotsDir)
+func validSnapshotName(dir, name string) bool {
+	base, ok := strings.CutPrefix(name, dir)
 	if !ok || !strings.HasSuffix(base, snapshotSuffix) || len(base) == len(snapshotSuffix) {
 		return false
 	}

@@ -60,7 +60,7 @@ func TestNewLayoutRefusesHostileSegments(t *testing.T) {
 
 func TestValidSnapshotName(t *testing.T) {
 	t.Parallel()
-	good := snapshotName(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), "0123456789abcdef")
+	good := snapshotName(snapshotsDir, time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), "0123456789abcdef")
 	if good != "snapshots/20260102T030405.000000006Z-0123456789abcdef.tar.gz" {
 		t.Fatalf("snapshotName = %q", good)
 	}
@@ -80,7 +80,7 @@ func TestValidSnapshotName(t *testing.T) {
 		{"", false},
 	}
 	for _, tt := range tests {
-		if got := validSnapshotName(tt.name); got != tt.ok {
+		if got := validSnapshotName(snapshotsDir, tt.name); got != tt.ok {
 			t.Errorf("validSnapshotName(%q) = %v, want %v", tt.name, got, tt.ok)
 		}
 	}
@@ -89,9 +89,9 @@ func TestValidSnapshotName(t *testing.T) {
 func TestSnapshotNamesSortByTime(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 999_999_999, time.UTC)
-	a := snapshotName(t0, "ffffffffffffffff")
-	b := snapshotName(t0.Add(time.Nanosecond), "0000000000000000")
-	c := snapshotName(t0.Add(10*time.Hour), "0000000000000000")
+	a := snapshotName(snapshotsDir, t0, "ffffffffffffffff")
+	b := snapshotName(snapshotsDir, t0.Add(time.Nanosecond), "0000000000000000")
+	c := snapshotName(snapshotsDir, t0.Add(10*time.Hour), "0000000000000000")
 	if !(a < b && b < c) {
 		t.Fatalf("names do not sort by time: %q %q %q", a, b, c)
 	}

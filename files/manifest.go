@@ -8,9 +8,13 @@ import (
 	"time"
 )
 
-// FormatVersion is the manifest format this build writes and the only one
-// it restores.
-const FormatVersion = 1
+// FormatVersion is the manifest format this build writes. It restores
+// this one and FormatWorkspaceOnly.
+const FormatVersion = 2
+
+// FormatWorkspaceOnly is format 1: the workspace tree only, no session,
+// no digests. Still restored.
+const FormatWorkspaceOnly = 1
 
 // EncodingTarGzip is the only snapshot encoding: a tar stream (the agent's
 // GET /files) compressed with gzip.
@@ -49,6 +53,28 @@ type Manifest struct {
 	// Tenant and Conversation repeat the folder's names.
 	Tenant       string `json:"tenant"`
 	Conversation string `json:"conversation"`
+	// Digest is the agent's digest of the workspace tree (GET
+	// /files/workspace/digest) taken before the snapshot was read; a save
+	// whose digest is the same reuses the snapshot (format 2).
+	Digest string `json:"digest,omitempty"`
+	// Session is the snapshot of the Claude Code state ($HOME/.claude),
+	// absent when the agent had none to give (format 2).
+	Session *TreeSnapshot `json:"session,omitempty"`
+	// Reason is why the save was made: a release reason or "checkpoint"
+	// (format 2).
+	Reason string `json:"reason,omitempty"`
+}
+
+// TreeSnapshot is one tree's snapshot in a format 2 manifest, with the
+// same checks as the workspace snapshot's.
+type TreeSnapshot struct {
+	// Snapshot is "sessions/<time>-<random>.tar.gz".
+	Snapshot string `json:"snapshot"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	TarSize  int64  `json:"tar_size"`
+	// Digest is the agent's digest of the tree when it was read.
+	Digest string `json:"digest,omitempty"`
 }
 
 // decodeManifest parses and checks a manifest.
@@ -57,20 +83,48 @@ func decodeManifest(b []byte) (Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("%w: decode manifest: %v", ErrInvalidSnapshot, err)
 	}
-	if m.Format != FormatVersion {
-		return m, fmt.Errorf("%w: manifest format %d, want %d", ErrInvalidSnapshot, m.Format, FormatVersion)
+	if m.Format != FormatVersion && m.Format != FormatWorkspaceOnly {
+		return m, fmt.Errorf("%w: manifest format %d, want %d or %d", ErrInvalidSnapshot, m.Format, FormatWorkspaceOnly, FormatVersion)
+	}
+	if m.Format == FormatWorkspaceOnly && (m.Session != nil || m.Digest != "") {
+		return m, fmt.Errorf("%w: format 1 manifest with format 2 fields", ErrInvalidSnapshot)
 	}
 	if m.Encoding != EncodingTarGzip {
 		return m, fmt.Errorf("%w: manifest encoding %q", ErrInvalidSnapshot, m.Encoding)
 	}
-	if !validSnapshotName(m.Snapshot) {
-		return m, fmt.Errorf("%w: manifest names snapshot %q", ErrInvalidSnapshot, m.Snapshot)
+	if err := checkTree(snapshotsDir, TreeSnapshot{Snapshot: m.Snapshot, Size: m.Size, SHA256: m.SHA256}); err != nil {
+		return m, err
 	}
-	if m.Size <= 0 {
-		return m, fmt.Errorf("%w: manifest size %d", ErrInvalidSnapshot, m.Size)
-	}
-	if d, err := hex.DecodeString(m.SHA256); err != nil || len(d) != 32 {
-		return m, fmt.Errorf("%w: manifest sha256 %q", ErrInvalidSnapshot, m.SHA256)
+	if m.Session != nil {
+		if err := checkTree(sessionsDir, *m.Session); err != nil {
+			return m, fmt.Errorf("session: %w", err)
+		}
 	}
 	return m, nil
+}
+
+// checkTree checks one tree's snapshot entry: a name in dir of the same
+// conversation, a positive size, a SHA-256.
+func checkTree(dir string, t TreeSnapshot) error {
+	if !validSnapshotName(dir, t.Snapshot) {
+		return fmt.Errorf("%w: manifest names snapshot %q", ErrInvalidSnapshot, t.Snapshot)
+	}
+	if t.Size <= 0 {
+		return fmt.Errorf("%w: manifest size %d", ErrInvalidSnapshot, t.Size)
+	}
+	if d, err := hex.DecodeString(t.SHA256); err != nil || len(d) != 32 {
+		return fmt.Errorf("%w: manifest sha256 %q", ErrInvalidSnapshot, t.SHA256)
+	}
+	return nil
+}
+
+// workspaceTree returns the manifest's workspace snapshot as a TreeSnapshot.
+func (m Manifest) workspaceTree() TreeSnapshot {
+	return TreeSnapshot{Snapshot: m.Snapshot, Size: m.Size, SHA256: m.SHA256, TarSize: m.TarSize, Digest: m.Digest}
+}
+
+// checkpointID names the save a manifest describes: its creation time,
+// the same for every tree of it ("20260102T030405.000000006Z").
+func (m Manifest) checkpointID() string {
+	return m.CreatedAt.UTC().Format(snapshotTimeFmt)
 }

@@ -9,11 +9,12 @@ import (
 
 // Outcomes (label "outcome" of the save and restore counters).
 const (
-	OutcomeSaved    = "saved"    // a snapshot was uploaded and the manifest moved to it
-	OutcomeRestored = "restored" // a snapshot was put into the workspace
-	OutcomeNone     = "none"     // restore: the conversation has no saved files
-	OutcomeInvalid  = "invalid"  // bad target, or a snapshot that does not match its manifest
-	OutcomeError    = "error"    // agent or S3 failure (the caller retries)
+	OutcomeSaved     = "saved"     // a snapshot was uploaded and the manifest moved to it
+	OutcomeUnchanged = "unchanged" // save: no tree changed since the manifest's save; nothing uploaded
+	OutcomeRestored  = "restored"  // a snapshot was put into the workspace
+	OutcomeNone      = "none"      // restore: the conversation has no saved files
+	OutcomeInvalid   = "invalid"   // bad target, or a snapshot that does not match its manifest
+	OutcomeError     = "error"     // agent or S3 failure (the caller retries)
 )
 
 // Operations (label "op"; label "direction" of the bytes counter).

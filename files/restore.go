@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/workspaced/workspaced/agent/api"
 	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/workspace"
 )
@@ -31,6 +32,14 @@ import (
 // Agent and S3 failures return a plain error (retry); an invalid tenant or
 // conversation a workspace.Terminal error wrapping ErrInvalidTarget.
 func (s *Store) Restore(ctx context.Context, t workspace.RestoreTarget) (bool, error) {
+	cp, err := s.RestoreCheckpoint(ctx, t)
+	return cp != nil, err
+}
+
+// RestoreCheckpoint is Restore, returning which save was restored (nil:
+// none). A format 2 save restores the session tree ($HOME/.claude) after
+// the workspace, with the same checks; a format 1 save the workspace only.
+func (s *Store) RestoreCheckpoint(ctx context.Context, t workspace.RestoreTarget) (*workspace.Checkpoint, error) {
 	start := s.opts.Now()
 	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
 	m, err := s.restore(ctx, t)
@@ -39,19 +48,23 @@ func (s *Store) Restore(ctx context.Context, t workspace.RestoreTarget) (bool, e
 	case errors.Is(err, ErrInvalidTarget), errors.Is(err, ErrInvalidSnapshot):
 		s.metrics.done(opRestore, OutcomeInvalid, d, 0)
 		log.Error("restore files refused", "err", err)
-		return false, workspace.Terminal(fmt.Errorf("restore files of conversation %s: %w", t.Conversation, err))
+		return nil, workspace.Terminal(fmt.Errorf("restore files of conversation %s: %w", t.Conversation, err))
 	case err != nil:
 		s.metrics.done(opRestore, OutcomeError, d, 0)
 		log.Warn("restore files failed", "err", err)
-		return false, fmt.Errorf("restore files of conversation %s: %w", t.Conversation, err)
+		return nil, fmt.Errorf("restore files of conversation %s: %w", t.Conversation, err)
 	case m == nil:
 		s.metrics.done(opRestore, OutcomeNone, d, 0)
 		log.Debug("no files to restore")
-		return false, nil
+		return nil, nil
 	}
-	s.metrics.done(opRestore, OutcomeRestored, d, m.Size)
-	log.Info("files restored", "snapshot", m.Snapshot, "size", m.Size, "duration", d)
-	return true, nil
+	size := m.Size
+	if m.Session != nil {
+		size += m.Session.Size
+	}
+	s.metrics.done(opRestore, OutcomeRestored, d, size)
+	log.Info("files restored", "snapshot", m.Snapshot, "size", m.Size, "session", m.Session != nil, "duration", d)
+	return &workspace.Checkpoint{ID: m.checkpointID(), CreatedAt: m.CreatedAt, Reason: m.Reason, Workspace: m.Workspace}, nil
 }
 
 // restore returns the manifest it restored, nil if there is none.
@@ -69,41 +82,54 @@ func (s *Store) restore(ctx context.Context, t workspace.RestoreTarget) (*Manife
 		return nil, err
 	}
 	defer closeIdle()
-	key := l.snapshot(m.Snapshot)
+	if err := s.restoreTree(ctx, ag, l, api.TreeWorkspace, m.workspaceTree()); err != nil {
+		return nil, err
+	}
+	if m.Session != nil {
+		if err := s.restoreTree(ctx, ag, l, api.TreeSession, *m.Session); err != nil {
+			return nil, fmt.Errorf("session: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// restoreTree streams one verified snapshot into the agent's tree.
+func (s *Store) restoreTree(ctx context.Context, ag *agentclient.Client, l layout, tree string, ts TreeSnapshot) error {
+	key := l.snapshot(ts.Snapshot)
 	obj, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
 	var nsk *types.NoSuchKey
 	switch {
 	case errors.As(err, &nsk):
-		return nil, fmt.Errorf("%w: snapshot %s named by the manifest is missing", ErrInvalidSnapshot, key)
+		return fmt.Errorf("%w: snapshot %s named by the manifest is missing", ErrInvalidSnapshot, key)
 	case err != nil:
-		return nil, fmt.Errorf("get snapshot %s: %w", key, err)
+		return fmt.Errorf("get snapshot %s: %w", key, err)
 	}
 	defer obj.Body.Close()
-	if n := aws.ToInt64(obj.ContentLength); obj.ContentLength != nil && n != m.Size {
-		return nil, fmt.Errorf("%w: snapshot %s is %d bytes, manifest says %d", ErrInvalidSnapshot, key, n, m.Size)
+	if n := aws.ToInt64(obj.ContentLength); obj.ContentLength != nil && n != ts.Size {
+		return fmt.Errorf("%w: snapshot %s is %d bytes, manifest says %d", ErrInvalidSnapshot, key, n, ts.Size)
 	}
-	want, _ := hex.DecodeString(m.SHA256) // checked by decodeManifest
+	want, _ := hex.DecodeString(ts.SHA256) // checked by decodeManifest
 	var fail firstFailure
-	v := &verifier{r: obj.Body, h: sha256.New(), size: m.Size, sum: want, fail: &fail}
+	v := &verifier{r: obj.Body, h: sha256.New(), size: ts.Size, sum: want, fail: &fail}
 	zr, err := gzip.NewReader(v)
 	if err != nil {
 		fail.set(err, true)
-		return nil, fail.wrap(key)
+		return fail.wrap(key)
 	}
-	perr := ag.PutFiles(ctx, &holdback{r: zr, end: v.finish, fail: &fail})
+	perr := ag.PutTree(ctx, tree, &holdback{r: zr, end: v.finish, fail: &fail})
 	if err := fail.wrap(key); err != nil {
-		return nil, err
+		return err
 	}
 	var ae *agentclient.APIError
 	switch {
 	case errors.As(perr, &ae) && ae.Status < 500:
 		// The agent refused a verified snapshot (too large, say):
 		// retrying sends the same bytes.
-		return nil, workspace.Terminal(fmt.Errorf("put files: %w", perr))
+		return workspace.Terminal(fmt.Errorf("put %s files: %w", tree, perr))
 	case perr != nil:
-		return nil, fmt.Errorf("put files: %w", perr)
+		return fmt.Errorf("put %s files: %w", tree, perr)
 	}
-	return m, nil
+	return nil
 }
 
 // readManifest returns the conversation's manifest, nil if it has none.

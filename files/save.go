@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/workspaced/workspaced/agent/api"
+	agentclient "github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -42,7 +44,7 @@ var errUploadEnded = errors.New("upload ended")
 func (s *Store) Save(ctx context.Context, t workspace.SaveTarget) error {
 	start := s.opts.Now()
 	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
-	m, err := s.save(ctx, t, start, log)
+	m, sent, err := s.save(ctx, t, start, log)
 	d := s.opts.Now().Sub(start)
 	switch {
 	case errors.Is(err, ErrInvalidTarget):
@@ -53,51 +55,127 @@ func (s *Store) Save(ctx context.Context, t workspace.SaveTarget) error {
 		log.Warn("save files failed", "err", err)
 		return fmt.Errorf("save files of conversation %s: %w", t.Conversation, err)
 	}
-	s.metrics.done(opSave, OutcomeSaved, d, m.Size)
-	log.Info("files saved", "snapshot", m.Snapshot, "size", m.Size, "tar_size", m.TarSize, "duration", d)
+	if sent == 0 {
+		s.metrics.done(opSave, OutcomeUnchanged, d, 0)
+		log.Info("files unchanged since the last save", "snapshot", m.Snapshot, "reason", t.Reason, "duration", d)
+		return nil
+	}
+	s.metrics.done(opSave, OutcomeSaved, d, sent)
+	log.Info("files saved", "snapshot", m.Snapshot, "size", m.Size, "tar_size", m.TarSize,
+		"session", m.Session != nil, "reason", t.Reason, "duration", d)
 	return nil
 }
 
-func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Time, log *slog.Logger) (Manifest, error) {
+// save returns the manifest in force and the compressed bytes it uploaded
+// (0: nothing changed, nothing written).
+func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Time, log *slog.Logger) (Manifest, int64, error) {
 	l, err := newLayout(s.opts.Prefix, t.Tenant, t.Conversation)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, 0, err
+	}
+	prev, err := s.readManifest(ctx, l)
+	if err != nil {
+		// An unreadable previous manifest only costs the reuse of its
+		// snapshots; the new one replaces it.
+		log.Warn("previous manifest unreadable; saving every tree", "err", err)
+		prev = nil
 	}
 	ag, closeIdle, err := s.agent(t.Endpoint)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, 0, err
 	}
 	defer closeIdle()
-	random, err := randomHex(8)
-	if err != nil {
-		return Manifest{}, err
-	}
 	m := Manifest{
-		Format: FormatVersion, Encoding: EncodingTarGzip,
-		Snapshot: snapshotName(start, random), CreatedAt: start.UTC(),
-		Workspace: t.Workspace, Tenant: t.Tenant, Conversation: t.Conversation,
+		Format: FormatVersion, Encoding: EncodingTarGzip, CreatedAt: start.UTC(),
+		Workspace: t.Workspace, Tenant: t.Tenant, Conversation: t.Conversation, Reason: t.Reason,
 	}
-	body, err := ag.GetFiles(ctx)
+	var prevWS, prevSession *TreeSnapshot
+	if prev != nil && prev.Format == FormatVersion && prev.Workspace == t.Workspace {
+		w := prev.workspaceTree()
+		prevWS, prevSession = &w, prev.Session
+	}
+	ws, wsNew, err := s.saveTree(ctx, ag, l, api.TreeWorkspace, start, prevWS)
 	if err != nil {
-		return m, fmt.Errorf("get files: %w", err)
+		return m, 0, err
 	}
-	defer body.Close()
-	if err := s.upload(ctx, l.snapshot(m.Snapshot), body, &m); err != nil {
-		return m, err
+	m.Snapshot, m.Size, m.SHA256, m.TarSize, m.Digest = ws.Snapshot, ws.Size, ws.SHA256, ws.TarSize, ws.Digest
+	session, sessionNew, err := s.saveTree(ctx, ag, l, api.TreeSession, start, prevSession)
+	switch {
+	case agentclient.IsNotFound(err):
+		// An agent from before trees: the workspace alone is saved.
+		log.Warn("agent has no session tree; saving the workspace only")
+	case err != nil:
+		return m, 0, err
+	default:
+		m.Session = &session
+	}
+	var sent int64
+	if wsNew {
+		sent += ws.Size
+	}
+	if sessionNew {
+		sent += session.Size
+	}
+	if sent == 0 && prev != nil {
+		// Nothing changed since the manifest's save: nothing is written.
+		return *prev, 0, nil
 	}
 	if err := s.writeManifest(ctx, l, m); err != nil {
-		return m, err
+		return m, 0, err
 	}
-	if err := s.prune(ctx, l, m.Snapshot); err != nil {
-		log.Warn("prune old snapshots failed", "err", err)
+	for _, dir := range []string{snapshotsDir, sessionsDir} {
+		current := m.Snapshot
+		if dir == sessionsDir {
+			if m.Session == nil {
+				continue
+			}
+			current = m.Session.Snapshot
+		}
+		if err := s.prune(ctx, l, dir, current); err != nil {
+			log.Warn("prune old snapshots failed", "folder", dir, "err", err)
+		}
 	}
-	return m, nil
+	return m, sent, nil
+}
+
+// saveTree uploads one tree of the agent into a new snapshot, unless the
+// agent's digest of it equals prev's (then prev is returned, and false).
+// The digest is taken before the tree is read: a change while it streams
+// makes the next save's digest differ, never the reverse.
+func (s *Store) saveTree(ctx context.Context, ag *agentclient.Client, l layout, tree string, start time.Time, prev *TreeSnapshot) (TreeSnapshot, bool, error) {
+	d, err := ag.TreeDigest(ctx, tree)
+	switch {
+	case agentclient.IsNotFound(err) && tree == api.TreeWorkspace:
+		d = api.TreeDigest{} // an agent from before digests: always upload
+	case err != nil:
+		return TreeSnapshot{}, false, fmt.Errorf("digest %s: %w", tree, err)
+	case prev != nil && prev.Digest != "" && prev.Digest == d.Digest:
+		return *prev, false, nil
+	}
+	random, err := randomHex(8)
+	if err != nil {
+		return TreeSnapshot{}, false, err
+	}
+	dir := snapshotsDir
+	if tree == api.TreeSession {
+		dir = sessionsDir
+	}
+	ts := TreeSnapshot{Snapshot: snapshotName(dir, start, random), Digest: d.Digest}
+	body, err := ag.GetTree(ctx, tree)
+	if err != nil {
+		return ts, false, fmt.Errorf("get %s files: %w", tree, err)
+	}
+	defer body.Close()
+	if err := s.upload(ctx, l.snapshot(ts.Snapshot), body, &ts); err != nil {
+		return ts, false, err
+	}
+	return ts, true, nil
 }
 
 // upload compresses the tar stream body into the object key, filling m's
 // sizes and digest. The compressor writes into a pipe the transfer
 // manager reads parts from, so only the part buffers are held in memory.
-func (s *Store) upload(ctx context.Context, key string, body io.ReadCloser, m *Manifest) error {
+func (s *Store) upload(ctx context.Context, key string, body io.ReadCloser, m *TreeSnapshot) error {
 	pr, pw := io.Pipe()
 	hw := &hashWriter{w: pw, h: sha256.New()}
 	tar := &countReader{r: body}
@@ -163,14 +241,15 @@ func (s *Store) writeManifest(ctx context.Context, l layout, m Manifest) error {
 	return nil
 }
 
-// prune deletes the conversation's snapshots but the newest Keep (by name,
-// which sorts by creation time) and current, the one the manifest names.
+// prune deletes the conversation's snapshots in dir but the newest Keep
+// (by name, which sorts by creation time) and current, the one the
+// manifest names.
 // Only snapshots older than current are candidates, so a concurrent save's
 // newer snapshot is never deleted under it.
-func (s *Store) prune(ctx context.Context, l layout, current string) error {
+func (s *Store) prune(ctx context.Context, l layout, dir, current string) error {
 	var names []string
 	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{
-		Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(l.snapshots()),
+		Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(l.folder(dir)),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)

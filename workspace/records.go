@@ -1,5 +1,7 @@
 package workspace
 
+import "time"
+
 // Claim is the durable record of whom a workspace serves. Runtime labels
 // and RunTask tags are fixed when a workspace starts, and a warm-pool
 // workspace is claimed later, so each runtime keeps the record where the
@@ -34,4 +36,16 @@ type RestoreTarget struct {
 	Workspace    string
 	// Endpoint reaches the agent (PUT /files takes the workspace tar).
 	Endpoint string
+}
+
+// Checkpoint describes a save of a conversation's files (and Claude
+// session) that was restored into a workspace.
+type Checkpoint struct {
+	// ID names the save: its creation time, "20060102T150405.000000000Z".
+	ID        string
+	CreatedAt time.Time
+	// Reason is why it was made: a release reason or "checkpoint".
+	Reason string
+	// Workspace is the workspace the files came from.
+	Workspace string
 }
