@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -73,6 +74,18 @@ type ecsOptions struct {
 	double func(*ecsdouble.Options)
 	// env overrides workspaced's environment.
 	env map[string]string
+	// filesBucket creates a bucket in the emulator and saves workspace
+	// files there (WORKSPACE_FILES_BUCKET, S3 through the IAM gate).
+	filesBucket bool
+}
+
+// agentTestImage is the tasks' agent image (WORKSPACE_TEST_IMAGE overrides
+// ecsdouble.AgentTestImage, e.g. a worktree's own build).
+func agentTestImage() string {
+	if img := os.Getenv("WORKSPACE_TEST_IMAGE"); img != "" {
+		return img
+	}
+	return ecsdouble.AgentTestImage
 }
 
 // The backend's test access key: the ECS double and the IAM gate
@@ -141,7 +154,7 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 	var cli *dockerclient.Client
 	if o.docker {
 		cli = testenv.Docker(t)
-		testenv.Image(t, cli, ecsdouble.AgentTestImage)
+		testenv.Image(t, cli, agentTestImage())
 		testenv.Image(t, cli, ecsdouble.ProxyTestImage)
 	}
 	rs := redistest.Start(t)
@@ -173,8 +186,24 @@ func startECSStack(t *testing.T, o ecsOptions) *ecsStack {
 		// (docs/aws.md, "Security groups in the double").
 		dopts.SecurityGroups = map[string]string{workspaceSG: workspaceNetwork(t, cli)}
 	}
+	if dopts.TemplateVars == nil && dopts.Containers == nil {
+		dopts.TemplateVars = map[string]string{"agent_image": agentTestImage()}
+	}
 	if o.double != nil {
 		o.double(&dopts)
+	}
+	if o.filesBucket {
+		env := map[string]string{}
+		for k, v := range o.env {
+			env[k] = v
+		}
+		bucket := randomName("e2e-ecs-files-")
+		client := s3.NewFromConfig(emu.Config, func(so *s3.Options) { so.BaseEndpoint = aws.String(emu.URL); so.UsePathStyle = true })
+		if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			t.Fatal(err)
+		}
+		env["WORKSPACE_FILES_BUCKET"], env["AWS_ENDPOINT_URL_S3"] = bucket, emu.URL
+		o.env = env
 	}
 	if dopts.Cluster == "" {
 		dopts.Cluster = randomName("e2e-ecs-")
@@ -295,7 +324,7 @@ func bedrockForTasks(t *testing.T, cli *dockerclient.Client, o *ecsdouble.Option
 		t.Fatal(err)
 	}
 	defs, err := ecsdouble.LoadContainerDefinitions(map[string]string{
-		"agent_image": ecsdouble.AgentTestImage, "proxy_image": ecsdouble.ProxyTestImage})
+		"agent_image": agentTestImage(), "proxy_image": ecsdouble.ProxyTestImage})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,3 +145,27 @@ func TestSessionResumesAfterRecycling(t *testing.T) {
 		}
 	})
 }
+
+// TestECSSessionResumesAfterRelease: the same on the ECS path (the double
+// runs real task containers; S3 through the backend role's IAM policy):
+// the session saved with the files on release is restored into the next
+// task before it is ready, and --resume continues it.
+func TestECSSessionResumesAfterRelease(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true, filesBucket: true})
+	ctx := ctxFor(t, 4*time.Minute)
+	cid := "conv-ecs-session"
+	sid, _ := claudeTurn(t, ctx, s.stack, cid, "first turn", "")
+	first := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	if resp := s.request(http.MethodDelete, "/v1/conversations/"+cid); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE: %s", resp.Status)
+	}
+	s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReleased })
+	got, texts := claudeTurn(t, ctx, s.stack, cid, "history:", sid)
+	if got != sid || len(texts) == 0 || texts[0] != "turn 1: first turn\n" {
+		t.Fatalf("resumed session %s saw %q, want turn 1 of %s", got, texts, sid)
+	}
+	if c, _ := s.store.Conversation(ctx, cid); c.Workspace == first.Workspace {
+		t.Fatalf("same task %s after release", c.Workspace)
+	}
+}
