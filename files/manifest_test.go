@@ -26,8 +26,13 @@ func TestDecodeManifest(t *testing.T) {
 	}{
 		{name: "valid", mod: func(*Manifest) {}, ok: true},
 		{name: "future format", mod: func(m *Manifest) { m.Format = FormatVersion + 1 }},
-		{name: "format 1 with a session", mod: func(m *Manifest) { m.Format = 1; m.Session = &TreeSnapshot{Snapshot: "sessions/x.tar.gz", Size: 1, SHA256: m.SHA256} }},
-		{name: "session elsewhere", mod: func(m *Manifest) { m.Session = &TreeSnapshot{Snapshot: "snapshots/x.tar.gz", Size: 1, SHA256: m.SHA256} }},
+		{name: "format 1 with a session", mod: func(m *Manifest) {
+			m.Format = 1
+			m.Session = &TreeSnapshot{Snapshot: "sessions/x.tar.gz", Size: 1, SHA256: m.SHA256}
+		}},
+		{name: "session elsewhere", mod: func(m *Manifest) {
+			m.Session = &TreeSnapshot{Snapshot: "snapshots/x.tar.gz", Size: 1, SHA256: m.SHA256}
+		}},
 		{name: "no format", mod: func(m *Manifest) { m.Format = 0 }},
 		{name: "other encoding", mod: func(m *Manifest) { m.Encoding = "tar+zstd" }},
 		{name: "snapshot elsewhere", mod: func(m *Manifest) { m.Snapshot = "snapshots/../../../other/c/snapshots/x.tar.gz" }},
