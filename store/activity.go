@@ -75,3 +75,33 @@ func (v Activity) IdleWorkspaces(ctx context.Context, ttl time.Duration, limit i
 	}
 	return out, nil
 }
+
+// Use is a workspace used after some time (UsedSince).
+type Use struct {
+	Workspace    string
+	Conversation string
+	LastUse      time.Time
+	// Streaming is true while the workspace has an unexpired stream lease
+	// (a run is being relayed).
+	Streaming bool
+}
+
+// UsedSince returns up to limit workspaces (oldest use first) whose last
+// use is after since, each saying whether a stream is open on it now. The
+// checkpointer reads it: a stream's end touches the workspace, so a
+// workspace used after its last checkpoint and no longer streaming has
+// finished a run since. Read-only.
+func (v Activity) UsedSince(ctx context.Context, since time.Time, limit int) ([]Use, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	r, err := v.c.runStrings(ctx, scriptUsed, []string{v.c.k.lastuse()}, ms(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("query used workspaces: %w", err)
+	}
+	out := make([]Use, 0, len(r)/4)
+	for i := 0; i+3 < len(r); i += 4 {
+		out = append(out, Use{Workspace: r[i], LastUse: fromMS(r[i+1]), Conversation: r[i+2], Streaming: r[i+3] != "0"})
+	}
+	return out, nil
+}

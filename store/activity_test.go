@@ -108,3 +108,33 @@ func TestTouchNeverMovesBack(t *testing.T) {
 		t.Fatalf("idle = %v; the older touch moved last use back", got)
 	}
 }
+
+// TestUsedSince: workspaces used after a time, oldest first, with their
+// conversation and whether a stream lease is open.
+func TestUsedSince(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.ready(t, "c1", "w1")
+	since := e.clock.Now()
+	e.clock.Advance(time.Minute)
+	e.ready(t, "c2", "w2")
+	must(e.s.StreamStarted(ctx, "w2", "s1", time.Minute)).get(t)
+	got := must(e.s.UsedSince(ctx, since, 10)).get(t)
+	if len(got) != 1 || got[0].Workspace != "w2" || got[0].Conversation != "c2" || !got[0].Streaming {
+		t.Fatalf("used since = %+v, want w2 of c2 streaming", got)
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.s.StreamEnded(ctx, "w2", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	must(e.s.Touch(ctx, "w1")).get(t)
+	got = must(e.s.UsedSince(ctx, since, 10)).get(t)
+	if len(got) != 2 || got[0].Workspace != "w2" || got[0].Streaming || got[1].Workspace != "w1" || got[1].Streaming {
+		t.Fatalf("used since = %+v, want w2 then w1, none streaming", got)
+	}
+	if got := must(e.s.UsedSince(ctx, e.clock.Now(), 10)).get(t); len(got) != 0 {
+		t.Fatalf("used since now = %+v", got)
+	}
+}

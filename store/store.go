@@ -154,6 +154,7 @@ var (
 	scriptStreamStart = script("stream_start")
 	scriptStreamEnd   = script("stream_end")
 	scriptIdle        = script("idle")
+	scriptUsed        = script("used")
 
 	scriptPoolReserve   = script("pool_reserve")
 	scriptPoolUnreserve = script("pool_unreserve")
