@@ -211,6 +211,13 @@ type Files struct {
 	Prefix string `env:"WORKSPACE_FILES_PREFIX"`
 	// Keep is how many snapshots of a conversation are kept (at least 2).
 	Keep int `env:"WORKSPACE_FILES_KEEP" envDefault:"3"`
+	// CheckpointInterval is how often a workspace is checkpointed while a
+	// run goes on (it is also checkpointed after each run ends); 0
+	// disables checkpoints.
+	CheckpointInterval time.Duration `env:"FILES_CHECKPOINT_INTERVAL" envDefault:"5m"`
+	// CheckpointTick is how often the checkpointer scans activity: a run's
+	// end is checkpointed within one tick.
+	CheckpointTick time.Duration `env:"FILES_CHECKPOINT_TICK" envDefault:"5s"`
 }
 
 // Log configures logging.
@@ -277,6 +284,9 @@ func (c Config) Validate() error {
 	}
 	if c.GC.IdleTTL < 0 || c.GC.OrphanGrace < 0 {
 		errs = append(errs, errors.New("WORKSPACE_IDLE_TTL and ORPHAN_GRACE_PERIOD must not be negative"))
+	}
+	if c.Files.CheckpointInterval < 0 || c.Files.CheckpointTick <= 0 {
+		errs = append(errs, errors.New("FILES_CHECKPOINT_INTERVAL must not be negative and FILES_CHECKPOINT_TICK must be positive"))
 	}
 	if c.Files.Keep < 2 {
 		errs = append(errs, fmt.Errorf("WORKSPACE_FILES_KEEP %d: keep at least 2 snapshots", c.Files.Keep))

@@ -120,6 +120,13 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 		// Nothing changed since the manifest's save: nothing is written.
 		return *prev, 0, nil
 	}
+	// A save never moves the manifest back: a checkpoint that started
+	// before a release's save and ends after it leaves the release's
+	// manifest in force (its own objects are pruned later).
+	if cur, err := s.readManifest(ctx, l); err == nil && cur != nil && cur.CreatedAt.After(m.CreatedAt) {
+		log.Info("a newer save moved the manifest meanwhile; keeping it", "newer", cur.CreatedAt)
+		return *cur, 0, nil
+	}
 	if err := s.writeManifest(ctx, l, m); err != nil {
 		return m, 0, err
 	}

@@ -137,6 +137,7 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	}
 	if roles.GC {
 		a.addGC(workerMetrics, rec)
+		a.addCheckpoints(workerMetrics)
 	}
 	if roles.Worker {
 		if err := a.addWorkers(workerMetrics, busMetrics); err != nil {

@@ -70,6 +70,20 @@ func (a *App) addGC(wm *workers.Metrics, rec *workers.Reconciler) {
 	a.loops = append(a.loops, gc.Run)
 }
 
+// addCheckpoints runs the checkpointer (role gc) when files are saved and
+// FILES_CHECKPOINT_INTERVAL is not 0.
+func (a *App) addCheckpoints(wm *workers.Metrics) {
+	if a.saver == nil || a.cfg.Files.CheckpointInterval == 0 {
+		return
+	}
+	c := workers.NewCheckpointer(a.saver, a.store, wm, workers.CheckpointOptions{
+		Interval: a.cfg.Files.CheckpointInterval,
+		Tick:     a.cfg.Files.CheckpointTick,
+		Logger:   a.log,
+	})
+	a.loops = append(a.loops, c.Run)
+}
+
 // addRecover has the runtime re-attach, at start and before anything is
 // served, to the workspaces a previous workspaced left running (Docker:
 // their proxy listeners, with their persisted MCP rules). Where the
