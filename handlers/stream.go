@@ -117,6 +117,9 @@ type eventSink interface {
 type statusEvent struct {
 	State       string `json:"state"`
 	WorkspaceID string `json:"workspace_id,omitempty"`
+	// Checkpoint names the saved checkpoint restored into the workspace
+	// (state "restored").
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -62,6 +62,12 @@ func (s *Server) awaitReady(ctx context.Context, st eventSink, conv store.Conver
 		switch cur.State {
 		case store.StateReady:
 			if cur.Endpoint != "" {
+				// A new workspace that got saved files and session says
+				// which checkpoint (a workspace killed mid-run resumes
+				// from its last one).
+				if w, err := s.opts.Store.Workspace(ctx, cur.Workspace); err == nil && w.Restored != "" {
+					_ = st.sendJSON("status", statusEvent{State: "restored", WorkspaceID: cur.Workspace, Checkpoint: w.Restored})
+				}
 				_ = st.sendJSON("status", statusEvent{State: "ready", WorkspaceID: cur.Workspace})
 				s.metrics.wait.WithLabelValues(s.startKind(ctx, cur.Workspace)).Observe(s.opts.Now().Sub(start).Seconds())
 				return cur, nil

@@ -64,3 +64,14 @@ func (v Conversations) MarkRulesApplied(ctx context.Context, wid, digest string)
 	}
 	return n == 1, nil
 }
+
+// MarkRestored records that saved checkpoint (files and session) was
+// restored into workspace wid (field restored). It reports false for an
+// unknown or stopped workspace.
+func (v Conversations) MarkRestored(ctx context.Context, wid, checkpoint string) (bool, error) {
+	n, err := v.c.run(ctx, scriptRestored, []string{v.c.k.ws(wid)}, checkpoint).Int()
+	if err != nil {
+		return false, fmt.Errorf("mark checkpoint restored on %s: %w", wid, err)
+	}
+	return n == 1, nil
+}

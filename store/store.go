@@ -155,6 +155,7 @@ var (
 	scriptStreamEnd   = script("stream_end")
 	scriptIdle        = script("idle")
 	scriptUsed        = script("used")
+	scriptRestored    = script("restored")
 
 	scriptPoolReserve   = script("pool_reserve")
 	scriptPoolUnreserve = script("pool_unreserve")

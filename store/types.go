@@ -112,6 +112,9 @@ type Workspace struct {
 	// MCPDigest identifies the MCP rule set its proxy holds ("" = none
 	// applied); see SetMCPRules.
 	MCPDigest string
+	// Restored names the saved checkpoint restored into it ("" = none);
+	// see MarkRestored.
+	Restored string
 }
 
 // Live reports whether the workspace is known and not stopped.
@@ -161,6 +164,7 @@ func parseWorkspace(wid string, m map[string]string) Workspace {
 		StoppedAt:     fromMS(m["stopped_at"]),
 		ClaimedAt:     fromMS(m["claimed_at"]),
 		MCPDigest:     m["mcp_digest"],
+		Restored:      m["restored"],
 	}
 }
 

@@ -217,8 +217,12 @@ func TestGCStopsStuckClaim(t *testing.T) {
 // restorerFunc adapts a function to workers.Restorer.
 type restorerFunc func(ctx context.Context, t workspace.RestoreTarget) (bool, error)
 
-func (f restorerFunc) Restore(ctx context.Context, t workspace.RestoreTarget) (bool, error) {
-	return f(ctx, t)
+func (f restorerFunc) RestoreCheckpoint(ctx context.Context, t workspace.RestoreTarget) (*workspace.Checkpoint, error) {
+	ok, err := f(ctx, t)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &workspace.Checkpoint{ID: "20260102T030405.000000006Z"}, nil
 }
 
 // Cold path: files are restored before ready; a terminal restore failure

@@ -12,11 +12,12 @@ import (
 	"github.com/workspaced/workspaced/workspace"
 )
 
-// Restorer puts a conversation's saved files into a fresh workspace before
-// it serves (S3 in production). It reports whether there was anything to
-// restore. An error is retried (the workspace is not marked ready).
+// Restorer puts a conversation's saved files (and Claude session) into a
+// fresh workspace before it serves (S3 in production). It returns the
+// checkpoint it restored, nil when there was none. An error is retried
+// (the workspace is not marked ready).
 type Restorer interface {
-	Restore(ctx context.Context, t workspace.RestoreTarget) (restored bool, err error)
+	RestoreCheckpoint(ctx context.Context, t workspace.RestoreTarget) (*workspace.Checkpoint, error)
 }
 
 // PersonaliserOptions configure a Personaliser.
@@ -82,13 +83,19 @@ func (p *Personaliser) personalise(ctx context.Context, conv store.Conversation,
 		p.opts.Fault("claimed")
 	}
 	if p.opts.Restorer != nil && restore {
-		restored, err := p.opts.Restorer.Restore(ctx, workspace.RestoreTarget{
+		cp, err := p.opts.Restorer.RestoreCheckpoint(ctx, workspace.RestoreTarget{
 			Tenant: conv.Tenant, Conversation: conv.ID, Workspace: ws.ID, Endpoint: ws.Endpoint,
 		})
 		if err != nil {
 			return fmt.Errorf("personalise workspace %s: restore files: %w", ws.ID, err)
 		}
-		p.log.Debug("files restored", "conversation", conv.ID, "workspace", ws.ID, "restored", restored)
+		if cp != nil {
+			// The API names it in a status event once the workspace is ready.
+			if _, err := p.st.MarkRestored(ctx, ws.ID, cp.ID); err != nil {
+				return fmt.Errorf("personalise workspace %s: %w", ws.ID, err)
+			}
+		}
+		p.log.Debug("files restored", "conversation", conv.ID, "workspace", ws.ID, "restored", cp != nil)
 	}
 	return nil
 }

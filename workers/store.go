@@ -49,6 +49,7 @@ type StateStore interface {
 type PersonaliseStore interface {
 	MCPRules(ctx context.Context, cid string) (rulesJSON []byte, digest string, err error)
 	MarkRulesApplied(ctx context.Context, wid, digest string) (bool, error)
+	MarkRestored(ctx context.Context, wid, checkpoint string) (bool, error)
 	Workspace(ctx context.Context, wid string) (store.Workspace, error)
 }
 
