@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/workspaced/workspaced/events/bus/bustest"
+	"github.com/workspaced/workspaced/files"
 	"github.com/workspaced/workspaced/sse"
 	"github.com/workspaced/workspaced/store"
 )
@@ -167,5 +168,134 @@ func TestECSSessionResumesAfterRelease(t *testing.T) {
 	}
 	if c, _ := s.store.Conversation(ctx, cid); c.Workspace == first.Workspace {
 		t.Fatalf("same task %s after release", c.Workspace)
+	}
+}
+
+// manifestOf reads a conversation's manifest from S3 (nil if none).
+func manifestOf(t *testing.T, ctx context.Context, client *s3.Client, bucket, conv string) *files.Manifest {
+	t.Helper()
+	// <tenant>/<conversation>/manifest.json, whatever the API key's tenant.
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ""
+	for _, o := range list.Contents {
+		if strings.HasSuffix(aws.ToString(o.Key), "/"+conv+"/manifest.json") {
+			key = aws.ToString(o.Key)
+		}
+	}
+	if key == "" {
+		return nil
+	}
+	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil
+	}
+	defer obj.Body.Close()
+	var m files.Manifest
+	if err := json.NewDecoder(obj.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+// waitManifest polls (bounded) until the conversation's manifest satisfies
+// cond: S3 has no notifications here.
+func waitManifest(t *testing.T, ctx context.Context, client *s3.Client, bucket, conv string, cond func(*files.Manifest) bool) *files.Manifest {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := manifestOf(t, ctx, client, bucket, conv); m != nil && cond(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("manifest of %s: condition not met: %+v", conv, manifestOf(t, ctx, client, bucket, conv))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// TestKilledMidRunRestoresLastCheckpoint: a workspace is checkpointed after
+// a run ends and while a run goes on; docker kill mid-run loses only what
+// came after the last checkpoint: the next execute gets a replacement
+// holding the checkpoint's files and session, and a status event names
+// the checkpoint restored.
+func TestKilledMidRunRestoresLastCheckpoint(t *testing.T) {
+	t.Parallel()
+	emu := bustest.StartEmulator(t)
+	ctx := ctxFor(t, 4*time.Minute)
+	env := filesBucket(t, ctx, emu)
+	bucket := env["WORKSPACE_FILES_BUCKET"]
+	client := s3.NewFromConfig(emu.Config, func(o *s3.Options) { o.BaseEndpoint = aws.String(emu.URL); o.UsePathStyle = true })
+	env["FILES_CHECKPOINT_INTERVAL"] = "2s"
+	env["FILES_CHECKPOINT_TICK"] = "200ms"
+	s := startStackDeps(t, env, appDeps{awsConfig: &emu.Config})
+	cid := "conv-killed"
+
+	// Run 1 ends: it is checkpointed (no release).
+	sid, _ := claudeTurn(t, ctx, s, cid, "first turn", "")
+	if _, err := s.exec(ctx, cid, `{"kind":"command","argv":["sh","-c","echo one > /workspace/one.txt"]}`); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	waitManifest(t, ctx, client, bucket, cid, func(m *files.Manifest) bool {
+		return m.Reason == "checkpoint" && m.CreatedAt.After(ended) && m.Session != nil
+	})
+
+	// Run 2 writes, then goes on: a checkpoint taken while it runs holds
+	// two.txt; three.txt comes after the last checkpoint and is lost.
+	resp, err := s.post(ctx, cid, `{"kind":"command","argv":["sh","-c","echo two > /workspace/two.txt; echo written; sleep 120"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := sse.NewReader(resp.Body)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("run 2 stream: %v", err)
+		}
+		if ev.Event == "stdout" && ev.Data == "written" {
+			break
+		}
+	}
+	written := time.Now()
+	cp := waitManifest(t, ctx, client, bucket, cid, func(m *files.Manifest) bool {
+		return m.Reason == "checkpoint" && m.CreatedAt.After(written)
+	})
+	conv := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	if err := s.docker.ContainerKill(ctx, conv.Workspace, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateLost })
+
+	evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["cat","/workspace/one.txt","/workspace/two.txt"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stdout(evs); got != "one\ntwo\n" {
+		t.Fatalf("replacement has %q (events %v)", got, names(evs))
+	}
+	restored := ""
+	for _, ev := range evs {
+		var st struct{ State, Checkpoint string }
+		if ev.Event == "status" && json.Unmarshal([]byte(ev.Data), &st) == nil && st.State == "restored" {
+			restored = st.Checkpoint
+		}
+	}
+	// The last complete checkpoint: the one we saw, or a later one of the
+	// same run (checkpoints go on every 2s until the kill).
+	last := manifestOf(t, ctx, client, bucket, cid)
+	if restored == "" || restored != last.CreatedAt.UTC().Format("20060102T150405.000000000Z") || last.CreatedAt.Before(cp.CreatedAt) {
+		t.Fatalf("status names checkpoint %q; last manifest %s, seen %s", restored, last.CreatedAt, cp.CreatedAt)
+	}
+	_, texts := claudeTurn(t, ctx, s, cid, "history:", sid)
+	if len(texts) == 0 || texts[0] != "turn 1: first turn\n" {
+		t.Fatalf("session after kill saw %q", texts)
 	}
 }
