@@ -137,12 +137,12 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 	}
 	if roles.GC {
 		a.addGC(workerMetrics, rec)
-		a.addCheckpoints(workerMetrics)
 	}
 	if roles.Worker {
 		if err := a.addWorkers(workerMetrics, busMetrics); err != nil {
 			return nil, err
 		}
+		a.addCheckpoints(workerMetrics)
 	}
 	if roles.Events {
 		if err := a.addStateSubscriber(workerMetrics, busMetrics); err != nil {

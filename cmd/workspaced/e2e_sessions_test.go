@@ -299,3 +299,62 @@ func TestKilledMidRunRestoresLastCheckpoint(t *testing.T) {
 		t.Fatalf("session after kill saw %q", texts)
 	}
 }
+
+// TestECSKilledMidRunRestoresLastCheckpoint: the same on the ECS path: the
+// task's agent container dies mid-run (as on a lost instance); the next
+// task gets the last checkpoint's files and session.
+func TestECSKilledMidRunRestoresLastCheckpoint(t *testing.T) {
+	t.Parallel()
+	s := startECSStack(t, ecsOptions{docker: true, filesBucket: true, env: map[string]string{
+		"FILES_CHECKPOINT_INTERVAL": "2s", "FILES_CHECKPOINT_TICK": "200ms",
+	}})
+	ctx := ctxFor(t, 4*time.Minute)
+	client := s3.NewFromConfig(s.emu.Config, func(o *s3.Options) { o.BaseEndpoint = aws.String(s.emu.URL); o.UsePathStyle = true })
+	bucket := s.cfg.Files.Bucket
+	cid := "conv-ecs-killed"
+
+	sid, _ := claudeTurn(t, ctx, s.stack, cid, "first turn", "")
+	resp, err := s.post(ctx, cid, `{"kind":"command","argv":["sh","-c","echo two > /workspace/two.txt; echo written; sleep 120"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := sse.NewReader(resp.Body)
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("run stream: %v", err)
+		}
+		if ev.Event == "stdout" && ev.Data == "written" {
+			break
+		}
+	}
+	written := time.Now()
+	waitManifest(t, ctx, client, bucket, cid, func(m *files.Manifest) bool {
+		return m.Reason == "checkpoint" && m.CreatedAt.After(written) && m.Session != nil
+	})
+	conv := s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateReady })
+	if err := s.double.ExitContainer(conv.Workspace, "workspace-agent", 137); err != nil {
+		t.Fatal(err)
+	}
+	s.waitConversation(cid, func(c store.Conversation) bool { return c.State == store.StateLost })
+
+	evs, err := s.exec(ctx, cid, `{"kind":"command","argv":["cat","/workspace/two.txt"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := ""
+	for _, ev := range evs {
+		var st struct{ State, Checkpoint string }
+		if ev.Event == "status" && json.Unmarshal([]byte(ev.Data), &st) == nil && st.State == "restored" {
+			restored = st.Checkpoint
+		}
+	}
+	if got := stdout(evs); got != "two\n" || restored == "" {
+		t.Fatalf("replacement task has %q, restored checkpoint %q (events %v)", got, restored, names(evs))
+	}
+	_, texts := claudeTurn(t, ctx, s.stack, cid, "history:", sid)
+	if len(texts) == 0 || texts[0] != "turn 1: first turn\n" {
+		t.Fatalf("session after the task died saw %q", texts)
+	}
+}

@@ -70,7 +70,8 @@ func (a *App) addGC(wm *workers.Metrics, rec *workers.Reconciler) {
 	a.loops = append(a.loops, gc.Run)
 }
 
-// addCheckpoints runs the checkpointer (role gc) when files are saved and
+// addCheckpoints runs the checkpointer (role worker, which saves on
+// release too; one leader by lease) when files are saved and
 // FILES_CHECKPOINT_INTERVAL is not 0.
 func (a *App) addCheckpoints(wm *workers.Metrics) {
 	if a.saver == nil || a.cfg.Files.CheckpointInterval == 0 {
