@@ -172,6 +172,19 @@ func (c *Checkpointer) Pass(ctx context.Context) error {
 	return nil
 }
 
+// WaitIdle waits until no checkpoint is in flight, or ctx ends. Not for
+// use concurrently with Pass.
+func (c *Checkpointer) WaitIdle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // checkpoint saves one workspace if its conversation is still bound to it
 // and ready, and records the start time on success.
 func (c *Checkpointer) checkpoint(ctx context.Context, u store.Use, start time.Time) {
