@@ -4,7 +4,7 @@
 # holds the latest figures with the command that produced them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for name in relay proxy; do
+for name in relay proxy checkpoint; do
   section=$(mktemp)
   "./scripts/bench-$name.sh" >"$section"
   python3 - "$name" "$section" <<'PY'
