@@ -66,3 +66,35 @@ func TestDecodeManifest(t *testing.T) {
 		t.Fatalf("truncated JSON: %v", err)
 	}
 }
+
+// FuzzDecodeManifest: a manifest read from S3 never panics the decoder,
+// and one it accepts names snapshots of the same conversation only and
+// survives a re-encode unchanged.
+func FuzzDecodeManifest(f *testing.F) {
+	v := validManifest()
+	b, _ := json.Marshal(v)
+	f.Add(b)
+	v.Session = &TreeSnapshot{Snapshot: "sessions/20260102T030405.000000006Z-0123456789abcdef.tar.gz", Size: 3, SHA256: strings.Repeat("cd", 32)}
+	v.Digest, v.Reason = strings.Repeat("ef", 32), "checkpoint"
+	b, _ = json.Marshal(v)
+	f.Add(b)
+	f.Add([]byte(`{"format":1,"snapshot":"snapshots/../x.tar.gz"}`))
+	f.Add([]byte(`{"format":2,"session":{"snapshot":"snapshots/a.tar.gz"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := decodeManifest(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSnapshot) {
+				t.Fatalf("error %v does not wrap ErrInvalidSnapshot", err)
+			}
+			return
+		}
+		if !validSnapshotName(snapshotsDir, m.Snapshot) || (m.Session != nil && !validSnapshotName(sessionsDir, m.Session.Snapshot)) {
+			t.Fatalf("accepted %+v", m)
+		}
+		again, _ := json.Marshal(m)
+		m2, err := decodeManifest(again)
+		if err != nil || m2.Snapshot != m.Snapshot || (m.Session == nil) != (m2.Session == nil) {
+			t.Fatalf("re-encoded manifest %s: %+v, %v", again, m2, err)
+		}
+	})
+}
