@@ -14,7 +14,11 @@ BENCHTIME=${BENCHTIME:-2x}
 COUNT=${COUNT:-3}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-go test -run '^$' -bench 'BenchmarkCheckpoint' -benchtime "$BENCHTIME" -count "$COUNT" ./files/ 2>/dev/null | grep '^Benchmark' | tee "$out" >&2
+# One process per round, each running the four cases in turn: rounds
+# interleave the cases (go test -count would repeat each case in a row).
+for _ in $(seq "$COUNT"); do
+  go test -run '^$' -bench 'BenchmarkCheckpoint' -benchtime "$BENCHTIME" -count 1 ./files/ 2>/dev/null | grep '^Benchmark' | tee -a "$out" >&2
+done
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 # median <sub-benchmark> <unit>
@@ -36,7 +40,7 @@ echo "\`files.Store.Save\` from a real workspace container, against \`aws s3 syn
 echo "(Debian's awscli $(/usr/bin/aws --version 2>&1 | cut -d' ' -f1 | cut -d/ -f2)) of the same tree from the host, both to the"
 echo "in-process emulator through one proxy counting request body bytes."
 echo "\"1MiB-changed\" rewrites one file before each operation (not timed)."
-echo "Median of $COUNT rounds; the sub-benchmarks alternate within each round."
+echo "Median of $COUNT rounds (one process each, running the four cases in turn)."
 echo "Ratios are workspaced / awscli."
 echo
 echo "| case | workspaced ms | awscli ms | time ratio | workspaced bytes up | awscli bytes up | bytes ratio |"
