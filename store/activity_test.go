@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/workspaced/workspaced/store"
 	"github.com/workspaced/workspaced/workspace"
 )
 
@@ -136,5 +137,34 @@ func TestUsedSince(t *testing.T) {
 	}
 	if got := must(e.s.UsedSince(ctx, e.clock.Now(), 10)).get(t); len(got) != 0 {
 		t.Fatalf("used since now = %+v", got)
+	}
+}
+
+// TestRunEndIsAUse: the end of a run touches its workspace's last use
+// (the checkpointer and the idle GC see it), not a stopped one's.
+func TestRunEndIsAUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.ready(t, "c1", "w1")
+	e.clock.Advance(time.Minute)
+	since := e.clock.Now()
+	r := store.Run{ID: "r1", Conversation: "c1"}
+	if err := e.s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.StartRun(ctx, "r1", "w1", "unix:///x", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(e.s.UsedSince(ctx, since, 10)).get(t); len(got) != 0 {
+		t.Fatalf("used before the run ended: %+v", got)
+	}
+	e.clock.Advance(time.Second)
+	r.State = store.RunDone
+	if err := e.s.EndRun(ctx, r, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(e.s.UsedSince(ctx, since, 10)).get(t); len(got) != 1 || got[0].Workspace != "w1" || got[0].Streaming {
+		t.Fatalf("used after the run ended = %+v, want w1", got)
 	}
 }
