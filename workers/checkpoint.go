@@ -132,10 +132,11 @@ func (c *Checkpointer) Pass(ctx context.Context) error {
 		return nil
 	}
 	now := c.opts.Now()
-	// Workspaces used in the last interval and a tick, or since this
-	// replica started leading: an older use was checkpointed by now (or
-	// by the previous leader, or released).
-	since := now.Add(-c.opts.Interval - 2*c.opts.Tick)
+	// Workspaces used in the last two intervals and a minute (a running
+	// workspace's use is renewed with its stream lease, every few
+	// seconds): an older use was checkpointed by now (or by the previous
+	// leader, or released).
+	since := now.Add(-2*c.opts.Interval - time.Minute)
 	uses, err := c.st.UsedSince(ctx, since, 1000)
 	if err != nil {
 		return err
