@@ -60,7 +60,8 @@ type ApplyResult struct {
 // which is final: the workspace leaves every set, its conversation (if
 // still bound to it) becomes lost with a new generation, and watchers are
 // notified. Events for a workspace not yet bound are recorded so the later
-// BindProvisioning sees their state. Atomic (one script).
+// BindProvisioning sees their state. Atomic (one script). Concurrent calls
+// share one pipelined round trip to Redis (a group commit: applyBatcher).
 func (v Events) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, error) {
 	if ev.Workspace == "" || ev.Version < 0 {
 		return ApplyResult{}, fmt.Errorf("apply task state: workspace %q version %d: invalid", ev.Workspace, ev.Version)
@@ -72,12 +73,8 @@ func (v Events) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, 
 	case ev.Status.Stopping():
 		kind = "stopped"
 	}
-	r, err := v.c.runStrings(ctx, scriptApply, []string{v.c.k.ws(ev.Workspace)},
-		ev.Workspace, ev.Version, string(ev.Status), kind, ev.StoppedReason, durMS(v.c.tombstone))
-	if err != nil {
-		return ApplyResult{}, fmt.Errorf("apply task state %s v%d of workspace %s: %w", ev.Status, ev.Version, ev.Workspace, err)
-	}
-	res, err := applyResult(ev.Workspace, r)
+	call := &applyCall{ev: ev, kind: kind, done: make(chan struct{})}
+	res, err := v.c.applies.do(ctx, call, v.c.flushApplies)
 	if err != nil {
 		return ApplyResult{}, err
 	}

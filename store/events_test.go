@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -307,4 +308,35 @@ func TestRunningAtIsFirstRunning(t *testing.T) {
 	if w := e.ws(t, "w"); !w.RunningAt.Equal(at) {
 		t.Fatalf("RunningAt = %v, want %v", w.RunningAt, at)
 	}
+}
+
+// TestApplyTaskStateBatchedResults applies events of many workspaces
+// concurrently (they share pipelines) after the script cache was flushed
+// (the batch must load the script): every caller gets its own workspace's
+// result, and a redelivery is stale.
+func TestApplyTaskStateBatchedResults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	if err := e.client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			wid := fmt.Sprintf("w%d", i)
+			for _, want := range []store.Outcome{store.OutcomeApplied, store.OutcomeStale} {
+				res, err := e.s.ApplyTaskState(ctx, store.TaskState{Workspace: wid, Status: running, Version: 7})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res.Outcome != want || res.Workspace.ID != wid || res.Workspace.Version != 7 {
+					t.Errorf("%s: got %s for %+v, want %s", wid, res.Outcome, res.Workspace, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -71,6 +71,7 @@ type core struct {
 	k         keys
 	now       func() time.Time
 	tombstone time.Duration
+	applies   *applyBatcher
 }
 
 // New returns a Store on rdb. The caller owns rdb and closes it after the
@@ -85,7 +86,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
 	}
-	c := &core{rdb: rdb, k: keys{opts.Prefix}, now: opts.Now, tombstone: opts.TombstoneTTL}
+	c := &core{rdb: rdb, k: keys{opts.Prefix}, now: opts.Now, tombstone: opts.TombstoneTTL, applies: &applyBatcher{}}
 	return &Store{
 		Conversations: Conversations{c},
 		Events:        Events{c},

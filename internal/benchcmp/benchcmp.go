@@ -249,12 +249,13 @@ func Bench(b *testing.B, c Comparison) Result {
 		b.Fatal(err)
 	}
 	for _, m := range r.Metrics {
-		unit := strings.ReplaceAll(m.Unit, " ", "_")
-		b.ReportMetric(m.A.P50, c.A.Name+"-p50-"+unit)
-		b.ReportMetric(m.B.P50, c.B.Name+"-p50-"+unit)
+		b.ReportMetric(m.A.P50, noSpace(c.A.Name+"-p50-"+m.Unit))
+		b.ReportMetric(m.B.P50, noSpace(c.B.Name+"-p50-"+m.Unit))
 	}
 	if err := Emit(r); err != nil {
 		b.Fatal(err)
 	}
 	return r
 }
+
+func noSpace(s string) string { return strings.Join(strings.Fields(s), "_") }

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// applyFlushTimeout bounds one pipelined flush of task-state applies. The
+// flush runs on behalf of several callers, so it is detached from the
+// cancellation of the caller that happens to run it.
+const applyFlushTimeout = 30 * time.Second
+
+// applyCall is one ApplyTaskState waiting for its batch.
+type applyCall struct {
+	ev   TaskState
+	kind string
+	res  ApplyResult
+	err  error
+	done chan struct{}
+}
+
+// applyBatcher is a group commit of task-state applies: concurrent
+// ApplyTaskState calls are sent to Redis as one pipeline of apply scripts
+// (one write and one read on the connection for the whole batch) instead
+// of one round trip each. There is no timer and no background goroutine:
+// the first caller to find no flush running becomes the flusher; it sends
+// everything queued, then whatever was queued meanwhile, and stops when
+// nothing is left. A lone caller is sent at once (a batch of one). Each
+// event is still its own script, so each keeps its compare-and-set on the
+// version, and events are applied in the order they were queued.
+type applyBatcher struct {
+	mu       sync.Mutex
+	pending  []*applyCall
+	flushing bool
+}
+
+// do queues c and returns its result when its batch has been applied.
+func (b *applyBatcher) do(ctx context.Context, c *applyCall, flush func(context.Context, []*applyCall)) (ApplyResult, error) {
+	b.mu.Lock()
+	b.pending = append(b.pending, c)
+	if b.flushing {
+		b.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.res, c.err
+		case <-ctx.Done():
+			// The event may still be applied by the running flush, like a
+			// call whose reply was lost; the caller retries (idempotent).
+			return ApplyResult{}, fmt.Errorf("apply task state of workspace %s: %w", c.ev.Workspace, ctx.Err())
+		}
+	}
+	b.flushing = true
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyFlushTimeout)
+	defer cancel()
+	for len(b.pending) > 0 {
+		batch := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		flush(fctx, batch)
+		for _, x := range batch {
+			close(x.done)
+		}
+		b.mu.Lock()
+	}
+	b.flushing = false
+	b.mu.Unlock()
+	return c.res, c.err
+}
+
+// flushApplies runs the apply script of every call in one pipeline,
+// loading the script first if Redis does not have it cached.
+func (c *core) flushApplies(ctx context.Context, batch []*applyCall) {
+	cmds, err := c.pipeApplies(ctx, batch, scriptApply.EvalSha)
+	if err != nil && isNoScript(cmds) {
+		if lerr := scriptApply.Load(ctx, c.rdb).Err(); lerr != nil {
+			for _, x := range batch {
+				x.err = fmt.Errorf("load apply script: %w", lerr)
+			}
+			return
+		}
+		cmds, _ = c.pipeApplies(ctx, batch, scriptApply.EvalSha)
+	}
+	for i, x := range batch {
+		r, err := cmds[i].StringSlice()
+		if err != nil {
+			x.err = fmt.Errorf("apply task state %s v%d of workspace %s: %w", x.ev.Status, x.ev.Version, x.ev.Workspace, err)
+			continue
+		}
+		x.res, x.err = applyResult(x.ev.Workspace, r)
+	}
+}
+
+type evalFunc func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
+
+func (c *core) pipeApplies(ctx context.Context, batch []*applyCall, eval evalFunc) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(batch))
+	now := ms(c.now())
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, x := range batch {
+			cmds[i] = eval(ctx, p, []string{c.k.ws(x.ev.Workspace)}, c.k.prefix, now,
+				x.ev.Workspace, x.ev.Version, string(x.ev.Status), x.kind, x.ev.StoppedReason, durMS(c.tombstone))
+		}
+		return nil
+	})
+	return cmds, err
+}
+
+func isNoScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if err := c.Err(); errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
