@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
-# make bench: runs every benchmark script and replaces its section of
-# BENCHMARKS.md (between <!-- bench:NAME --> markers), so the file always
-# holds the latest figures with the command that produced them.
+# make bench: runs every side-by-side comparison (internal/benchcmp: the two
+# sides of each interleaved, A, B, A, B …) and replaces the "compare"
+# section of BENCHMARKS.md with N, p50/p90/p99 of each side, the ratio or
+# difference and its goal, the machine and the command; then the
+# credential proxy's section (scripts/bench-proxy.sh) and the checkpoint's
+# (scripts/bench-checkpoint.sh).
+#
+#   BENCH_N=10 ./scripts/bench.sh          # fewer rounds for every comparison
+#   BENCH_ONLY='relay' ./scripts/bench.sh  # comparisons whose benchmark matches
+#
+# BENCH_N overrides each comparison's rounds (defaults: 30 for the relay's
+# seq, 5 for the bulk stream, 200 for hot reuse, 10 for task-state events);
+# BENCH_BULK_MB sets the bulk stream's size (default 20). Needs redis-server,
+# redis-benchmark and nginx. About three minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for name in relay proxy checkpoint; do
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+command="make bench"
+[ -n "${BENCH_N:-}" ] && command="BENCH_N=$BENCH_N $command"
+[ -n "${BENCH_BULK_MB:-}" ] && command="BENCH_BULK_MB=$BENCH_BULK_MB $command"
+pattern="BenchmarkCompare"
+[ -n "${BENCH_ONLY:-}" ] && pattern="BenchmarkCompare/.*${BENCH_ONLY}|BenchmarkCompare${BENCH_ONLY}"
+# One package at a time: their sides must not compete for the CPUs.
+for pkg in ./store ./handlers; do
+  BENCHCMP_OUT=$results go test -run '^$' -bench "$pattern" -benchtime 1x -timeout 30m "$pkg" >&2
+done
+go run ./internal/benchcmp/benchreport -in "$results" -doc "${BENCH_DOC:-BENCHMARKS.md}" -command "$command" >/dev/null
+if [ -z "${BENCH_ONLY:-}" ]; then
+  for name in proxy checkpoint; do
   section=$(mktemp)
-  "./scripts/bench-$name.sh" >"$section"
-  python3 - "$name" "$section" <<'PY'
+  case $name in
+    proxy) BENCHTIME=${PROXY_BENCHTIME:-300x} COUNT=${PROXY_COUNT:-3} ./scripts/bench-proxy.sh >"$section" ;;
+    checkpoint) ./scripts/bench-checkpoint.sh >"$section" ;;
+  esac
+  python3 - "$name" "$section" "${BENCH_DOC:-BENCHMARKS.md}" <<'PY'
 import re, sys
-name, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
-path = "BENCHMARKS.md"
+name, section, path = sys.argv[1], open(sys.argv[2]).read().rstrip("\n"), sys.argv[3]
 text = open(path).read()
 start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
 block = f"{start}\n{section}\n{end}"
@@ -19,5 +45,6 @@ text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstr
 open(path, "w").write(text)
 PY
   rm -f "$section"
-done
-echo "BENCHMARKS.md updated"
+  done
+fi
+echo "${BENCH_DOC:-BENCHMARKS.md} updated"

@@ -33,7 +33,7 @@ func ReadResults(r io.Reader) ([]Result, error) {
 // Markdown renders results as the comparison section of BENCHMARKS.md.
 func Markdown(w io.Writer, results []Result, command string) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "## Side by side (`make bench`)\n\n")
+	fmt.Fprintf(b, "## Side by side\n\n")
 	if len(results) > 0 {
 		fmt.Fprintf(b, "Machine: %s; %s.\n", results[0].Machine, results[0].When.Format("2006-01-02 15:04 MST"))
 	}
