@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -94,6 +95,9 @@ type HTTP struct {
 	HeaderTimeout     time.Duration `env:"HTTP_HEADER_TIMEOUT" envDefault:"10s"`
 	BodyTimeout       time.Duration `env:"HTTP_BODY_TIMEOUT" envDefault:"30s"`
 	MaxConnsPerClient int           `env:"HTTP_MAX_CONNS_PER_CLIENT" envDefault:"256"`
+	// PprofAddr, when set, serves /debug/pprof on its own listener (never
+	// on the API's); empty (the default) serves no profiles.
+	PprofAddr string `env:"PPROF_ADDR"`
 }
 
 // Auth holds the API keys. Values never reach a log line.
@@ -296,6 +300,9 @@ func (c Config) Validate() error {
 	}
 	if c.Runs.LogMaxEvents <= 0 {
 		errs = append(errs, errors.New("RUN_LOG_MAX_EVENTS must be positive"))
+	}
+	if c.HTTP.PprofAddr != "" && c.HTTP.PprofAddr == c.HTTP.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") {
+		errs = append(errs, fmt.Errorf("PPROF_ADDR %q is HTTP_ADDR: profiles are served on a separate listener only", c.HTTP.PprofAddr))
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("MAX_REQUEST_BYTES must be positive"))

@@ -59,6 +59,8 @@ func TestLoadFromValidation(t *testing.T) {
 		{"proxy allowlist", map[string]string{"PROXY_DOMAIN_WHITELIST": "a.example, *.com"}, "PROXY_DOMAIN_WHITELIST"},
 		{"proxy limit", map[string]string{"PROXY_MAX_TUNNELS": "0"}, "PROXY_MAX_TUNNELS"},
 		{"proxy upstream", map[string]string{"BEDROCK_UPSTREAM_URL": "bedrock.example"}, "BEDROCK_UPSTREAM_URL"},
+		{"pprof on its own port", map[string]string{"PPROF_ADDR": "127.0.0.1:6060"}, ""},
+		{"pprof on the API port", map[string]string{"HTTP_ADDR": ":8000", "PPROF_ADDR": ":8000"}, "PPROF_ADDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

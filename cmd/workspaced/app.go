@@ -38,6 +38,7 @@ type App struct {
 	api     *handlers.Server
 	http    *http.Server
 	ln      net.Listener
+	pprof   *pprofServer // nil unless PPROF_ADDR is set
 	routers []*bus.Router
 	// loops are the background loops of the pool and gc roles; startup
 	// runs once, in order, before anything is served.
@@ -153,6 +154,9 @@ func newApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logge
 		if err := a.addAPI(); err != nil {
 			return nil, err
 		}
+	}
+	if err := a.addPprof(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
