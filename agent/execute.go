@@ -335,9 +335,15 @@ type eventWriter struct {
 	timeout time.Duration
 }
 
-func (e *eventWriter) event(ev sse.Event) error {
+// buffer writes ev without flushing it (see flush).
+func (e *eventWriter) buffer(ev sse.Event) error {
 	e.deadline()
-	return e.w.WriteEvent(ev)
+	return e.w.BufferEvent(ev)
+}
+
+func (e *eventWriter) flush() error {
+	e.deadline()
+	return e.w.Flush()
 }
 
 func (e *eventWriter) comment(text string) error {

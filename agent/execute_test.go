@@ -366,3 +366,31 @@ func TestClientMapsErrors(t *testing.T) {
 		t.Fatalf("Health = %+v, %v", h, err)
 	}
 }
+
+// TestExecuteCoalescingHoldsNothingBack: output is written in bursts
+// (flushed when no further line waits), yet a line followed by silence is
+// delivered during the silence: the run sleeps for ten minutes after it,
+// so the test only passes (within its deadline) if the line came before
+// the run ended; and every line of the burst arrives, in order.
+func TestExecuteCoalescingHoldsNothingBack(t *testing.T) {
+	t.Parallel()
+	ta := startAgent(t, nil)
+	ctx, cancel := contextWithCancel(t)
+	defer cancel()
+	st, err := ta.client.Execute(ctx, api.ExecuteRequest{Kind: api.KindCommand,
+		Argv: []string{"sh", "-c", "seq 1 300; echo quiet; exec sleep 600"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs := waitFor(t, st, func(ev sse.Event) bool { return ev.Event == api.EventStdout && ev.Data == "quiet" })
+	var lines []string
+	for _, ev := range evs {
+		if ev.Event == api.EventStdout {
+			lines = append(lines, ev.Data)
+		}
+	}
+	if len(lines) != 301 || lines[0] != "1" || lines[299] != "300" {
+		t.Fatalf("got %d stdout lines (%q…), want 1..300 then quiet", len(lines), lines[:min(3, len(lines))])
+	}
+}

@@ -98,12 +98,19 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, rl *runLog, afte
 			onGone()
 			return
 		}
+		// Coalesce: the events the log had are written unflushed and
+		// flushed together, once per batch (never once per event of a
+		// fast writer, never holding one back while the run is quiet).
 		for _, ev := range evs {
-			if ew.event(ev) != nil {
+			if ew.buffer(ev) != nil {
 				onGone()
 				return
 			}
 			after++
+		}
+		if len(evs) > 0 && ew.flush() != nil {
+			onGone()
+			return
 		}
 		if ended && len(evs) == 0 {
 			return

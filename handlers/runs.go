@@ -240,10 +240,21 @@ func (d *runDriver) emit(event, data string) {
 }
 
 func (d *runDriver) emitLocked(id int64, event, data string) {
+	d.emitToLocked(id, event, data, false)
+}
+
+// emitToLocked emits one event; buffered (the relay's events but the
+// final one) leaves it unflushed for flushSinkLocked.
+func (d *runDriver) emitToLocked(id int64, event, data string, buffered bool) {
 	d.seq = id
 	d.app.add(store.RunEvent{ID: id, Event: event, Data: data})
 	if d.sink != nil {
-		if d.sink.write(sse.Event{ID: strconv.FormatInt(id, 10), Event: event, Data: data}) != nil {
+		ev := sse.Event{ID: strconv.FormatInt(id, 10), Event: event, Data: data}
+		write := d.sink.write
+		if buffered && !isFinal(event) {
+			write = d.sink.buffer
+		}
+		if write(ev) != nil {
 			d.detachLocked()
 		}
 	}
@@ -487,6 +498,11 @@ func (d *runDriver) relay(ctx context.Context, up *client.Stream) {
 func (d *runDriver) pump(ctx context.Context, up *client.Stream) (final bool, err error) {
 	stop := context.AfterFunc(ctx, func() { up.Close() })
 	defer stop()
+	// Coalesce: relayed events are written unflushed and flushed when the
+	// agent's stream has nothing more buffered, just before the next read
+	// that may wait (D33).
+	up.BeforeRead(d.flushSink)
+	defer d.flushSink()
 	for {
 		ev, err := up.Next()
 		if err != nil {
@@ -499,7 +515,7 @@ func (d *runDriver) pump(ctx context.Context, up *client.Stream) (final bool, er
 		d.mu.Lock()
 		id := d.base + n
 		if id > d.seq {
-			d.emitLocked(id, ev.Event, ev.Data)
+			d.emitToLocked(id, ev.Event, ev.Data, true)
 			if ev.Event == api.EventDone {
 				d.outcome = "done"
 			}
@@ -511,6 +527,16 @@ func (d *runDriver) pump(ctx context.Context, up *client.Stream) (final bool, er
 			d.finish(up.Done())
 			return true, nil
 		}
+	}
+}
+
+// flushSink flushes the relayed events the client stream has buffered; a
+// stream that fails is detached (the run goes on).
+func (d *runDriver) flushSink() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.sink != nil && d.sink.flush() != nil {
+		d.detachLocked()
 	}
 }
 

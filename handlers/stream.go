@@ -87,8 +87,16 @@ func (st *stream) close() {
 	st.gauge.Dec()
 }
 
-// write writes one event.
+// write writes one event and flushes it.
 func (st *stream) write(ev sse.Event) error { return st.w.WriteEvent(ev) }
+
+// buffer writes one relayed event unflushed: the relay flushes when the
+// agent's stream has nothing more buffered (client.Stream.BeforeRead) and
+// with its final event.
+func (st *stream) buffer(ev sse.Event) error { return st.w.BufferEvent(ev) }
+
+// flush flushes what buffer wrote.
+func (st *stream) flush() error { return st.w.Flush() }
 
 // retry ends the stream with a reconnection hint (an SSE "retry:" field
 // and no event): the client reconnects, with Last-Event-ID, to a replica

@@ -165,7 +165,9 @@ func streamOf(resp *http.Response, what string) (*Stream, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: unexpected content type %q", what, ct)
 	}
-	return &Stream{body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+	st := &Stream{body: resp.Body, src: resp.Body}
+	st.r = sse.NewReader(streamSource{st})
+	return st, nil
 }
 
 // GetFiles returns the workspace as a tar stream; the caller closes it. A
@@ -278,9 +280,22 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body io.Read
 // Stream is a run's event stream. Not safe for concurrent use.
 type Stream struct {
 	body io.ReadCloser
+	src  io.Reader // body, or body flushing a relay's writer first
 	r    *sse.Reader
 	done *api.Done
 }
+
+// streamSource reads the stream's current source (see BeforeRead).
+type streamSource struct{ s *Stream }
+
+func (r streamSource) Read(p []byte) (int, error) { return r.s.src.Read(p) }
+
+// BeforeRead makes the stream call f before every read from the agent's
+// connection, that is whenever Next has no complete event buffered and may
+// block: a relay that passes events on unflushed (sse.Writer.BufferEvent)
+// flushes there, once per burst instead of once per event, never holding
+// an event back while it waits (see sse.FlushBeforeRead).
+func (s *Stream) BeforeRead(f func()) { s.src = sse.BeforeRead(s.body, f) }
 
 // Next returns the next event; io.EOF after the stream ended. When it
 // returns the EventDone event, Done reports its payload.
