@@ -24,8 +24,8 @@ type Writer struct {
 	w       io.Writer
 	flush   func() error
 	buf     bytes.Buffer // reused: Reset keeps its capacity
-	pending bool  // written, not flushed
-	err     error // the first failed write or flush: every later call returns it
+	pending bool         // written, not flushed
+	err     error        // the first failed write or flush: every later call returns it
 }
 
 // NewWriter returns a Writer on w. If w is an http.ResponseWriter it is
