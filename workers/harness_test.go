@@ -38,6 +38,7 @@ var (
 	_ workers.ReleaseStore   = (*store.Store)(nil)
 	_ workers.StateStore     = (*store.Store)(nil)
 	_ workspace.Runtime      = (*docker.Runtime)(nil)
+	_ workers.ListenAwaiter  = (*docker.Runtime)(nil) // readiness is signalled on Docker
 )
 
 const testLabel = "test.workspaced.id"

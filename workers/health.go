@@ -53,14 +53,41 @@ type readiness struct {
 	minBackoff, maxBackoff time.Duration
 }
 
+// ListenAwaiter is implemented by runtimes that can tell when a
+// workspace's agent starts listening (the Docker runtime: its socket file
+// appears, watched with inotify). Readiness then probes /health when that
+// happens instead of on the backoff schedule alone.
+type ListenAwaiter interface {
+	// AwaitListening blocks until the agent of endpoint listens or ctx
+	// ends; an error means "unknown" (the caller probes on its schedule).
+	AwaitListening(ctx context.Context, endpoint string) error
+}
+
+// listenWaitMax bounds how long readiness waits for the listen signal
+// before it falls back to probing on the backoff schedule.
+const listenWaitMax = 10 * time.Second
+
+// signalledBackoff is the first pause after the listen signal: the agent
+// binds its socket just before it listens, so a probe at that instant may
+// be refused once.
+const signalledBackoff = time.Millisecond
+
 // wait calls the health check until it passes, backing off between tries,
-// until deadline. It returns errNotReady (wrapped) when the deadline
-// passed, or ctx's error if ctx ended first (a retry resumes waiting
-// towards the same deadline).
-func (r readiness) wait(ctx context.Context, rt http.RoundTripper, endpoint string, deadline time.Time) error {
+// until deadline. With await (the runtime's listen signal, nil if none) it
+// first waits, at most listenWaitMax, for the agent to listen. It returns
+// errNotReady (wrapped) when the deadline passed, or ctx's error if ctx
+// ended first (a retry resumes waiting towards the same deadline).
+func (r readiness) wait(ctx context.Context, rt http.RoundTripper, endpoint string, deadline time.Time, await func(context.Context) error) error {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	backoff := r.minBackoff
+	if await != nil {
+		actx, acancel := context.WithTimeout(wctx, listenWaitMax)
+		if await(actx) == nil {
+			backoff = min(signalledBackoff, backoff)
+		}
+		acancel()
+	}
 	var last error
 	for {
 		tctx, tcancel := context.WithTimeout(wctx, r.perTry)

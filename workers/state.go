@@ -194,7 +194,11 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 	if since.IsZero() {
 		since = s.now()
 	}
-	if err := s.ready.wait(ctx, rt, info.Endpoint, since.Add(s.ready.timeout)); err != nil {
+	var await func(context.Context) error
+	if la, ok := s.rt.(ListenAwaiter); ok {
+		await = func(ctx context.Context) error { return la.AwaitListening(ctx, info.Endpoint) }
+	}
+	if err := s.ready.wait(ctx, rt, info.Endpoint, since.Add(s.ready.timeout), await); err != nil {
 		if errors.Is(err, errNotReady) {
 			return s.unhealthy(ctx, w, err, log)
 		}
