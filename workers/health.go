@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/workspaced/workspaced/agent/api"
 	"github.com/workspaced/workspaced/agent/client"
 )
 
@@ -32,16 +33,48 @@ func (f HealthCheckFunc) Healthy(ctx context.Context, rt http.RoundTripper, endp
 var AgentHealth HealthChecker = HealthCheckFunc(agentHealth)
 
 func agentHealth(ctx context.Context, rt http.RoundTripper, endpoint string) error {
-	c := client.New(rt)
-	if strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://") {
-		c = client.NewWithBaseURL(rt, endpoint)
-	}
-	h, err := c.Health(ctx)
+	h, err := agentClient(rt, endpoint).Health(ctx)
 	if err != nil {
 		return err
 	}
 	if h.Status != "ok" {
 		return fmt.Errorf("agent status %q", h.Status)
+	}
+	return nil
+}
+
+// agentClient is the agent of endpoint through rt.
+func agentClient(rt http.RoundTripper, endpoint string) *client.Client {
+	if strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://") {
+		return client.NewWithBaseURL(rt, endpoint)
+	}
+	return client.New(rt)
+}
+
+// warmUpTimeout bounds a pool workspace's warm-up run.
+const warmUpTimeout = 30 * time.Second
+
+// warmUp runs a no-op command (`true`) in a new pool workspace and reads
+// its stream to the final event, before the workspace is offered: the
+// first run of a fresh agent pays for work done lazily once (its first
+// process start, first run directory, first streaming response), and a
+// warm-pool hit should not. A failure is returned for the log only: the
+// workspace answered /health and is offered anyway.
+func warmUp(ctx context.Context, rt http.RoundTripper, endpoint string) error {
+	ctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
+	defer cancel()
+	st, err := agentClient(rt, endpoint).Execute(ctx, api.ExecuteRequest{Kind: api.KindCommand, Argv: []string{"true"}})
+	if err != nil {
+		return fmt.Errorf("warm-up run: %w", err)
+	}
+	defer st.Close()
+	for st.Done() == nil {
+		if _, err := st.Next(); err != nil {
+			return fmt.Errorf("warm-up stream: %w", err)
+		}
+	}
+	if d := st.Done(); d.ExitCode != 0 {
+		return fmt.Errorf("warm-up run exited %d (%s)", d.ExitCode, d.Error)
 	}
 	return nil
 }

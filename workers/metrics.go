@@ -44,6 +44,7 @@ type Metrics struct {
 	poolClaims  *prometheus.CounterVec
 	poolStarts  *prometheus.CounterVec
 	poolRetired *prometheus.CounterVec
+	warmups     *prometheus.CounterVec
 	claimTime   *prometheus.HistogramVec
 	gc          *prometheus.CounterVec
 	repairs     *prometheus.CounterVec
@@ -107,6 +108,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "workspaced_leader",
 		Help: "1 while this replica holds the lease of the loop (pool, gc).",
 	}, []string{"loop"})
+	m.warmups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "workspaced_pool_warmups_total",
+		Help: "Warm-up runs of new pool workspaces before they are offered, by result (ok, error: offered anyway).",
+	}, []string{"result"})
 	m.active = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "workspaced_workspaces_active",
 		Help: "Workspaces the runtime runs (not stopping or stopped: warm pool and conversations), as the reconciler last listed them; 0 on a replica without the gc lease, so take the Maximum across replicas.",
@@ -116,7 +121,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Help: "Provisioning attempts that ended while their start still waited for admission (WORKSPACE_START_CONCURRENCY); retried in place, not failures.",
 	})
 	for _, c := range []prometheus.Collector{m.events, m.provisioning, m.failures, m.poolSize, m.poolClaims,
-		m.poolStarts, m.poolRetired, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader, m.active, m.queued} {
+		m.poolStarts, m.poolRetired, m.warmups, m.claimTime, m.gc, m.repairs, m.reconciles, m.leader, m.active, m.queued} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register workers metrics: %w", err)
 		}
@@ -183,6 +188,13 @@ func (m *Metrics) poolStart(result string) {
 	if m != nil {
 		m.poolStarts.WithLabelValues(result).Inc()
 	}
+}
+
+func (m *Metrics) warmedUp(result string) {
+	if m == nil {
+		return
+	}
+	m.warmups.WithLabelValues(result).Inc()
 }
 
 func (m *Metrics) retired(reason string) {

@@ -105,6 +105,11 @@ func TestPoolWarmThenColdThenRefill(t *testing.T) {
 	if len(pool) != 3 || cr.pool.Load() != 3 {
 		t.Fatalf("pool containers %d, pool starts %d; want 3 and 3", len(pool), cr.pool.Load())
 	}
+	// Each was warmed up (a run of `true` read to its final event) before
+	// it was offered.
+	if got := h.metric(t, "workspaced_pool_warmups_total", "result", "ok"); got != 3 {
+		t.Errorf("warm-ups = %v, want 3", got)
+	}
 
 	prov := h.warmProvisioner(t, nil)
 	before := cr.pool.Load() + cr.cold.Load()

@@ -204,6 +204,16 @@ func (s *StateSubscriber) becomeReady(ctx context.Context, w store.Workspace, lo
 		}
 		return fmt.Errorf("wait for workspace %s: %w", w.ID, err)
 	}
+	if (w.Pool || info.Pool) && w.Conversation == "" && w.State != store.WorkspaceReady {
+		// A pool workspace does its first run's lazy work before it is
+		// offered (see warmUp).
+		result := "ok"
+		if err := warmUp(ctx, rt, info.Endpoint); err != nil {
+			result = "error"
+			log.Warn("pool workspace warm-up failed; offered anyway", "err", err)
+		}
+		s.m.warmedUp(result)
+	}
 	return s.markHealthy(ctx, w, info, log)
 }
 
