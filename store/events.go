@@ -83,16 +83,26 @@ func (v Events) ApplyTaskState(ctx context.Context, ev TaskState) (ApplyResult, 
 }
 
 // applyResult decodes the reply of the apply script: outcome, previous
-// state, the workspace, and the conversation whose binding ended ("" if
-// none).
-func applyResult(wid string, r []string) (ApplyResult, error) {
-	w, err := workspaceJSON(wid, r[2])
-	if err != nil {
-		return ApplyResult{}, err
+// state, the workspace hash (flat field/value array), and the conversation
+// whose binding ended as JSON ("" if none).
+func applyResult(wid string, reply any) (ApplyResult, error) {
+	r, ok := reply.([]any)
+	if !ok || len(r) != 4 {
+		return ApplyResult{}, fmt.Errorf("apply task state of workspace %s: unexpected reply %T", wid, reply)
 	}
-	res := ApplyResult{Outcome: Outcome(r[0]), Previous: WorkspaceState(r[1]), Workspace: w}
-	if r[3] != "" {
-		c, err := conversationJSON(w.Conversation, r[3])
+	outcome, _ := r[0].(string)
+	prev, _ := r[1].(string)
+	flat, _ := r[2].([]any)
+	ended, _ := r[3].(string)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[k] = v
+	}
+	res := ApplyResult{Outcome: Outcome(outcome), Previous: WorkspaceState(prev), Workspace: parseWorkspace(wid, m)}
+	if ended != "" {
+		c, err := conversationJSON(res.Workspace.Conversation, ended)
 		if err != nil {
 			return ApplyResult{}, err
 		}

@@ -18,8 +18,8 @@ import (
 // under way). It reports whether anything changed (false if wid was
 // already stopped).
 func (v Events) MarkStopped(ctx context.Context, wid, reason string) (ApplyResult, error) {
-	r, err := v.c.runStrings(ctx, scriptApply, []string{v.c.k.ws(wid)},
-		wid, "", string(workspace.StatusStopped), "stopped", reason, durMS(v.c.tombstone))
+	r, err := v.c.run(ctx, scriptApply, []string{v.c.k.ws(wid)},
+		wid, "", string(workspace.StatusStopped), "stopped", reason, durMS(v.c.tombstone)).Result()
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("mark workspace %s stopped: %w", wid, err)
 	}

@@ -1,4 +1,7 @@
 -- ApplyTaskState. KEYS[1] ws.
+-- Reply: outcome, previous state, the workspace hash as a flat array
+-- (HGETALL: cheaper than encoding JSON, which was half the script's cost),
+-- the ended conversation as JSON ('' if none).
 -- ARGV: prefix, now, wid, version, last_status, kind (running|stopped|other),
 --       stopped_reason, tombstone_ms.
 -- Compare-and-set on the event version; STOPPED is absorbing. An empty
@@ -20,9 +23,9 @@ end
 
 local cur = redis.call('HMGET', wk, 'version', 'state')
 local prev = cur[2] or ''
-if ver ~= '' and cur[1] and not newer(ver, cur[1]) then return {'stale', prev, encode(wk), ''} end
-if prev == 'stopped' and kind ~= 'stopped' then return {'ignored', prev, encode(wk), ''} end
-if ver == '' and prev == 'stopped' then return {'stale', prev, encode(wk), ''} end
+if ver ~= '' and cur[1] and not newer(ver, cur[1]) then return {'stale', prev, redis.call('HGETALL', wk), ''} end
+if prev == 'stopped' and kind ~= 'stopped' then return {'ignored', prev, redis.call('HGETALL', wk), ''} end
+if ver == '' and prev == 'stopped' then return {'stale', prev, redis.call('HGETALL', wk), ''} end
 
 if ver ~= '' then redis.call('HSET', wk, 'version', ver) end
 redis.call('HSET', wk, 'last_status', status, 'updated_at', NOW)
@@ -60,4 +63,4 @@ elseif kind == 'stopped' then
 else
   if prev == '' then redis.call('HSET', wk, 'state', 'provisioning') end
 end
-return {'applied', prev, encode(wk), cj}
+return {'applied', prev, redis.call('HGETALL', wk), cj}
