@@ -12,7 +12,7 @@
 # BENCH_N overrides each comparison's rounds (defaults: 30 for the relay's
 # seq, 5 for the bulk stream, 200 for hot reuse, 10 for task-state events);
 # BENCH_BULK_MB sets the bulk stream's size (default 20). Needs redis-server,
-# redis-benchmark and nginx. About three minutes on 2 cores.
+# redis-benchmark and nginx. About five minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=$(mktemp)
@@ -31,7 +31,7 @@ if [ -z "${BENCH_ONLY:-}" ]; then
   for name in proxy checkpoint; do
   section=$(mktemp)
   case $name in
-    proxy) BENCHTIME=${PROXY_BENCHTIME:-300x} COUNT=${PROXY_COUNT:-3} ./scripts/bench-proxy.sh >"$section" ;;
+    proxy) BENCHTIME=${PROXY_BENCHTIME:-100x} COUNT=${PROXY_COUNT:-3} ./scripts/bench-proxy.sh >"$section" ;;
     checkpoint) ./scripts/bench-checkpoint.sh >"$section" ;;
   esac
   python3 - "$name" "$section" "${BENCH_DOC:-BENCHMARKS.md}" <<'PY'
