@@ -2,9 +2,9 @@
 # make bench: runs every side-by-side comparison (internal/benchcmp: the two
 # sides of each interleaved, A, B, A, B …) and replaces the "compare"
 # section of BENCHMARKS.md with N, p50/p90/p99 of each side, the ratio or
-# difference and its goal, the machine and the command; then the
-# credential proxy's section (scripts/bench-proxy.sh) and the checkpoint's
-# (scripts/bench-checkpoint.sh).
+# difference and its goal, the machine and the command; then the scale
+# section (scripts/bench-scale.sh), the credential proxy's
+# (scripts/bench-proxy.sh) and the checkpoint's (scripts/bench-checkpoint.sh).
 #
 #   BENCH_N=10 ./scripts/bench.sh          # fewer rounds for every comparison
 #   BENCH_ONLY='relay' ./scripts/bench.sh  # comparisons whose benchmark matches
@@ -28,23 +28,15 @@ for pkg in ./store ./handlers; do
 done
 go run ./internal/benchcmp/benchreport -in "$results" -doc "${BENCH_DOC:-BENCHMARKS.md}" -command "$command" >/dev/null
 if [ -z "${BENCH_ONLY:-}" ]; then
-  for name in proxy checkpoint; do
-  section=$(mktemp)
-  case $name in
-    proxy) BENCHTIME=${PROXY_BENCHTIME:-100x} COUNT=${PROXY_COUNT:-3} ./scripts/bench-proxy.sh >"$section" ;;
-    checkpoint) ./scripts/bench-checkpoint.sh >"$section" ;;
-  esac
-  python3 - "$name" "$section" "${BENCH_DOC:-BENCHMARKS.md}" <<'PY'
-import re, sys
-name, section, path = sys.argv[1], open(sys.argv[2]).read().rstrip("\n"), sys.argv[3]
-text = open(path).read()
-start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-block = f"{start}\n{section}\n{end}"
-pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-open(path, "w").write(text)
-PY
-  rm -f "$section"
+  for name in scale proxy checkpoint; do
+    section=$(mktemp)
+    case $name in
+      proxy) BENCHTIME=${PROXY_BENCHTIME:-100x} COUNT=${PROXY_COUNT:-3} ./scripts/bench-proxy.sh >"$section" ;;
+      scale) ./scripts/bench-scale.sh >"$section" ;;
+      checkpoint) ./scripts/bench-checkpoint.sh >"$section" ;;
+    esac
+    go run ./internal/benchcmp/benchreport -section "$name" -markdown "$section" -doc "${BENCH_DOC:-BENCHMARKS.md}"
+    rm -f "$section"
   done
 fi
 echo "${BENCH_DOC:-BENCHMARKS.md} updated"

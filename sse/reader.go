@@ -43,8 +43,14 @@ type Reader struct {
 // NewReader returns a Reader on r. A leading UTF-8 byte order mark is skipped,
 // as the spec says.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, readBufferSize)}
 }
+
+// readBufferSize is the read buffer of a Reader. Lines longer than it are
+// assembled across reads (up to MaxEventSize), so it bounds only how much
+// one read takes in: 16 KiB keeps a relay's open streams cheap (a backend
+// holds thousands) while a burst still arrives in few reads.
+const readBufferSize = 16 << 10
 
 // LastEventID is the stream's last event ID so far (for Last-Event-ID).
 func (r *Reader) LastEventID() string { return r.lastID }

@@ -3,6 +3,10 @@
 // BENCHMARKS.md. Used by scripts/bench.sh.
 //
 //	benchreport -in results.jsonl -doc BENCHMARKS.md -command 'make bench'
+//	benchreport -section proxy -markdown proxy.md -doc BENCHMARKS.md
+//
+// The second form replaces the section named by -section with the
+// Markdown of another bench script.
 package main
 
 import (
@@ -18,8 +22,16 @@ func main() {
 	in := flag.String("in", "", "JSON lines written by benchcmp.Emit")
 	doc := flag.String("doc", "BENCHMARKS.md", "Markdown file whose compare section is replaced")
 	command := flag.String("command", "make bench", "the command that reproduces the figures")
+	section := flag.String("section", "", "replace this section of -doc with the file named by -markdown")
+	markdown := flag.String("markdown", "", "Markdown for -section")
 	flag.Parse()
-	if err := run(*in, *doc, *command); err != nil {
+	var err error
+	if *section != "" {
+		err = replace(*doc, *section, *markdown)
+	} else {
+		err = run(*in, *doc, *command)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -52,4 +64,16 @@ func run(in, doc, command string) error {
 	}
 	fmt.Print(sec.String())
 	return nil
+}
+
+func replace(doc, section, markdown string) error {
+	sec, err := os.ReadFile(markdown)
+	if err != nil {
+		return err
+	}
+	text, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(doc, []byte(benchcmp.ReplaceSection(string(text), section, string(sec))), 0o644)
 }
