@@ -79,4 +79,3 @@ func eventsName(b []byte, name string) bool {
 	}
 	return false
 }
-
