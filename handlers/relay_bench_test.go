@@ -95,7 +95,7 @@ func BenchmarkCompare(b *testing.B) {
 		}}
 	}
 	seq := []string{"seq", "1", fmt.Sprint(relayLines)}
-	bulkMB := envInt("BENCH_BULK_MB", 20)
+	bulkMB := envInt("BENCH_BULK_MB", 10)
 	// 99 bytes and a newline per line: bulkMB MB of 100-byte stdout events.
 	bulk := []string{"sh", "-c", fmt.Sprintf("yes %s | head -c %d", strings.Repeat("x", 99), bulkMB<<20)}
 

@@ -5,7 +5,7 @@
 # (internal/benchcmp). Prints the Markdown table; `make bench` runs these
 # with every other comparison and writes BENCHMARKS.md.
 #
-#   BENCH_N=30 BENCH_BULK_MB=20 ./scripts/bench-relay.sh
+#   BENCH_N=30 BENCH_BULK_MB=10 ./scripts/bench-relay.sh
 #
 # Needs redis-server and nginx (apt-get install -y redis-server nginx).
 set -euo pipefail
@@ -15,4 +15,4 @@ doc=$(mktemp)
 trap 'rm -f "$results" "$doc"' EXIT
 BENCHCMP_OUT=$results go test -run '^$' -bench 'BenchmarkCompare/relay' -benchtime 1x -timeout 30m ./handlers >&2
 go run ./internal/benchcmp/benchreport -in "$results" -doc "$doc" \
-  -command "BENCH_N=${BENCH_N:-default} BENCH_BULK_MB=${BENCH_BULK_MB:-20} ./scripts/bench-relay.sh"
+  -command "BENCH_N=${BENCH_N:-default} BENCH_BULK_MB=${BENCH_BULK_MB:-10} ./scripts/bench-relay.sh"

@@ -11,7 +11,7 @@
 #
 # BENCH_N overrides each comparison's rounds (defaults: 30 for the relay's
 # seq, 5 for the bulk stream, 200 for hot reuse, 10 for task-state events);
-# BENCH_BULK_MB sets the bulk stream's size (default 20). Needs redis-server,
+# BENCH_BULK_MB sets the bulk stream's size (default 10: below the agent's 16 MiB run log, see BENCHMARKS.md). Needs redis-server,
 # redis-benchmark and nginx. About five minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
