@@ -141,6 +141,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
+	b.Cleanup(func() { stopServer(b, srv) })
 	b.Cleanup(hs.Close)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 	b.Cleanup(hc.CloseIdleConnections)
