@@ -89,15 +89,22 @@ func (s *Server) createRun(ctx context.Context, conv store.Conversation, onDisco
 		return nil, errUnavailable
 	}
 	r := store.Run{ID: s.opts.NewID(), Conversation: conv.ID, OnDisconnect: onDisconnect}
-	if err := s.opts.Store.CreateRun(ctx, r); err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
-	}
-	if _, err := s.opts.Store.AcquireLease(ctx, runLeaseName(r.ID), s.replica, s.opts.RunLeaseTTL); err != nil {
-		return nil, fmt.Errorf("take run lease: %w", err)
-	}
+	// The driver is registered before the run is recorded: from then on
+	// this replica's adopt (a follower, the sweep) sees the run as its own.
+	// Registered after, an adopt in between would take the lease this
+	// replica already holds (same owner), fail the run as lost, and leave
+	// this request a duplicate driver.
 	d, ok := s.newDriver(ctx, r, 0)
 	if !ok {
 		return nil, errUnavailable
+	}
+	if err := s.opts.Store.CreateRun(ctx, r); err != nil {
+		d.discard()
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	if _, err := s.opts.Store.AcquireLease(ctx, runLeaseName(r.ID), s.replica, s.opts.RunLeaseTTL); err != nil {
+		d.discard()
+		return nil, fmt.Errorf("take run lease: %w", err)
 	}
 	return d, nil
 }

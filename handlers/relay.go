@@ -27,9 +27,10 @@ const (
 )
 
 // startAgent starts run rid in the agent, waiting with backoff while the
-// agent answers 409 (busy). The waits are on the agent, an external server
+// agent answers 409 (busy); onWait is called once, at the first 409, and
+// its error ends the wait. The waits are on the agent, an external server
 // with no change notification; they are bounded by busyRetryFor.
-func (s *Server) startAgent(ctx context.Context, st eventSink, cl *client.Client, rid string, req api.ExecuteRequest) (*client.Stream, error) {
+func (s *Server) startAgent(ctx context.Context, onWait func() error, cl *client.Client, rid string, req api.ExecuteRequest) (*client.Stream, error) {
 	deadline := s.opts.Now().Add(busyRetryFor)
 	wait := busyMinWait
 	for told := false; ; {
@@ -39,7 +40,9 @@ func (s *Server) startAgent(ctx context.Context, st eventSink, cl *client.Client
 		}
 		if !told {
 			told = true
-			_ = st.sendJSON("status", statusEvent{State: "waiting"})
+			if err := onWait(); err != nil {
+				return nil, err
+			}
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -154,6 +155,18 @@ func (d *runDriver) goRun(body func(ctx context.Context)) {
 		delete(d.s.drivers, d.run.ID)
 		d.s.mu.Unlock()
 	}()
+}
+
+// discard unregisters a driver that was never run (its run could not be
+// recorded): what newDriver set up is undone.
+func (d *runDriver) discard() {
+	d.cancel(nil)
+	d.unlink()
+	d.app.close()
+	d.s.mu.Lock()
+	delete(d.s.drivers, d.run.ID)
+	d.s.mu.Unlock()
+	d.s.driverWG.Done()
 }
 
 // keep renews the relay lease (and, while the agent runs, the workspace's
@@ -367,7 +380,7 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 		d.fail(d.why(ctx, &streamError{codeUnavailable, "internal error while starting the run"}))
 		return
 	}
-	up, err := s.startAgent(ctx, d, d.cl, d.run.ID, req)
+	up, err := s.startAgent(ctx, d.waitForAgent, d.cl, d.run.ID, req)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -389,6 +402,25 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 		d.cancel(errHandoff) // the agent has it; a replica that stays relays it
 	}
 	d.relay(ctx, up)
+}
+
+// waitForAgent tells the client that the agent is busy (a "waiting"
+// status) when it refused the run. That event takes an id after the base
+// stored at start, so the base moves past it and is stored again: the
+// agent holds no event of this run yet (it refused it), so nothing was
+// numbered from the old base, and the agent's first event cannot reuse the
+// status event's id.
+func (d *runDriver) waitForAgent() error {
+	_ = d.sendJSON("status", statusEvent{State: "waiting"})
+	d.mu.Lock()
+	base := d.seq
+	d.base = base
+	d.mu.Unlock()
+	d.app.flush(d.ctx)
+	if err := d.s.opts.Store.StartRun(d.ctx, d.run.ID, d.run.Workspace, d.run.Endpoint, base); err != nil {
+		return fmt.Errorf("store the run's base after waiting: %w", err)
+	}
+	return nil
 }
 
 // why turns a failure of a wait into the final error, naming a cancel.
