@@ -22,6 +22,7 @@ const (
 	snapshotsDir    = "snapshots/"
 	sessionsDir     = "sessions/"
 	snapshotSuffix  = ".tar.gz"
+	listingSuffix   = ".listing.json.gz"
 	snapshotTimeFmt = "20060102T150405.000000000Z"
 )
 
@@ -84,11 +85,21 @@ func snapshotName(dir string, now time.Time, random string) string {
 // snapshot of the same conversation in dir: "<dir><one segment>.tar.gz".
 // A manifest can therefore never point a restore at another key.
 func validSnapshotName(dir, name string) bool {
+	return validObjectName(dir, name, snapshotSuffix)
+}
+
+// validObjectName reports whether name is "<dir><one segment><suffix>".
+func validObjectName(dir, name, suffix string) bool {
 	base, ok := strings.CutPrefix(name, dir)
-	if !ok || !strings.HasSuffix(base, snapshotSuffix) || len(base) == len(snapshotSuffix) {
+	if !ok || !strings.HasSuffix(base, suffix) || len(base) == len(suffix) {
 		return false
 	}
 	return ValidSegment(base) == nil
+}
+
+// objectName is a new object's name in dir with suffix, as snapshotName.
+func objectName(dir string, now time.Time, random, suffix string) string {
+	return dir + now.UTC().Format(snapshotTimeFmt) + "-" + random + suffix
 }
 
 // validPrefix checks Options.Prefix: empty, or segments each ending in "/".

@@ -8,9 +8,14 @@ import (
 	"time"
 )
 
-// FormatVersion is the manifest format this build writes. It restores
-// this one and FormatWorkspaceOnly.
-const FormatVersion = 2
+// FormatVersion is the manifest format this build writes: every tree is a
+// chain of layers (a base snapshot and deltas) with a listing (D35). It
+// restores this one, FormatTrees and FormatWorkspaceOnly.
+const FormatVersion = 3
+
+// FormatTrees is format 2: one whole snapshot per tree (workspace and
+// session), no layers. Still restored.
+const FormatTrees = 2
 
 // FormatWorkspaceOnly is format 1: the workspace tree only, no session,
 // no digests. Still restored.
@@ -63,6 +68,23 @@ type Manifest struct {
 	// Reason is why the save was made: a release reason or "checkpoint"
 	// (format 2).
 	Reason string `json:"reason,omitempty"`
+	// Deltas are the workspace tree's delta layers after the base
+	// snapshot, oldest first (format 3).
+	Deltas []Layer `json:"deltas,omitempty"`
+	// Listing is the workspace tree's listing object (format 3).
+	Listing *Layer `json:"listing,omitempty"`
+}
+
+// Layer is one object of a tree's chain: a delta snapshot (a tar.gz of the
+// regular files new or changed since the previous save) or a listing (a
+// gzip'd JSON list of every entry of the tree and the layer holding each
+// file's content).
+type Layer struct {
+	// Object is the name relative to the conversation's folder.
+	Object  string `json:"object"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	TarSize int64  `json:"tar_size,omitempty"`
 }
 
 // TreeSnapshot is one tree's snapshot in a format 2 manifest, with the
@@ -75,6 +97,9 @@ type TreeSnapshot struct {
 	TarSize  int64  `json:"tar_size"`
 	// Digest is the agent's digest of the tree when it was read.
 	Digest string `json:"digest,omitempty"`
+	// Deltas and Listing are as the Manifest's (format 3).
+	Deltas  []Layer `json:"deltas,omitempty"`
+	Listing *Layer  `json:"listing,omitempty"`
 }
 
 // decodeManifest parses and checks a manifest.
@@ -83,11 +108,19 @@ func decodeManifest(b []byte) (Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("%w: decode manifest: %v", ErrInvalidSnapshot, err)
 	}
-	if m.Format != FormatVersion && m.Format != FormatWorkspaceOnly {
-		return m, fmt.Errorf("%w: manifest format %d, want %d or %d", ErrInvalidSnapshot, m.Format, FormatWorkspaceOnly, FormatVersion)
+	if m.Format != FormatVersion && m.Format != FormatTrees && m.Format != FormatWorkspaceOnly {
+		return m, fmt.Errorf("%w: manifest format %d, want %d to %d", ErrInvalidSnapshot, m.Format, FormatWorkspaceOnly, FormatVersion)
 	}
 	if m.Format == FormatWorkspaceOnly && (m.Session != nil || m.Digest != "") {
 		return m, fmt.Errorf("%w: format 1 manifest with format 2 fields", ErrInvalidSnapshot)
+	}
+	if err := checkChain(m.Format, snapshotsDir, m.workspaceTree()); err != nil {
+		return m, err
+	}
+	if m.Session != nil {
+		if err := checkChain(m.Format, sessionsDir, *m.Session); err != nil {
+			return m, fmt.Errorf("session: %w", err)
+		}
 	}
 	if m.Encoding != EncodingTarGzip {
 		return m, fmt.Errorf("%w: manifest encoding %q", ErrInvalidSnapshot, m.Encoding)
@@ -118,9 +151,42 @@ func checkTree(dir string, t TreeSnapshot) error {
 	return nil
 }
 
+// maxDeltas bounds a chain read from a manifest.
+const maxDeltas = 64
+
+// checkChain checks a tree's layers: a format 3 tree has a listing and at
+// most maxDeltas deltas, each a valid object of dir; older formats none.
+func checkChain(format int, dir string, t TreeSnapshot) error {
+	if format < FormatVersion {
+		if t.Listing != nil || len(t.Deltas) > 0 {
+			return fmt.Errorf("%w: format %d manifest with layers", ErrInvalidSnapshot, format)
+		}
+		return nil
+	}
+	if t.Listing == nil {
+		return fmt.Errorf("%w: format %d tree without a listing", ErrInvalidSnapshot, format)
+	}
+	if len(t.Deltas) > maxDeltas {
+		return fmt.Errorf("%w: %d deltas, at most %d", ErrInvalidSnapshot, len(t.Deltas), maxDeltas)
+	}
+	if !validObjectName(dir, t.Listing.Object, listingSuffix) {
+		return fmt.Errorf("%w: manifest names listing %q", ErrInvalidSnapshot, t.Listing.Object)
+	}
+	if err := checkTree(dir, TreeSnapshot{Snapshot: dir + "x" + snapshotSuffix, Size: t.Listing.Size, SHA256: t.Listing.SHA256}); err != nil {
+		return fmt.Errorf("listing: %w", err)
+	}
+	for _, d := range t.Deltas {
+		if err := checkTree(dir, TreeSnapshot{Snapshot: d.Object, Size: d.Size, SHA256: d.SHA256}); err != nil {
+			return fmt.Errorf("delta: %w", err)
+		}
+	}
+	return nil
+}
+
 // workspaceTree returns the manifest's workspace snapshot as a TreeSnapshot.
 func (m Manifest) workspaceTree() TreeSnapshot {
-	return TreeSnapshot{Snapshot: m.Snapshot, Size: m.Size, SHA256: m.SHA256, TarSize: m.TarSize, Digest: m.Digest}
+	return TreeSnapshot{Snapshot: m.Snapshot, Size: m.Size, SHA256: m.SHA256, TarSize: m.TarSize, Digest: m.Digest,
+		Deltas: m.Deltas, Listing: m.Listing}
 }
 
 // checkpointID names the save a manifest describes: its creation time,

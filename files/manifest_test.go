@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -14,6 +15,7 @@ func validManifest() Manifest {
 		Snapshot: "snapshots/20260102T030405.000000006Z-0123456789abcdef.tar.gz",
 		Size:     10, SHA256: strings.Repeat("ab", 32), TarSize: 2048,
 		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Workspace: "w1", Tenant: "t", Conversation: "c",
+		Listing: &Layer{Object: "snapshots/20260102T030405.000000006Z-0123456789abcdef.listing.json.gz", Size: 5, SHA256: strings.Repeat("ef", 32)},
 	}
 }
 
@@ -25,6 +27,26 @@ func TestDecodeManifest(t *testing.T) {
 		ok   bool
 	}{
 		{name: "valid", mod: func(*Manifest) {}, ok: true},
+		{name: "valid format 2", mod: func(m *Manifest) { m.Format, m.Listing = FormatTrees, nil }, ok: true},
+		{name: "valid chain", mod: func(m *Manifest) {
+			m.Deltas = []Layer{{Object: "snapshots/20260102T030406.000000006Z-0123456789abcdef.tar.gz", Size: 3, SHA256: m.SHA256}}
+		}, ok: true},
+		{name: "format 3 without a listing", mod: func(m *Manifest) { m.Listing = nil }},
+		{name: "format 2 with layers", mod: func(m *Manifest) { m.Format = FormatTrees }},
+		{name: "listing elsewhere", mod: func(m *Manifest) { m.Listing.Object = "snapshots/../../x/c/snapshots/a.listing.json.gz" }},
+		{name: "listing is a snapshot", mod: func(m *Manifest) { m.Listing.Object = m.Snapshot }},
+		{name: "delta elsewhere", mod: func(m *Manifest) {
+			m.Deltas = []Layer{{Object: "sessions/x.tar.gz", Size: 3, SHA256: m.SHA256}}
+		}},
+		{name: "delta unsized", mod: func(m *Manifest) {
+			m.Deltas = []Layer{{Object: "snapshots/x.tar.gz", SHA256: m.SHA256}}
+		}},
+		{name: "too many deltas", mod: func(m *Manifest) {
+			m.Deltas = make([]Layer, maxDeltas+1)
+			for i := range m.Deltas {
+				m.Deltas[i] = Layer{Object: "snapshots/x.tar.gz", Size: 1, SHA256: m.SHA256}
+			}
+		}},
 		{name: "future format", mod: func(m *Manifest) { m.Format = FormatVersion + 1 }},
 		{name: "format 1 with a session", mod: func(m *Manifest) {
 			m.Format = 1
@@ -52,7 +74,7 @@ func TestDecodeManifest(t *testing.T) {
 			}
 			got, err := decodeManifest(b)
 			if tt.ok {
-				if err != nil || got != m {
+				if err != nil || !reflect.DeepEqual(got, m) {
 					t.Fatalf("decodeManifest = %+v, %v; want %+v", got, err, m)
 				}
 				return
@@ -74,7 +96,8 @@ func FuzzDecodeManifest(f *testing.F) {
 	v := validManifest()
 	b, _ := json.Marshal(v)
 	f.Add(b)
-	v.Session = &TreeSnapshot{Snapshot: "sessions/20260102T030405.000000006Z-0123456789abcdef.tar.gz", Size: 3, SHA256: strings.Repeat("cd", 32)}
+	v.Session = &TreeSnapshot{Snapshot: "sessions/20260102T030405.000000006Z-0123456789abcdef.tar.gz", Size: 3, SHA256: strings.Repeat("cd", 32),
+		Listing: &Layer{Object: "sessions/20260102T030405.000000006Z-0123456789abcdef.listing.json.gz", Size: 4, SHA256: strings.Repeat("cd", 32)}}
 	v.Digest, v.Reason = strings.Repeat("ef", 32), "checkpoint"
 	b, _ = json.Marshal(v)
 	f.Add(b)

@@ -95,6 +95,9 @@ func (s *Store) restore(ctx context.Context, t workspace.RestoreTarget) (*Manife
 
 // restoreTree streams one verified snapshot into the agent's tree.
 func (s *Store) restoreTree(ctx context.Context, ag *agentclient.Client, l layout, tree string, ts TreeSnapshot) error {
+	if ts.Listing != nil {
+		return s.restoreChain(ctx, ag, l, tree, ts)
+	}
 	key := l.snapshot(ts.Snapshot)
 	obj, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(key)})
 	var nsk *types.NoSuchKey
@@ -120,6 +123,35 @@ func (s *Store) restoreTree(ctx context.Context, ag *agentclient.Client, l layou
 	if err := fail.wrap(key); err != nil {
 		return err
 	}
+	return putError(tree, perr)
+}
+
+// restoreChain streams a format 3 tree (its listing and layers, merged
+// by mergeChain) into the agent's tree. A failure of the merge breaks the
+// request, so the agent discards what it staged.
+func (s *Store) restoreChain(ctx context.Context, ag *agentclient.Client, l layout, tree string, ts TreeSnapshot) error {
+	layers := append([]Layer{{Object: ts.Snapshot, Size: ts.Size, SHA256: ts.SHA256}}, ts.Deltas...)
+	listing, err := s.readListing(ctx, l, *ts.Listing, len(layers))
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	merged := make(chan error, 1)
+	go func() {
+		err := s.mergeChain(ctx, l, layers, listing, pw)
+		_ = pw.CloseWithError(err)
+		merged <- err
+	}()
+	perr := ag.PutTree(ctx, tree, pr)
+	_ = pr.CloseWithError(errUploadEnded)
+	if merr := <-merged; merr != nil && !errors.Is(merr, errUploadEnded) {
+		return merr
+	}
+	return putError(tree, perr)
+}
+
+// putError classifies the agent's answer to PUT /files of a verified tree.
+func putError(tree string, perr error) error {
 	var ae *agentclient.APIError
 	switch {
 	case errors.As(perr, &ae) && ae.Status < 500:

@@ -94,12 +94,13 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 		w := prev.workspaceTree()
 		prevWS, prevSession = &w, prev.Session
 	}
-	ws, wsNew, err := s.saveTree(ctx, ag, l, api.TreeWorkspace, start, prevWS)
+	ws, wsSent, err := s.saveTree(ctx, ag, l, api.TreeWorkspace, start, prevWS, log)
 	if err != nil {
 		return m, 0, err
 	}
 	m.Snapshot, m.Size, m.SHA256, m.TarSize, m.Digest = ws.Snapshot, ws.Size, ws.SHA256, ws.TarSize, ws.Digest
-	session, sessionNew, err := s.saveTree(ctx, ag, l, api.TreeSession, start, prevSession)
+	m.Deltas, m.Listing = ws.Deltas, ws.Listing
+	session, sessionSent, err := s.saveTree(ctx, ag, l, api.TreeSession, start, prevSession, log)
 	switch {
 	case agentclient.IsNotFound(err):
 		// An agent from before trees: the workspace alone is saved.
@@ -109,13 +110,7 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 	default:
 		m.Session = &session
 	}
-	var sent int64
-	if wsNew {
-		sent += ws.Size
-	}
-	if sessionNew {
-		sent += session.Size
-	}
+	sent := wsSent + sessionSent
 	if sent == 0 && prev != nil {
 		// Nothing changed since the manifest's save: nothing is written.
 		return *prev, 0, nil
@@ -131,12 +126,12 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 		return m, 0, err
 	}
 	for _, dir := range []string{snapshotsDir, sessionsDir} {
-		current := m.Snapshot
+		current := m.workspaceTree().referenced()
 		if dir == sessionsDir {
 			if m.Session == nil {
 				continue
 			}
-			current = m.Session.Snapshot
+			current = m.Session.referenced()
 		}
 		if err := s.prune(ctx, l, dir, current); err != nil {
 			log.Warn("prune old snapshots failed", "folder", dir, "err", err)
@@ -145,38 +140,123 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 	return m, sent, nil
 }
 
-// saveTree uploads one tree of the agent into a new snapshot, unless the
-// agent's digest of it equals prev's (then prev is returned, and false).
-// The digest is taken before the tree is read: a change while it streams
-// makes the next save's digest differ, never the reverse.
-func (s *Store) saveTree(ctx context.Context, ag *agentclient.Client, l layout, tree string, start time.Time, prev *TreeSnapshot) (TreeSnapshot, bool, error) {
+// saveTree saves one tree of the agent, unless the agent's digest of it
+// equals prev's (then prev is returned, and 0 bytes sent). The digest is
+// taken before the tree is read: a change while it streams makes the next
+// save's digest differ, never the reverse.
+//
+// With a format 3 prev whose chain is short enough (compactDue), only a
+// delta is uploaded: the regular files new or changed since prev's
+// listing. Otherwise, or if the delta finds a file whose content changed
+// without its metadata, a fresh base holding every file is. Either way a
+// new listing is uploaded; it returns the bytes both objects hold.
+func (s *Store) saveTree(ctx context.Context, ag *agentclient.Client, l layout, tree string, start time.Time, prev *TreeSnapshot, log *slog.Logger) (TreeSnapshot, int64, error) {
 	d, err := ag.TreeDigest(ctx, tree)
 	switch {
 	case agentclient.IsNotFound(err) && tree == api.TreeWorkspace:
 		d = api.TreeDigest{} // an agent from before digests: always upload
 	case err != nil:
-		return TreeSnapshot{}, false, fmt.Errorf("digest %s: %w", tree, err)
+		return TreeSnapshot{}, 0, fmt.Errorf("digest %s: %w", tree, err)
 	case prev != nil && prev.Digest != "" && prev.Digest == d.Digest:
-		return *prev, false, nil
+		return *prev, 0, nil
 	}
+	if prev != nil && prev.Listing != nil && !s.compactDue(*prev) {
+		listing, err := s.readListing(ctx, l, *prev.Listing, len(prev.Deltas)+1)
+		if err == nil {
+			byName := make(map[string]listed, len(listing))
+			for _, e := range listing {
+				byName[e.Name] = e
+			}
+			var ts TreeSnapshot
+			var sent int64
+			ts, sent, err = s.saveLayer(ctx, ag, l, tree, start, d.Digest, prev, byName)
+			if !errors.Is(err, errStaleListing) {
+				return ts, sent, err
+			}
+		}
+		log.Info("saving a fresh base instead of a delta", "tree", tree, "reason", err)
+	}
+	return s.saveLayer(ctx, ag, l, tree, start, d.Digest, nil, nil)
+}
+
+// compactDue reports whether the next save of a chain writes a fresh base:
+// after Options.MaxDeltas deltas, or when the deltas' bytes exceed half the
+// base's.
+func (s *Store) compactDue(prev TreeSnapshot) bool {
+	var deltas int64
+	for _, d := range prev.Deltas {
+		deltas += d.Size
+	}
+	return len(prev.Deltas) >= s.opts.MaxDeltas || deltas > prev.Size/2
+}
+
+// saveLayer uploads the agent's tree as a delta on prev (base nil: a
+// fresh base) and then its listing.
+func (s *Store) saveLayer(ctx context.Context, ag *agentclient.Client, l layout, tree string, start time.Time, digest string, prev *TreeSnapshot, base map[string]listed) (TreeSnapshot, int64, error) {
 	random, err := randomHex(8)
 	if err != nil {
-		return TreeSnapshot{}, false, err
+		return TreeSnapshot{}, 0, err
 	}
 	dir := snapshotsDir
 	if tree == api.TreeSession {
 		dir = sessionsDir
 	}
-	ts := TreeSnapshot{Snapshot: snapshotName(dir, start, random), Digest: d.Digest}
+	layerIdx := 0
+	if prev != nil {
+		layerIdx = len(prev.Deltas) + 1
+	}
 	body, err := ag.GetTree(ctx, tree)
 	if err != nil {
-		return ts, false, fmt.Errorf("get %s files: %w", tree, err)
+		return TreeSnapshot{}, 0, fmt.Errorf("get %s files: %w", tree, err)
 	}
 	defer body.Close()
-	if err := s.upload(ctx, l.snapshot(ts.Snapshot), body, &ts); err != nil {
-		return ts, false, err
+	pr, pw := io.Pipe()
+	var listing []listed
+	diffed := make(chan error, 1)
+	go func() {
+		var err error
+		listing, err = diffTree(body, pw, base, layerIdx)
+		_ = pw.CloseWithError(err)
+		diffed <- err
+	}()
+	var layer TreeSnapshot
+	uerr := s.upload(ctx, l.snapshot(snapshotName(dir, start, random)), pr, &layer)
+	_ = pr.CloseWithError(errUploadEnded)
+	_ = body.Close()
+	if derr := <-diffed; derr != nil && !errors.Is(derr, errUploadEnded) && !errors.Is(derr, io.ErrClosedPipe) {
+		return TreeSnapshot{}, 0, fmt.Errorf("%s files: %w", tree, derr)
 	}
-	return ts, true, nil
+	if uerr != nil {
+		return TreeSnapshot{}, 0, uerr
+	}
+	b, err := encodeListing(listing)
+	if err != nil {
+		return TreeSnapshot{}, 0, err
+	}
+	var lst TreeSnapshot
+	if err := s.upload(ctx, l.snapshot(objectName(dir, start, random, listingSuffix)), io.NopCloser(bytes.NewReader(b)), &lst); err != nil {
+		return TreeSnapshot{}, 0, err
+	}
+	ts := TreeSnapshot{Snapshot: snapshotName(dir, start, random), Size: layer.Size, SHA256: layer.SHA256, TarSize: layer.TarSize, Digest: digest,
+		Listing: &Layer{Object: objectName(dir, start, random, listingSuffix), Size: lst.Size, SHA256: lst.SHA256, TarSize: lst.TarSize}}
+	if prev != nil {
+		ts.Snapshot, ts.Size, ts.SHA256, ts.TarSize = prev.Snapshot, prev.Size, prev.SHA256, prev.TarSize
+		ts.Deltas = append(append([]Layer(nil), prev.Deltas...),
+			Layer{Object: snapshotName(dir, start, random), Size: layer.Size, SHA256: layer.SHA256, TarSize: layer.TarSize})
+	}
+	return ts, layer.Size + lst.Size, nil
+}
+
+// referenced returns the object names of a tree's chain.
+func (t TreeSnapshot) referenced() []string {
+	names := []string{t.Snapshot}
+	for _, d := range t.Deltas {
+		names = append(names, d.Object)
+	}
+	if t.Listing != nil {
+		names = append(names, t.Listing.Object)
+	}
+	return names
 }
 
 // upload compresses the tar stream body into the object key, filling m's
@@ -248,12 +328,19 @@ func (s *Store) writeManifest(ctx context.Context, l layout, m Manifest) error {
 	return nil
 }
 
-// prune deletes the conversation's snapshots in dir but the newest Keep
-// (by name, which sorts by creation time) and current, the one the
-// manifest names.
-// Only snapshots older than current are candidates, so a concurrent save's
-// newer snapshot is never deleted under it.
-func (s *Store) prune(ctx context.Context, l layout, dir, current string) error {
+// prune deletes the conversation's objects in dir but those of current
+// (the chain the manifest names: base, deltas, listing) and the newest
+// Keep-1 others older than current's newest (by name, which sorts by
+// creation time). Only objects older than current's newest are
+// candidates, so a concurrent save's newer objects are never deleted
+// under it.
+func (s *Store) prune(ctx context.Context, l layout, dir string, current []string) error {
+	keep := make(map[string]bool, len(current))
+	newest := ""
+	for _, n := range current {
+		keep[n] = true
+		newest = max(newest, n)
+	}
 	var names []string
 	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.opts.Bucket), Prefix: aws.String(l.folder(dir)),
@@ -270,7 +357,7 @@ func (s *Store) prune(ctx context.Context, l layout, dir, current string) error 
 	sort.Strings(names)
 	var older []string
 	for _, n := range names {
-		if n < current {
+		if n < newest && !keep[n] {
 			older = append(older, n)
 		}
 	}

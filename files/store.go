@@ -36,6 +36,10 @@ type Options struct {
 	// Prefix is put before every key ("workspaces/"; a missing trailing
 	// slash is added). Empty by default.
 	Prefix string
+	// MaxDeltas is how many delta layers a tree's chain may have before a
+	// save writes a fresh base (default DefaultMaxDeltas). A fresh base is
+	// also written when the deltas' bytes exceed half the base's.
+	MaxDeltas int
 	// Keep is how many snapshots per conversation survive a save (default
 	// DefaultKeep, at least 2 so that a concurrent save's snapshot is never
 	// pruned under it). Older ones are deleted after the manifest moved
@@ -65,6 +69,7 @@ type Options struct {
 // Defaults for Options.
 const (
 	DefaultKeep         = 3
+	DefaultMaxDeltas    = 8
 	DefaultPartSize     = 8 << 20
 	DefaultConcurrency  = 2
 	DefaultAbortTimeout = 30 * time.Second
@@ -125,6 +130,9 @@ func (o *Options) defaults() error {
 	if o.Keep == 0 {
 		o.Keep = DefaultKeep
 	}
+	if o.MaxDeltas == 0 {
+		o.MaxDeltas = DefaultMaxDeltas
+	}
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
 	}
@@ -146,6 +154,8 @@ func (o *Options) defaults() error {
 	switch {
 	case o.Keep < 2:
 		return fmt.Errorf("files: Keep %d, want at least 2", o.Keep)
+	case o.MaxDeltas < 0 || o.MaxDeltas > maxDeltas:
+		return fmt.Errorf("files: MaxDeltas %d out of range", o.MaxDeltas)
 	case o.PartSize < minPartSize:
 		return fmt.Errorf("files: PartSize %d, want at least %d", o.PartSize, minPartSize)
 	case o.Concurrency < 1:
