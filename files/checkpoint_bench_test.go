@@ -40,7 +40,7 @@ type byteCountingS3 struct {
 	up  atomic.Int64
 }
 
-func newByteCountingS3(b *testing.B, target string) *byteCountingS3 {
+func newByteCountingS3(b testing.TB, target string) *byteCountingS3 {
 	u, err := url.Parse(target)
 	if err != nil {
 		b.Fatal(err)
