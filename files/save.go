@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -329,9 +330,10 @@ func (s *Store) writeManifest(ctx context.Context, l layout, m Manifest) error {
 }
 
 // prune deletes the conversation's objects in dir but those of current
-// (the chain the manifest names: base, deltas, listing) and the newest
-// Keep-1 others older than current's newest (by name, which sorts by
-// creation time). Only objects older than current's newest are
+// (the chain the manifest names: base, deltas, listing) and those of the
+// newest Keep-1 other saves older than current's newest object (by name,
+// which sorts by creation time; a save's objects share the name's
+// "<time>-<random>" stem). Only objects older than current's newest are
 // candidates, so a concurrent save's newer objects are never deleted
 // under it.
 func (s *Store) prune(ctx context.Context, l layout, dir string, current []string) error {
@@ -361,10 +363,17 @@ func (s *Store) prune(ctx context.Context, l layout, dir string, current []strin
 			older = append(older, n)
 		}
 	}
-	if len(older) < s.opts.Keep {
-		return nil
+	kept := map[string]bool{}
+	var doomed []string
+	for i := len(older) - 1; i >= 0; i-- {
+		st := saveStem(older[i])
+		if !kept[st] && len(kept) < s.opts.Keep-1 {
+			kept[st] = true
+		}
+		if !kept[st] {
+			doomed = append(doomed, older[i])
+		}
 	}
-	doomed := older[:len(older)-(s.opts.Keep-1)]
 	for len(doomed) > 0 {
 		batch := doomed[:min(len(doomed), 1000)] // DeleteObjects takes at most 1000 keys
 		doomed = doomed[len(batch):]
@@ -384,6 +393,11 @@ func (s *Store) prune(ctx context.Context, l layout, dir string, current []strin
 		}
 	}
 	return nil
+}
+
+// saveStem is the "<dir><time>-<random>" every object of one save shares.
+func saveStem(name string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(name, listingSuffix), snapshotSuffix)
 }
 
 func randomHex(n int) (string, error) {

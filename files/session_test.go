@@ -42,13 +42,14 @@ func TestSessionAndUnchangedSaves(t *testing.T) {
 		t.Errorf("unchanged save wrote objects: %v, was %v", after, before)
 	}
 
-	// The session alone changes: the workspace snapshot is reused.
+	// The session alone changes: the workspace snapshot is reused, the
+	// session gets a delta.
 	ws.sh(t, w1, "echo '{\"type\":\"assistant\"}' >> $HOME/.claude/projects/-workspace/s1.jsonl")
 	if err := st.Save(ctx, saveTarget("acme", "conv-s", w1)); err != nil {
 		t.Fatal(err)
 	}
 	m2 := readManifest(t, c, bucket, "ws/acme/conv-s/manifest.json")
-	if m2.Snapshot != m1.Snapshot || m2.Session.Snapshot == m1.Session.Snapshot || m2.Format != files.FormatVersion {
+	if m2.Snapshot != m1.Snapshot || len(m2.Deltas) != 0 || len(m2.Session.Deltas) != 1 || m2.Format != files.FormatVersion {
 		t.Errorf("session-only change: workspace %s (was %s), session %s (was %s)", m2.Snapshot, m1.Snapshot, m2.Session.Snapshot, m1.Session.Snapshot)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -285,8 +286,9 @@ func TestMismatchedSnapshotIsRefused(t *testing.T) {
 	sameTree(t, "restored workspace", ws.tree(t, w2), ws.tree(t, w1))
 }
 
-// Each save writes a new snapshot; all but the newest Keep are deleted
-// once the manifest moved on.
+// Each save writes new objects (a base or a delta, and a listing); those
+// of all but the newest Keep saves are deleted once the manifest moved
+// on, except the chain the manifest names.
 func TestSaveKeepsTheNewestSnapshots(t *testing.T) {
 	t.Parallel()
 	ws := newWorkspaces(t)
@@ -304,11 +306,21 @@ func TestSaveKeepsTheNewestSnapshots(t *testing.T) {
 		if err := st.Save(ctx, saveTarget("acme", "conv-1", w1)); err != nil {
 			t.Fatalf("Save %d: %v", i, err)
 		}
-		saved = append(saved, "ws/acme/conv-1/"+readManifest(t, c, bucket, "ws/acme/conv-1/manifest.json").Snapshot)
+		m := readManifest(t, c, bucket, "ws/acme/conv-1/manifest.json")
+		saved = append(saved, "ws/acme/conv-1/"+strings.TrimSuffix(m.Listing.Object, ".listing.json.gz"))
 	}
-	got := keys(t, c, bucket, "ws/acme/conv-1/snapshots/")
+	// A save's objects share its listing's "<time>-<random>" stem.
+	stems := map[string]bool{}
+	for _, k := range keys(t, c, bucket, "ws/acme/conv-1/snapshots/") {
+		stems[strings.TrimSuffix(strings.TrimSuffix(k, ".listing.json.gz"), ".tar.gz")] = true
+	}
+	var got []string
+	for st := range stems {
+		got = append(got, st)
+	}
+	sort.Strings(got)
 	if want := saved[2:]; strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("snapshots left %v, want the newest three %v", got, want)
+		t.Fatalf("saves left %v, want the newest three %v", got, want)
 	}
 }
 
