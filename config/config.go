@@ -215,6 +215,9 @@ type Files struct {
 	Prefix string `env:"WORKSPACE_FILES_PREFIX"`
 	// Keep is how many snapshots of a conversation are kept (at least 2).
 	Keep int `env:"WORKSPACE_FILES_KEEP" envDefault:"3"`
+	// MaxDeltas is how many delta layers a saved tree may chain before a
+	// save writes a fresh base (1 to 64).
+	MaxDeltas int `env:"WORKSPACE_FILES_MAX_DELTAS" envDefault:"8"`
 	// CheckpointInterval is how often a workspace is checkpointed while a
 	// run goes on (it is also checkpointed after each run ends); 0
 	// disables checkpoints.
@@ -291,6 +294,9 @@ func (c Config) Validate() error {
 	}
 	if c.Files.CheckpointInterval < 0 || c.Files.CheckpointTick <= 0 {
 		errs = append(errs, errors.New("FILES_CHECKPOINT_INTERVAL must not be negative and FILES_CHECKPOINT_TICK must be positive"))
+	}
+	if c.Files.MaxDeltas < 1 || c.Files.MaxDeltas > 64 {
+		errs = append(errs, fmt.Errorf("WORKSPACE_FILES_MAX_DELTAS %d: want 1 to 64", c.Files.MaxDeltas))
 	}
 	if c.Files.Keep < 2 {
 		errs = append(errs, fmt.Errorf("WORKSPACE_FILES_KEEP %d: keep at least 2 snapshots", c.Files.Keep))

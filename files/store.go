@@ -154,7 +154,7 @@ func (o *Options) defaults() error {
 	switch {
 	case o.Keep < 2:
 		return fmt.Errorf("files: Keep %d, want at least 2", o.Keep)
-	case o.MaxDeltas < 0 || o.MaxDeltas > maxDeltas:
+	case o.MaxDeltas < 1 || o.MaxDeltas > maxDeltas:
 		return fmt.Errorf("files: MaxDeltas %d out of range", o.MaxDeltas)
 	case o.PartSize < minPartSize:
 		return fmt.Errorf("files: PartSize %d, want at least %d", o.PartSize, minPartSize)

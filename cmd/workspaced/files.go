@@ -32,7 +32,7 @@ func newFiles(cfg config.Config, awsCfg aws.Config, tr files.Transports, reg pro
 			o.UsePathStyle = true // emulators and LocalStack
 		}
 	})
-	fs, err := files.New(client, tr, files.Options{Bucket: cfg.Files.Bucket, Prefix: cfg.Files.Prefix, Keep: cfg.Files.Keep, Logger: log, Registerer: reg})
+	fs, err := files.New(client, tr, files.Options{Bucket: cfg.Files.Bucket, Prefix: cfg.Files.Prefix, Keep: cfg.Files.Keep, MaxDeltas: cfg.Files.MaxDeltas, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("build files store: %w", err)
 	}
