@@ -152,22 +152,39 @@ func (s *Store) readListing(ctx context.Context, l layout, o Layer, layers int) 
 	if int64(len(b)) != o.Size || hex.EncodeToString(sum[:]) != o.SHA256 {
 		return nil, fmt.Errorf("%w: listing %s: %v", ErrInvalidSnapshot, key, errMismatch)
 	}
+	out, err := decodeListing(b, layers)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", key, err)
+	}
+	return out, nil
+}
+
+// decodeListing decodes a verified listing object (gzip'd JSON) of a
+// chain of layers layers long: entries unique by name, of the types the
+// agent sends, naming a layer of the chain. Any fault wraps
+// ErrInvalidSnapshot.
+func decodeListing(b []byte, layers int) ([]listed, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%w: listing %s: %v", ErrInvalidSnapshot, key, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 	}
 	raw, err := io.ReadAll(io.LimitReader(zr, maxListingBytes+1))
 	if err != nil || len(raw) > maxListingBytes {
-		return nil, fmt.Errorf("%w: listing %s: unreadable or too large (%v)", ErrInvalidSnapshot, key, err)
+		return nil, fmt.Errorf("%w: unreadable or too large (%v)", ErrInvalidSnapshot, err)
 	}
 	var out []listed
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("%w: listing %s: %v", ErrInvalidSnapshot, key, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 	}
 	seen := make(map[string]bool, len(out))
 	for _, e := range out {
-		if seen[e.Name] || e.Layer < 0 || e.Layer >= layers || e.Size < 0 {
-			return nil, fmt.Errorf("%w: listing %s: bad entry %q", ErrInvalidSnapshot, key, e.Name)
+		switch e.Type {
+		case tar.TypeDir, tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
+		default:
+			return nil, fmt.Errorf("%w: entry %q of type %q", ErrInvalidSnapshot, e.Name, e.Type)
+		}
+		if e.Name == "" || seen[e.Name] || e.Layer < 0 || e.Layer >= layers || e.Size < 0 {
+			return nil, fmt.Errorf("%w: bad entry %q", ErrInvalidSnapshot, e.Name)
 		}
 		seen[e.Name] = true
 	}

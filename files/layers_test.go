@@ -3,6 +3,7 @@ package files
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"testing"
@@ -96,4 +97,42 @@ func TestDiffTree(t *testing.T) {
 	if got := names(t, changed.Bytes()); len(got) != 1 || got[0] != "d/a" {
 		t.Fatalf("a newer mtime: delta holds %v, want d/a", got)
 	}
+}
+
+func gzipped(t testing.TB, b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// FuzzDecodeListing: a listing read from S3 never panics the decoder; one
+// it accepts names each path once, with a known type and a layer of the
+// chain.
+func FuzzDecodeListing(f *testing.F) {
+	f.Add(gzipped(f, []byte(`[{"n":"d/","t":53,"m":493,"mt":1},{"n":"d/a","t":48,"m":420,"mt":1,"s":3,"h":"ab","y":1},{"n":"l","t":50,"l":"d/a"}]`)), 2)
+	f.Add(gzipped(f, []byte(`[{"n":"a","t":48,"y":5}]`)), 2)
+	f.Add(gzipped(f, []byte(`[{"n":"a","t":48},{"n":"a","t":48}]`)), 1)
+	f.Add([]byte("not gzip"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, layers int) {
+		l, err := decodeListing(data, layers)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSnapshot) {
+				t.Fatalf("error %v does not wrap ErrInvalidSnapshot", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range l {
+			if seen[e.Name] || e.Layer < 0 || e.Layer >= layers {
+				t.Fatalf("accepted %+v", l)
+			}
+			seen[e.Name] = true
+		}
+	})
 }
