@@ -217,7 +217,7 @@ type Files struct {
 	Keep int `env:"WORKSPACE_FILES_KEEP" envDefault:"3"`
 	// MaxDeltas is how many delta layers a saved tree may chain before a
 	// save writes a fresh base (1 to 64).
-	MaxDeltas int `env:"WORKSPACE_FILES_MAX_DELTAS" envDefault:"8"`
+	MaxDeltas int `env:"WORKSPACE_FILES_MAX_DELTAS" envDefault:"16"`
 	// CheckpointInterval is how often a workspace is checkpointed while a
 	// run goes on (it is also checkpointed after each run ends); 0
 	// disables checkpoints.

@@ -1,7 +1,13 @@
 package files_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +121,54 @@ func TestIncrementalCheckpoints(t *testing.T) {
 		t.Fatalf("Restore after compaction = %v, %v", ok, err)
 	}
 	sameTree(t, "restored after compaction", ws.tree(t, w3), want)
+}
+
+// TestFormat2ManifestStillRestores: a save written before layers (format
+// 2: one whole snapshot per tree) restores, and the next save writes a
+// format 3 base.
+func TestFormat2ManifestStillRestores(t *testing.T) {
+	t.Parallel()
+	ws := newWorkspaces(t)
+	c, bucket := newS3(t)
+	st := newStore(t, c, bucket, ws.rt, nil)
+	ctx := testCtx(t, 5*time.Minute)
+	w1, w2 := ws.start(t), ws.start(t)
+	ws.sh(t, w1, treeScript)
+	want := ws.tree(t, w1)
+
+	body, err := ws.agent(t, w1).GetFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	n, err := io.Copy(zw, body)
+	_ = body.Close()
+	if err != nil || zw.Close() != nil {
+		t.Fatalf("read files: %v", err)
+	}
+	sum := sha256.Sum256(gz.Bytes())
+	m := files.Manifest{
+		Format: files.FormatTrees, Encoding: files.EncodingTarGzip,
+		Snapshot: "snapshots/20260102T030405.000000006Z-0123456789abcdef.tar.gz",
+		Size:     int64(gz.Len()), SHA256: hex.EncodeToString(sum[:]), TarSize: n,
+		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Workspace: w1.ID, Tenant: "acme", Conversation: "conv-2",
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putObject(t, c, bucket, "ws/acme/conv-2/"+m.Snapshot, gz.Bytes())
+	putObject(t, c, bucket, "ws/acme/conv-2/manifest.json", b)
+
+	if ok, err := st.Restore(ctx, restoreTarget("acme", "conv-2", w2)); !ok || err != nil {
+		t.Fatalf("Restore of a format 2 manifest = %v, %v", ok, err)
+	}
+	sameTree(t, "restored format 2 save", ws.tree(t, w2), want)
+	if err := st.Save(ctx, saveTarget("acme", "conv-2", w2)); err != nil {
+		t.Fatal(err)
+	}
+	if m3 := readManifest(t, c, bucket, "ws/acme/conv-2/manifest.json"); m3.Format != files.FormatVersion || m3.Listing == nil || len(m3.Deltas) != 0 {
+		t.Fatalf("save after a format 2 manifest: %+v, want a format 3 base", m3)
+	}
 }

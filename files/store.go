@@ -69,7 +69,7 @@ type Options struct {
 // Defaults for Options.
 const (
 	DefaultKeep         = 3
-	DefaultMaxDeltas    = 8
+	DefaultMaxDeltas    = 16
 	DefaultPartSize     = 8 << 20
 	DefaultConcurrency  = 2
 	DefaultAbortTimeout = 30 * time.Second
