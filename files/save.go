@@ -45,7 +45,7 @@ var errUploadEnded = errors.New("upload ended")
 func (s *Store) Save(ctx context.Context, t workspace.SaveTarget) error {
 	start := s.opts.Now()
 	log := s.log.With("tenant", t.Tenant, "conversation", t.Conversation, "workspace", t.Workspace)
-	m, sent, err := s.save(ctx, t, start, log)
+	m, sent, err := s.save(ctx, t, start, log, false)
 	d := s.opts.Now().Sub(start)
 	switch {
 	case errors.Is(err, ErrInvalidTarget):
@@ -69,7 +69,9 @@ func (s *Store) Save(ctx context.Context, t workspace.SaveTarget) error {
 
 // save returns the manifest in force and the compressed bytes it uploaded
 // (0: nothing changed, nothing written).
-func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Time, log *slog.Logger) (Manifest, int64, error) {
+// With fresh, every tree is saved as a new base, whatever the previous
+// manifest.
+func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Time, log *slog.Logger, fresh bool) (Manifest, int64, error) {
 	l, err := newLayout(s.opts.Prefix, t.Tenant, t.Conversation)
 	if err != nil {
 		return Manifest{}, 0, err
@@ -91,7 +93,7 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 		Workspace: t.Workspace, Tenant: t.Tenant, Conversation: t.Conversation, Reason: t.Reason,
 	}
 	var prevWS, prevSession *TreeSnapshot
-	if prev != nil && prev.Format == FormatVersion && prev.Workspace == t.Workspace {
+	if !fresh && prev != nil && prev.Format == FormatVersion && prev.Workspace == t.Workspace {
 		w := prev.workspaceTree()
 		prevWS, prevSession = &w, prev.Session
 	}
@@ -119,9 +121,20 @@ func (s *Store) save(ctx context.Context, t workspace.SaveTarget, start time.Tim
 	// A save never moves the manifest back: a checkpoint that started
 	// before a release's save and ends after it leaves the release's
 	// manifest in force (its own objects are pruned later).
-	if cur, err := s.readManifest(ctx, l); err == nil && cur != nil && cur.CreatedAt.After(m.CreatedAt) {
+	cur, err := s.readManifest(ctx, l)
+	if err == nil && cur != nil && cur.CreatedAt.After(m.CreatedAt) {
 		log.Info("a newer save moved the manifest meanwhile; keeping it", "newer", cur.CreatedAt)
 		return *cur, 0, nil
+	}
+	// A tree reusing prev's objects (unchanged, or a delta on prev's
+	// chain) is only sound while prev is the manifest: an older save that
+	// moved it meanwhile may have pruned prev's objects. Then every tree
+	// is saved again as a fresh base.
+	reused := (prevWS != nil && ws.Snapshot == prevWS.Snapshot) ||
+		(prevSession != nil && m.Session != nil && m.Session.Snapshot == prevSession.Snapshot)
+	if err == nil && cur != nil && reused && !cur.CreatedAt.Equal(prev.CreatedAt) {
+		log.Info("the manifest moved while saving on it; saving fresh bases", "moved_to", cur.CreatedAt)
+		return s.save(ctx, t, start, log, true)
 	}
 	if err := s.writeManifest(ctx, l, m); err != nil {
 		return m, 0, err
