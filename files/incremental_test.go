@@ -3,6 +3,7 @@ package files_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -171,4 +172,64 @@ func TestFormat2ManifestStillRestores(t *testing.T) {
 	if m3 := readManifest(t, c, bucket, "ws/acme/conv-2/manifest.json"); m3.Format != files.FormatVersion || m3.Listing == nil || len(m3.Deltas) != 0 {
 		t.Fatalf("save after a format 2 manifest: %+v, want a format 3 base", m3)
 	}
+}
+
+// hookS3 runs before once, just before the nth GetObject of the manifest.
+type hookS3 struct {
+	*s3.Client
+	manifest string
+	n        int
+	before   func()
+	gets     int
+}
+
+func (h *hookS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if aws.ToString(in.Key) == h.manifest {
+		if h.gets++; h.gets == h.n {
+			h.before()
+		}
+	}
+	return h.Client.GetObject(ctx, in, opts...)
+}
+
+// TestSaveOnAReplacedManifestSavesBases: a save that built a delta on a
+// manifest another (older) save replaced meanwhile does not write a chain
+// on the replaced manifest: it saves fresh bases, and they restore.
+func TestSaveOnAReplacedManifestSavesBases(t *testing.T) {
+	t.Parallel()
+	ws := newWorkspaces(t)
+	c, bucket := newS3(t)
+	ctx := testCtx(t, 5*time.Minute)
+	const manifest = "ws/acme/conv-r/manifest.json"
+	at := func(sec int) func() time.Time {
+		return func() time.Time { return time.Date(2026, 1, 2, 3, 4, sec, 0, time.UTC) }
+	}
+	first := newStore(t, c, bucket, ws.rt, func(o *files.Options) { o.Now = at(0) })
+	older := newStore(t, c, bucket, ws.rt, func(o *files.Options) { o.Now = at(5) })
+	w1, w2 := ws.start(t), ws.start(t)
+	ws.sh(t, w1, treeScript)
+	if err := first.Save(ctx, saveTarget("acme", "conv-r", w1)); err != nil {
+		t.Fatal(err)
+	}
+	ws.sh(t, w1, "echo changed > new.txt")
+	// The second manifest read of the late save is its check before
+	// writing: the older save replaces the manifest just then.
+	hook := &hookS3{Client: c, manifest: manifest, n: 2, before: func() {
+		if err := older.Save(ctx, saveTarget("acme", "conv-r", w1)); err != nil {
+			t.Errorf("older save: %v", err)
+		}
+	}}
+	late := newStore(t, hook, bucket, ws.rt, func(o *files.Options) { o.Now = at(10) })
+	if err := late.Save(ctx, saveTarget("acme", "conv-r", w1)); err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, c, bucket, manifest)
+	if !m.CreatedAt.Equal(at(10)()) || len(m.Deltas) != 0 || (m.Session != nil && len(m.Session.Deltas) != 0) {
+		t.Fatalf("manifest %+v: want the late save's fresh bases", m)
+	}
+	want := ws.tree(t, w1)
+	if ok, err := late.Restore(ctx, restoreTarget("acme", "conv-r", w2)); !ok || err != nil {
+		t.Fatalf("Restore = %v, %v", ok, err)
+	}
+	sameTree(t, "restored", ws.tree(t, w2), want)
 }
