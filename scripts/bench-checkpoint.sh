@@ -52,7 +52,8 @@ for c in unchanged 1MiB-changed; do
 done
 echo
 echo "An unchanged workspace costs one metadata walk in the agent per tree"
-echo "and uploads nothing. A change uploads the whole changed tree again:"
-echo "checkpoints are incremental per tree (workspace, session), not per"
-echo "file yet, so awscli uploads far fewer bytes when one file of many"
-echo "changed (see [docs/files.md](docs/files.md))."
+echo "and uploads nothing. A change uploads a delta of the changed files and"
+echo "the tree's listing (D35); the backend still reads and hashes the whole"
+echo "tree from the agent, which is where the time goes. Not measured here:"
+echo "every \`WORKSPACE_FILES_MAX_DELTAS\`+1-th changed save (default 17th) writes"
+echo "a fresh base of the whole tree (see [docs/files.md](docs/files.md))."
