@@ -33,6 +33,12 @@ import (
 // agent's tar times have whole seconds). The save is redone as a base.
 var errStaleListing = errors.New("file changed without its metadata")
 
+// staleError is errStaleListing for one file.
+type staleError struct{ name string }
+
+func (e *staleError) Error() string { return e.name + ": " + errStaleListing.Error() }
+func (e *staleError) Unwrap() error { return errStaleListing }
+
 // maxListingBytes bounds a listing object (compressed) and its decoded
 // JSON; the listing is held in memory, about 200 bytes per entry.
 const maxListingBytes = 256 << 20
@@ -92,7 +98,7 @@ func diffTree(r io.Reader, w io.Writer, prev map[string]listed, layer int) ([]li
 					return nil, fmt.Errorf("read %s: %w", h.Name, err)
 				}
 				if e.SHA256 = hex.EncodeToString(hs.Sum(nil)); e.SHA256 != old.SHA256 {
-					return nil, fmt.Errorf("%s: %w", h.Name, errStaleListing)
+					return nil, &staleError{name: h.Name}
 				}
 				e.Layer = old.Layer
 				break

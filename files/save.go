@@ -181,17 +181,28 @@ func (s *Store) saveTree(ctx context.Context, ag *agentclient.Client, l layout, 
 			for _, e := range listing {
 				byName[e.Name] = e
 			}
-			var ts TreeSnapshot
-			var sent int64
-			ts, sent, err = s.saveLayer(ctx, ag, l, tree, start, d.Digest, prev, byName)
-			if !errors.Is(err, errStaleListing) {
-				return ts, sent, err
+			// A file rewritten under the same metadata is dropped from
+			// the previous listing (so the delta carries it) and the
+			// delta read again, a few times at most.
+			for range maxStaleRetries {
+				var ts TreeSnapshot
+				var sent int64
+				ts, sent, err = s.saveLayer(ctx, ag, l, tree, start, d.Digest, prev, byName)
+				var se *staleError
+				if !errors.As(err, &se) {
+					return ts, sent, err
+				}
+				delete(byName, se.name)
 			}
 		}
 		log.Info("saving a fresh base instead of a delta", "tree", tree, "reason", err)
 	}
 	return s.saveLayer(ctx, ag, l, tree, start, d.Digest, nil, nil)
 }
+
+// maxStaleRetries bounds re-reading a tree for a delta after files
+// rewritten under the same metadata were found; then a base is saved.
+const maxStaleRetries = 3
 
 // compactDue reports whether the next save of a chain writes a fresh base:
 // after Options.MaxDeltas deltas, or when the deltas' bytes exceed half the
