@@ -54,6 +54,6 @@ echo
 echo "An unchanged workspace costs one metadata walk in the agent per tree"
 echo "and uploads nothing. A change uploads a delta of the changed files and"
 echo "the tree's listing (D35); the backend still reads and hashes the whole"
-echo "tree from the agent, which is where the time goes. Not measured here:"
+echo "tree from the agent (local traffic, not S3). Not measured here:"
 echo "every \`WORKSPACE_FILES_MAX_DELTAS\`+1-th changed save (default 17th) writes"
 echo "a fresh base of the whole tree (see [docs/files.md](docs/files.md))."
