@@ -79,6 +79,53 @@ func (v Runs) CreateRun(ctx context.Context, r Run) error {
 	return nil
 }
 
+// RunBegin is what BeginRun records: run Run (ID, Conversation,
+// OnDisconnect) of a conversation claimed by Owner of Tenant, relayed by
+// Holder under the lease Lease for LeaseTTL; First is the run's first
+// event (id 1), logged if the run starts at once; MaxEvents bounds the
+// log as AppendRunEvents does.
+type RunBegin struct {
+	Run           Run
+	Owner, Tenant string
+	Lease, Holder string
+	LeaseTTL      time.Duration
+	First         RunEvent
+	MaxEvents     int64
+}
+
+// BeginRun is ClaimConversation, CreateRun and AcquireLease(b.Lease) in
+// one script: the one round trip of an execute before the relay (D36).
+// When the conversation is ready (state ready, endpoint known) the run is
+// also recorded running on that workspace with base 1 and b.First is
+// logged, and hot is true: the caller gives the agent the run without
+// another round trip, or, if it had to emit more events or found another
+// binding first, calls StartRun again. ErrNotOwner if another owner has
+// the conversation; ErrConflict if the run id is taken.
+func (v Runs) BeginRun(ctx context.Context, b RunBegin) (conv Conversation, hot bool, err error) {
+	r, cid := b.Run, b.Run.Conversation
+	if b.Owner == "" {
+		return Conversation{}, false, fmt.Errorf("begin run %s: empty owner", r.ID)
+	}
+	if strings.ContainsRune(b.First.Event, '\n') {
+		return Conversation{}, false, fmt.Errorf("begin run %s: event type %q has a newline", r.ID, b.First.Event)
+	}
+	keys := []string{v.c.k.conv(cid), v.c.k.run(r.ID), v.c.k.convRuns(cid), v.c.k.lease(b.Lease), v.c.k.runLog(r.ID)}
+	res, err := v.c.runStrings(ctx, scriptRunBegin, keys, b.Owner, b.Tenant, r.ID, runsPerConversation,
+		b.Holder, durMS(b.LeaseTTL), b.MaxEvents, b.First.Event+"\n"+b.First.Data,
+		"conversation", cid, "state", string(RunStarting), "on_disconnect", r.OnDisconnect, "seen", ms(v.c.now()))
+	if err != nil {
+		return Conversation{}, false, fmt.Errorf("begin run %s: %w", r.ID, err)
+	}
+	switch res[0] {
+	case "not_owner":
+		return Conversation{}, false, fmt.Errorf("begin run %s: claim conversation %s: %w", r.ID, cid, ErrNotOwner)
+	case "conflict":
+		return Conversation{}, false, fmt.Errorf("begin run %s: %w", r.ID, ErrConflict)
+	}
+	conv, err = conversationJSON(cid, res[1])
+	return conv, res[0] == "hot", err
+}
+
 // StartRun records that the run was started in the agent at endpoint of
 // workspace wid, its agent events numbered after base.
 func (v Runs) StartRun(ctx context.Context, rid, wid, endpoint string, base int64) error {

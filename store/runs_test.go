@@ -159,3 +159,63 @@ func TestRunLogReadSplitsBatches(t *testing.T) {
 		t.Fatal("an event type with a newline was stored")
 	}
 }
+
+// BeginRun claims, creates the run and takes its lease in one script; on a
+// ready conversation the run is also started (base 1) with its first
+// event logged.
+func TestBeginRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	first := store.RunEvent{ID: 1, Event: "run", Data: `{"run_id":"x"}`}
+	begin := func(rid, cid, owner string) (store.Conversation, bool, error) {
+		return e.s.BeginRun(ctx, store.RunBegin{Run: store.Run{ID: rid, Conversation: cid, OnDisconnect: "cancel"},
+			Owner: owner, Tenant: "t1", Lease: "run:" + rid, Holder: "replica-1", LeaseTTL: time.Minute, First: first, MaxEvents: 100})
+	}
+	// A new conversation: claimed, the run created, not started.
+	conv, hot, err := begin("r1", "c1", "owner")
+	if err != nil || hot || conv.Owner != "owner" || conv.Tenant != "t1" || conv.State != store.StateNone {
+		t.Fatalf("cold BeginRun = %+v, %v, %v", conv, hot, err)
+	}
+	if r, err := e.s.GetRun(ctx, "r1"); err != nil || r.State != store.RunStarting || r.OnDisconnect != "cancel" || !r.Active() {
+		t.Fatalf("cold run = %+v, %v", r, err)
+	}
+	if evs, err := e.s.RunEvents(ctx, "r1", 0, 10); err != nil || len(evs) != 0 {
+		t.Fatalf("cold run's log = %+v, %v; want empty (the driver logs the first event)", evs, err)
+	}
+	if ok, err := e.s.AcquireLease(ctx, "run:r1", "replica-2", time.Minute); err != nil || ok {
+		t.Fatalf("another replica took the run's lease: %v, %v", ok, err)
+	}
+	// Another owner: not found, nothing created.
+	if _, _, err := begin("r2", "c1", "mallory"); !errors.Is(err, store.ErrNotOwner) {
+		t.Fatalf("another owner: %v, want ErrNotOwner", err)
+	}
+	if _, err := e.s.GetRun(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another owner's run was recorded: %v", err)
+	}
+	// A taken run id.
+	if _, _, err := begin("r1", "c1", "owner"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("same run id again: %v, want ErrConflict", err)
+	}
+	// A ready conversation: the run starts on its workspace, event 1 logged.
+	ready := e.ready(t, "c1", "w1")
+	conv, hot, err = begin("r3", "c1", "owner")
+	if err != nil || !hot || conv.Workspace != "w1" || conv.Endpoint != ready.Endpoint {
+		t.Fatalf("hot BeginRun = %+v, %v, %v", conv, hot, err)
+	}
+	r, err := e.s.GetRun(ctx, "r3")
+	if err != nil || r.State != store.RunRunning || r.Base != 1 || r.Workspace != "w1" || r.Endpoint != ready.Endpoint {
+		t.Fatalf("hot run = %+v, %v", r, err)
+	}
+	evs, err := e.s.RunEvents(ctx, "r3", 0, 10)
+	if err != nil || len(evs) != 1 || evs[0] != first {
+		t.Fatalf("hot run's log = %+v, %v", evs, err)
+	}
+	// The driver's own append of event 1 is not stored twice.
+	if err := e.s.AppendRunEvents(ctx, "r3", []store.RunEvent{first, {ID: 2, Event: "stdout", Data: "x"}}, 100); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := e.s.RunEvents(ctx, "r3", 0, 10); err != nil || len(evs) != 2 || evs[1].ID != 2 {
+		t.Fatalf("log after the relay's append = %+v, %v", evs, err)
+	}
+}

@@ -173,6 +173,7 @@ var (
 	scriptRunCreate     = script("run_create")
 	scriptRunEnd        = script("run_end")
 	scriptRunAppend     = script("run_append")
+	scriptRunBegin      = script("run_begin")
 )
 
 // run executes sc with the conventional leading arguments (prefix, now ms).
