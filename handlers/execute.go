@@ -62,17 +62,17 @@ func (s *Server) execute(c echo.Context) error {
 		req.MCPConfig, mcp = m.config, &m
 	}
 	p := principal(c)
-	conv, err := s.claim(ctx, cid, p)
-	if err != nil {
-		return err
-	}
 	if mcp != nil {
 		// Before any workspace is requested: personalisation reads them.
+		// Only after the claim: another owner's conversation keeps its rules.
+		if _, err := s.claim(ctx, cid, p); err != nil {
+			return err
+		}
 		if err := s.storeMCPRules(ctx, cid, mcp.rules); err != nil {
 			return fmt.Errorf("store mcp rules: %w", err)
 		}
 	}
-	d, err := s.createRun(ctx, conv, req.OnDisconnect)
+	d, conv, err := s.beginRun(ctx, cid, p, req.OnDisconnect)
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,43 @@ func (s *Server) createRun(ctx context.Context, conv store.Conversation, onDisco
 		return nil, fmt.Errorf("take run lease: %w", err)
 	}
 	return d, nil
+}
+
+// beginRun claims conversation cid for p, records a new run of it with
+// its relay lease and registers its driver: one round trip (store.BeginRun,
+// D36). On a conversation ready on its workspace the run is recorded
+// started there with its first event (id 1, "run") logged; serveRequest
+// then gives the agent the run without another round trip unless it had
+// to wait or found another binding.
+func (s *Server) beginRun(ctx context.Context, cid string, p Principal, onDisconnect string) (*runDriver, store.Conversation, error) {
+	if s.isDraining() {
+		return nil, store.Conversation{}, errUnavailable
+	}
+	r := store.Run{ID: s.opts.NewID(), Conversation: cid, OnDisconnect: onDisconnect}
+	first, err := json.Marshal(runEventData{RunID: r.ID, ConversationID: cid})
+	if err != nil {
+		return nil, store.Conversation{}, err
+	}
+	conv, hot, err := s.opts.Store.BeginRun(ctx, store.RunBegin{
+		Run: r, Owner: p.Owner, Tenant: p.Tenant, Lease: runLeaseName(r.ID), Holder: s.replica,
+		LeaseTTL: s.opts.RunLeaseTTL, First: store.RunEvent{ID: 1, Event: eventRun, Data: string(first)},
+		MaxEvents: s.opts.RunLogMaxEvents,
+	})
+	if errors.Is(err, store.ErrNotOwner) {
+		return nil, conv, errNotFound
+	}
+	if err != nil {
+		return nil, conv, fmt.Errorf("begin run: %w", err)
+	}
+	d, ok := s.newDriver(ctx, r, 0)
+	if !ok {
+		return nil, conv, errUnavailable
+	}
+	if hot {
+		d.hot = &conv
+		d.logged = 1
+	}
+	return d, conv, nil
 }
 
 // serveAttached drives run d with st attached until its final event, a

@@ -20,6 +20,7 @@ import (
 // (the store's Runs view) and their relay leases (its Leases view).
 type RunStore interface {
 	CreateRun(ctx context.Context, r store.Run) error
+	BeginRun(ctx context.Context, b store.RunBegin) (conv store.Conversation, hot bool, err error)
 	StartRun(ctx context.Context, rid, wid, endpoint string, base int64) error
 	SeenRun(ctx context.Context, rid string) error
 	CancelRun(ctx context.Context, rid string) error
@@ -104,6 +105,12 @@ type runDriver struct {
 	ended   bool    // the final event was emitted
 	outcome string  // "done" or the final error's code; "" if handed off
 	sinkEnd chan struct{}
+	// hot is the binding the run was recorded started on by BeginRun
+	// (base 1), nil if it was not; logged is the last event id already in
+	// the log from there (the appender skips it).
+	hot    *store.Conversation
+	logged int64
+	turn   func() // releases the conversation's turn (once, by releaseTurnLocked)
 
 	finished chan struct{} // closed when the driver is gone
 }
@@ -260,7 +267,9 @@ func (d *runDriver) emitLocked(id int64, event, data string) {
 // final one) leaves it unflushed for flushSinkLocked.
 func (d *runDriver) emitToLocked(id int64, event, data string, buffered bool) {
 	d.seq = id
-	d.app.add(store.RunEvent{ID: id, Event: event, Data: data})
+	if id > d.logged {
+		d.app.add(store.RunEvent{ID: id, Event: event, Data: data})
+	}
 	if d.sink != nil {
 		ev := sse.Event{ID: strconv.FormatInt(id, 10), Event: event, Data: data}
 		write := d.sink.write
@@ -273,6 +282,20 @@ func (d *runDriver) emitToLocked(id int64, event, data string, buffered bool) {
 	}
 	if isFinal(event) {
 		d.ended = true
+		// The client waits for nothing after the final event (D36): its
+		// stream ends now and the conversation's next request may start;
+		// the log's last batch, the run's end and the lease's release are
+		// written afterwards by the driver.
+		d.detachLocked()
+		d.releaseTurnLocked()
+	}
+}
+
+// releaseTurnLocked gives the conversation's turn to its next request, once.
+func (d *runDriver) releaseTurnLocked() {
+	if d.turn != nil {
+		d.turn()
+		d.turn = nil
 	}
 }
 
@@ -338,14 +361,28 @@ func (d *runDriver) endSink(handoff bool) {
 // relay it.
 func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, req api.ExecuteRequest) {
 	s := d.s
+	d.mu.Lock()
+	before := d.seq
+	d.mu.Unlock()
 	release, fail := s.waitTurn(ctx, d, conv.ID)
 	if fail != nil {
 		d.fail(d.why(ctx, fail))
 		return
 	}
-	defer release()
-	if fresh, err := s.opts.Store.Conversation(ctx, conv.ID); err == nil {
-		conv = fresh
+	d.mu.Lock()
+	d.turn = release
+	waited := d.seq != before // a "waiting" status: another run went first
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.releaseTurnLocked()
+		d.mu.Unlock()
+	}()
+	if waited {
+		// The binding read with the claim may have changed meanwhile.
+		if fresh, err := s.opts.Store.Conversation(ctx, conv.ID); err == nil {
+			conv = fresh
+		}
 	}
 	bound := conv.State == store.StateReady && conv.Endpoint != ""
 	conv, fail = s.awaitReady(ctx, d, conv)
@@ -374,11 +411,16 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 	base := d.seq
 	d.base, d.cl = base, client.New(d.guard)
 	d.run.Workspace, d.run.Endpoint = conv.Workspace, conv.Endpoint
+	// BeginRun recorded the run started on this binding after event 1
+	// already: nothing more to store before the agent gets it.
+	started := d.hot != nil && base == d.logged && d.hot.Workspace == conv.Workspace && d.hot.Endpoint == conv.Endpoint
 	d.mu.Unlock()
-	d.app.flush(ctx)
-	if err := s.opts.Store.StartRun(ctx, d.run.ID, conv.Workspace, conv.Endpoint, base); err != nil {
-		d.fail(d.why(ctx, &streamError{codeUnavailable, "internal error while starting the run"}))
-		return
+	if !started {
+		d.app.flush(ctx)
+		if err := s.opts.Store.StartRun(ctx, d.run.ID, conv.Workspace, conv.Endpoint, base); err != nil {
+			d.fail(d.why(ctx, &streamError{codeUnavailable, "internal error while starting the run"}))
+			return
+		}
 	}
 	up, err := s.startAgent(ctx, d.waitForAgent, d.cl, d.run.ID, req)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/handlers"
@@ -38,6 +40,7 @@ type runEnv struct {
 	rt     http.RoundTripper
 	bus    *bus.Bus
 	agents unixTransport
+	rdb    *redis.Client // the store's client (a test may hook it before starting replicas)
 }
 
 func newRunEnv(t *testing.T) *runEnv {
@@ -51,7 +54,8 @@ func newRunEnv(t *testing.T) *runEnv {
 	startAgent(t, dir, sock)
 	rs := redistest.Start(t)
 	storetest.Audit(t, rs, "test:")
-	st := store.New(rs.Client(t), store.Options{Prefix: "test:"})
+	rdb := rs.Client(t)
+	st := store.New(rdb, store.Options{Prefix: "test:"})
 	keys, err := handlers.ParseKeys(keyA+","+keyB, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +83,7 @@ func newRunEnv(t *testing.T) *runEnv {
 	t.Cleanup(func() { _ = bs.Close() })
 	rt := client.UnixTransport(sock)
 	t.Cleanup(closeIdle(rt))
-	return &runEnv{t: t, dir: dir, st: st, keys: keys, rt: rt, bus: bs, agents: unixTransport{rt}}
+	return &runEnv{t: t, dir: dir, st: st, keys: keys, rt: rt, bus: bs, agents: unixTransport{rt}, rdb: rdb}
 }
 
 // replica is one API server of a runEnv with its sweep loop.
