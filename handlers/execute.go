@@ -114,7 +114,8 @@ func (s *Server) createRun(ctx context.Context, conv store.Conversation, onDisco
 // D36). On a conversation ready on its workspace the run is recorded
 // started there with its first event (id 1, "run") logged; serveRequest
 // then gives the agent the run without another round trip unless it had
-// to wait or found another binding.
+// to wait or found another binding (nor syncs the MCP rules if the
+// workspace's proxy holds them already).
 func (s *Server) beginRun(ctx context.Context, cid string, p Principal, onDisconnect string) (*runDriver, store.Conversation, error) {
 	if s.isDraining() {
 		return nil, store.Conversation{}, errUnavailable
@@ -124,26 +125,26 @@ func (s *Server) beginRun(ctx context.Context, cid string, p Principal, onDiscon
 	if err != nil {
 		return nil, store.Conversation{}, err
 	}
-	conv, hot, err := s.opts.Store.BeginRun(ctx, store.RunBegin{
+	b, err := s.opts.Store.BeginRun(ctx, store.RunBegin{
 		Run: r, Owner: p.Owner, Tenant: p.Tenant, Lease: runLeaseName(r.ID), Holder: s.replica,
 		LeaseTTL: s.opts.RunLeaseTTL, First: store.RunEvent{ID: 1, Event: eventRun, Data: string(first)},
 		MaxEvents: s.opts.RunLogMaxEvents,
 	})
 	if errors.Is(err, store.ErrNotOwner) {
-		return nil, conv, errNotFound
+		return nil, b.Conversation, errNotFound
 	}
 	if err != nil {
-		return nil, conv, fmt.Errorf("begin run: %w", err)
+		return nil, b.Conversation, fmt.Errorf("begin run: %w", err)
 	}
 	d, ok := s.newDriver(ctx, r, 0)
 	if !ok {
-		return nil, conv, errUnavailable
+		return nil, b.Conversation, errUnavailable
 	}
-	if hot {
-		d.hot = &conv
+	if b.Started {
+		d.hot = &b
 		d.logged = 1
 	}
-	return d, conv, nil
+	return d, b.Conversation, nil
 }
 
 // serveAttached drives run d with st attached until its final event, a

@@ -20,7 +20,7 @@ import (
 // (the store's Runs view) and their relay leases (its Leases view).
 type RunStore interface {
 	CreateRun(ctx context.Context, r store.Run) error
-	BeginRun(ctx context.Context, b store.RunBegin) (conv store.Conversation, hot bool, err error)
+	BeginRun(ctx context.Context, b store.RunBegin) (store.RunBegun, error)
 	StartRun(ctx context.Context, rid, wid, endpoint string, base int64) error
 	SeenRun(ctx context.Context, rid string) error
 	CancelRun(ctx context.Context, rid string) error
@@ -105,10 +105,10 @@ type runDriver struct {
 	ended   bool    // the final event was emitted
 	outcome string  // "done" or the final error's code; "" if handed off
 	sinkEnd chan struct{}
-	// hot is the binding the run was recorded started on by BeginRun
-	// (base 1), nil if it was not; logged is the last event id already in
-	// the log from there (the appender skips it).
-	hot    *store.Conversation
+	// hot is what BeginRun found when it recorded the run started on the
+	// binding (base 1), nil if it did not; logged is the last event id
+	// already in the log from there (the appender skips it).
+	hot    *store.RunBegun
 	logged int64
 	turn   func() // releases the conversation's turn (once, by releaseTurnLocked)
 
@@ -389,7 +389,14 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 	if fail == nil && bound {
 		conv, fail = s.replaceIfHung(ctx, d, conv)
 	}
-	if fail == nil {
+	d.mu.Lock()
+	// BeginRun recorded the run started on this binding after event 1
+	// already, nothing emitted since: nothing more to store before the
+	// agent gets it.
+	started := d.hot != nil && d.seq == d.logged &&
+		d.hot.Conversation.Workspace == conv.Workspace && d.hot.Conversation.Endpoint == conv.Endpoint
+	d.mu.Unlock()
+	if fail == nil && !(started && d.hot.RulesHeld) {
 		fail = s.syncRules(ctx, conv)
 	}
 	if fail != nil {
@@ -411,9 +418,7 @@ func (d *runDriver) serveRequest(ctx context.Context, conv store.Conversation, r
 	base := d.seq
 	d.base, d.cl = base, client.New(d.guard)
 	d.run.Workspace, d.run.Endpoint = conv.Workspace, conv.Endpoint
-	// BeginRun recorded the run started on this binding after event 1
-	// already: nothing more to store before the agent gets it.
-	started := d.hot != nil && base == d.logged && d.hot.Workspace == conv.Workspace && d.hot.Endpoint == conv.Endpoint
+	started = started && base == d.logged
 	d.mu.Unlock()
 	if !started {
 		d.app.flush(ctx)

@@ -79,6 +79,16 @@ func (v Runs) CreateRun(ctx context.Context, r Run) error {
 	return nil
 }
 
+// RunBegun is what BeginRun found: the conversation as claimed; Started,
+// the run was recorded started on its binding (base 1, first event
+// logged); RulesHeld (only when Started), the bound workspace's proxy
+// holds the conversation's current MCP rules.
+type RunBegun struct {
+	Conversation Conversation
+	Started      bool
+	RulesHeld    bool
+}
+
 // RunBegin is what BeginRun records: run Run (ID, Conversation,
 // OnDisconnect) of a conversation claimed by Owner of Tenant, relayed by
 // Holder under the lease Lease for LeaseTTL; First is the run's first
@@ -101,29 +111,32 @@ type RunBegin struct {
 // another round trip, or, if it had to emit more events or found another
 // binding first, calls StartRun again. ErrNotOwner if another owner has
 // the conversation; ErrConflict if the run id is taken.
-func (v Runs) BeginRun(ctx context.Context, b RunBegin) (conv Conversation, hot bool, err error) {
+func (v Runs) BeginRun(ctx context.Context, b RunBegin) (RunBegun, error) {
 	r, cid := b.Run, b.Run.Conversation
 	if b.Owner == "" {
-		return Conversation{}, false, fmt.Errorf("begin run %s: empty owner", r.ID)
+		return RunBegun{}, fmt.Errorf("begin run %s: empty owner", r.ID)
 	}
 	if strings.ContainsRune(b.First.Event, '\n') {
-		return Conversation{}, false, fmt.Errorf("begin run %s: event type %q has a newline", r.ID, b.First.Event)
+		return RunBegun{}, fmt.Errorf("begin run %s: event type %q has a newline", r.ID, b.First.Event)
 	}
-	keys := []string{v.c.k.conv(cid), v.c.k.run(r.ID), v.c.k.convRuns(cid), v.c.k.lease(b.Lease), v.c.k.runLog(r.ID)}
+	keys := []string{v.c.k.conv(cid), v.c.k.run(r.ID), v.c.k.convRuns(cid), v.c.k.lease(b.Lease), v.c.k.runLog(r.ID), v.c.k.mcp(cid)}
 	res, err := v.c.runStrings(ctx, scriptRunBegin, keys, b.Owner, b.Tenant, r.ID, runsPerConversation,
 		b.Holder, durMS(b.LeaseTTL), b.MaxEvents, b.First.Event+"\n"+b.First.Data,
 		"conversation", cid, "state", string(RunStarting), "on_disconnect", r.OnDisconnect, "seen", ms(v.c.now()))
 	if err != nil {
-		return Conversation{}, false, fmt.Errorf("begin run %s: %w", r.ID, err)
+		return RunBegun{}, fmt.Errorf("begin run %s: %w", r.ID, err)
 	}
 	switch res[0] {
 	case "not_owner":
-		return Conversation{}, false, fmt.Errorf("begin run %s: claim conversation %s: %w", r.ID, cid, ErrNotOwner)
+		return RunBegun{}, fmt.Errorf("begin run %s: claim conversation %s: %w", r.ID, cid, ErrNotOwner)
 	case "conflict":
-		return Conversation{}, false, fmt.Errorf("begin run %s: %w", r.ID, ErrConflict)
+		return RunBegun{}, fmt.Errorf("begin run %s: %w", r.ID, ErrConflict)
 	}
-	conv, err = conversationJSON(cid, res[1])
-	return conv, res[0] == "hot", err
+	conv, err := conversationJSON(cid, res[1])
+	if err != nil {
+		return RunBegun{}, err
+	}
+	return RunBegun{Conversation: conv, Started: res[0] == "hot", RulesHeld: len(res) > 2 && res[2] == "1"}, nil
 }
 
 // StartRun records that the run was started in the agent at endpoint of

@@ -169,8 +169,9 @@ func TestBeginRun(t *testing.T) {
 	ctx := ctxT(t)
 	first := store.RunEvent{ID: 1, Event: "run", Data: `{"run_id":"x"}`}
 	begin := func(rid, cid, owner string) (store.Conversation, bool, error) {
-		return e.s.BeginRun(ctx, store.RunBegin{Run: store.Run{ID: rid, Conversation: cid, OnDisconnect: "cancel"},
+		b, err := e.s.BeginRun(ctx, store.RunBegin{Run: store.Run{ID: rid, Conversation: cid, OnDisconnect: "cancel"},
 			Owner: owner, Tenant: "t1", Lease: "run:" + rid, Holder: "replica-1", LeaseTTL: time.Minute, First: first, MaxEvents: 100})
+		return b.Conversation, b.Started, err
 	}
 	// A new conversation: claimed, the run created, not started.
 	conv, hot, err := begin("r1", "c1", "owner")
@@ -210,6 +211,32 @@ func TestBeginRun(t *testing.T) {
 	evs, err := e.s.RunEvents(ctx, "r3", 0, 10)
 	if err != nil || len(evs) != 1 || evs[0] != first {
 		t.Fatalf("hot run's log = %+v, %v", evs, err)
+	}
+	// The proxy's rules: none wanted, none held; then rules set and not yet
+	// applied; then applied.
+	rulesHeld := func(rid string) bool {
+		b, err := e.s.BeginRun(ctx, store.RunBegin{Run: store.Run{ID: rid, Conversation: "c1"}, Owner: "owner",
+			Lease: "run:" + rid, Holder: "replica-1", LeaseTTL: time.Minute, First: first, MaxEvents: 100})
+		if err != nil || !b.Started {
+			t.Fatalf("BeginRun %s = %+v, %v", rid, b, err)
+		}
+		return b.RulesHeld
+	}
+	if !rulesHeld("r4") {
+		t.Error("no rules wanted nor held: RulesHeld false")
+	}
+	digest, _, err := e.s.SetMCPRules(ctx, "c1", []byte(`[{"server":"s"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rulesHeld("r5") {
+		t.Error("rules set, not applied: RulesHeld true")
+	}
+	if _, err := e.s.MarkRulesApplied(ctx, "w1", digest); err != nil {
+		t.Fatal(err)
+	}
+	if !rulesHeld("r6") {
+		t.Error("rules applied: RulesHeld false")
 	}
 	// The driver's own append of event 1 is not stored twice.
 	if err := e.s.AppendRunEvents(ctx, "r3", []store.RunEvent{first, {ID: 2, Event: "stdout", Data: "x"}}, 100); err != nil {

@@ -1,7 +1,10 @@
 -- BeginRun: ClaimConversation, CreateRun and AcquireLease of the run's
 -- relay lease in one round trip; on a conversation ready on its workspace
 -- also StartRun (base 1) and the run's first event logged.
--- KEYS[1] conv, KEYS[2] run, KEYS[3] conv_runs, KEYS[4] lease, KEYS[5] run_log.
+-- It also reports whether the workspace's proxy holds the conversation's
+-- MCP rules (SyncRules would change nothing).
+-- KEYS[1] conv, KEYS[2] run, KEYS[3] conv_runs, KEYS[4] lease, KEYS[5] run_log,
+-- KEYS[6] mcp.
 -- ARGV: prefix, now, owner, tenant, rid, keep, holder, lease_ms, max_events,
 -- first event ("<type>\n<data>"), then the run's field/value pairs.
 local ck, rk = KEYS[1], KEYS[2]
@@ -17,4 +20,8 @@ local c = redis.call('HMGET', ck, 'state', 'workspace', 'endpoint')
 if c[1] ~= 'ready' or not c[3] or c[3] == '' then return {'cold', encode(ck)} end
 redis.call('HSET', rk, 'state', 'running', 'workspace', c[2] or '', 'endpoint', c[3], 'base', 1)
 log_events(KEYS[5], tonumber(ARGV[9]), 1, {ARGV[10]})
-return {'hot', encode(ck)}
+local held = redis.call('HMGET', key_ws(c[2] or ''), 'state', 'mcp_digest')
+local want = redis.call('HGET', KEYS[6], 'digest') or ''
+local synced = '0'
+if held[1] and held[1] ~= 'stopped' and (held[2] or '') == want then synced = '1' end
+return {'hot', encode(ck), synced}
