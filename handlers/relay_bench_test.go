@@ -144,7 +144,7 @@ func BenchmarkCompare(b *testing.B) {
 				{Name: "total", Unit: "ms to done", Kind: benchcmp.Difference, Max: map[string]float64{"p50": 1, "p99": 4}},
 			},
 			Note: "an execute of `true` for a conversation bound, ready, to the agent: direct `/execute` on the socket " +
-				"against the API (key, claim, binding, rules, lease, relay, lease end).",
+				"against the API (key; one Redis round trip: claim, run, lease, start, D36; relay; the run's end after done, not waited for).",
 		})
 	})
 }
