@@ -179,11 +179,24 @@ func TestHotExecuteRoundTrips(t *testing.T) {
 	}
 	// Warm up (connections, the agent's health cache), then let the first
 	// run end.
+	// settled waits until run rid's driver is gone: the run ended and its
+	// relay lease released (the last thing the driver writes).
+	settled := func(rid string) store.Run {
+		got := e.waitRunEnded(ctx, rid)
+		for e.rdb.Exists(ctx, "test:lease:run:"+rid).Val() != 0 {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("run %s: its relay lease was not released", rid)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return got
+	}
 	rid, end := run()
 	if err := <-end.done; err != io.EOF {
 		t.Fatalf("after done: %v, want the end of the stream", err)
 	}
-	e.waitRunEnded(ctx, rid)
+	settled(rid)
 	log.take()
 
 	rid, end = run()
@@ -201,7 +214,7 @@ func TestHotExecuteRoundTrips(t *testing.T) {
 	if err := <-end.done; err != io.EOF {
 		t.Fatalf("after done: %v, want the end of the stream", err)
 	}
-	if got := e.waitRunEnded(ctx, rid); got.State != store.RunDone {
+	if got := settled(rid); got.State != store.RunDone {
 		t.Fatalf("run %+v, want done", got)
 	}
 	log.take()
@@ -219,7 +232,7 @@ func TestHotExecuteRoundTrips(t *testing.T) {
 		t.Fatal("the stream did not end after done while Redis was held: the client waits for a round trip after the final event")
 	}
 	log.release()
-	if got := e.waitRunEnded(ctx, rid); got.State != store.RunDone {
+	if got := settled(rid); got.State != store.RunDone {
 		t.Fatalf("run %+v, want done after Redis answered again", got)
 	}
 }
