@@ -125,20 +125,23 @@ func (s *Server) beginRun(ctx context.Context, cid string, p Principal, onDiscon
 	if err != nil {
 		return nil, store.Conversation{}, err
 	}
+	// Registered before the run is recorded, as in createRun: this
+	// replica's adopt then sees the run as its own.
+	d, ok := s.newDriver(ctx, r, 0)
+	if !ok {
+		return nil, store.Conversation{}, errUnavailable
+	}
 	b, err := s.opts.Store.BeginRun(ctx, store.RunBegin{
 		Run: r, Owner: p.Owner, Tenant: p.Tenant, Lease: runLeaseName(r.ID), Holder: s.replica,
 		LeaseTTL: s.opts.RunLeaseTTL, First: store.RunEvent{ID: 1, Event: eventRun, Data: string(first)},
 		MaxEvents: s.opts.RunLogMaxEvents,
 	})
-	if errors.Is(err, store.ErrNotOwner) {
-		return nil, b.Conversation, errNotFound
-	}
 	if err != nil {
+		d.discard()
+		if errors.Is(err, store.ErrNotOwner) {
+			return nil, b.Conversation, errNotFound
+		}
 		return nil, b.Conversation, fmt.Errorf("begin run: %w", err)
-	}
-	d, ok := s.newDriver(ctx, r, 0)
-	if !ok {
-		return nil, b.Conversation, errUnavailable
 	}
 	if b.Started {
 		d.hot = &b
