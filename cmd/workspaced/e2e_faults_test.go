@@ -33,15 +33,7 @@ func TestFaultWorkspaceKilledMidRun(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	rd := sse.NewReader(resp.Body)
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("stream ended before the run started: %v", err)
-		}
-		if ev.Event == "stdout" && ev.Data == "started" {
-			break
-		}
-	}
+	readUntilStdout(t, rd, "started")
 	conv, err := s.store.Conversation(ctx, "conv-midrun")
 	if err != nil || conv.Workspace == "" {
 		t.Fatalf("conversation %+v, %v", conv, err)

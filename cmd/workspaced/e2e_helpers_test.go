@@ -350,3 +350,20 @@ func socketDirs(t *testing.T, base string) []string {
 	}
 	return out
 }
+
+// readUntilStdout reads rd until a stdout event whose data is line,
+// failing the test if the stream ends first; it returns the events read.
+func readUntilStdout(t *testing.T, rd *sse.Reader, line string) []sse.Event {
+	t.Helper()
+	var evs []sse.Event
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("stream ended before stdout %q: %v (events %v)", line, err, names(evs))
+		}
+		evs = append(evs, ev)
+		if ev.Event == "stdout" && ev.Data == line {
+			return evs
+		}
+	}
+}

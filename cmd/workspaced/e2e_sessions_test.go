@@ -258,15 +258,7 @@ func TestKilledMidRunRestoresLastCheckpoint(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	rd := sse.NewReader(resp.Body)
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("run 2 stream: %v", err)
-		}
-		if ev.Event == "stdout" && ev.Data == "written" {
-			break
-		}
-	}
+	readUntilStdout(t, rd, "written")
 	// The run keeps changing tick.txt, so every checkpoint of it writes a
 	// manifest: one dated after "written" holds two.txt.
 	written := time.Now()
@@ -325,15 +317,7 @@ func TestECSKilledMidRunRestoresLastCheckpoint(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	rd := sse.NewReader(resp.Body)
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("run stream: %v", err)
-		}
-		if ev.Event == "stdout" && ev.Data == "written" {
-			break
-		}
-	}
+	readUntilStdout(t, rd, "written")
 	written := time.Now()
 	waitManifest(t, ctx, client, bucket, cid, func(m *files.Manifest) bool {
 		return m.Reason == "checkpoint" && m.CreatedAt.After(written) && m.Session != nil

@@ -213,15 +213,7 @@ func TestDisconnectKillsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd := sse.NewReader(resp.Body)
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("stream ended before the run started: %v", err)
-		}
-		if ev.Event == "stdout" && ev.Data == "started" {
-			break
-		}
-	}
+	readUntilStdout(t, rd, "started")
 	disconnect()
 	resp.Body.Close()
 	// Ask the agent: the next run of the conversation waits its turn (or

@@ -102,17 +102,7 @@ func TestFaultPausedMidRunLost(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	rd := sse.NewReader(resp.Body)
-	var evs []sse.Event
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("stream ended before the run started: %v (events %v)", err, names(evs))
-		}
-		evs = append(evs, ev)
-		if ev.Event == "stdout" && ev.Data == "started" {
-			break
-		}
-	}
+	evs := readUntilStdout(t, rd, "started")
 	first := readyWorkspace(t, evs)
 	s.pause(first)
 	rest, err := collect(resp.Body)
