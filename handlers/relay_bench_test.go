@@ -284,19 +284,7 @@ func startAPI(b testing.TB, endpoint string) string {
 		b.Fatal(err)
 	}
 	p, _ := keys.Lookup(secret(keyA))
-	if _, err := st.ClaimConversation(ctx, "bench", p.Owner, p.Tenant); err != nil {
-		b.Fatal(err)
-	}
-	info := workspace.Info{ID: "ws-bench", Token: "c-bench", Endpoint: endpoint, Status: workspace.StatusRunning}
-	if _, err := st.BindProvisioning(ctx, store.Binding{Conversation: "bench", Workspace: info}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.ApplyTaskState(ctx, store.TaskState{Workspace: info.ID, Status: workspace.StatusRunning, Version: 1}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.MarkReady(ctx, info.ID, endpoint); err != nil {
-		b.Fatal(err)
-	}
+	bindReady(b, ctx, st, p, "bench", workspace.Info{ID: "ws-bench", Token: "c-bench", Endpoint: endpoint, Status: workspace.StatusRunning})
 	bs, err := bus.New(ctx, bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

@@ -62,20 +62,8 @@ func newRunEnv(t *testing.T) *runEnv {
 	}
 	ctx := context.Background()
 	p, _ := keys.Lookup(secret(keyA))
-	if _, err := st.ClaimConversation(ctx, "conv", p.Owner, p.Tenant); err != nil {
-		t.Fatal(err)
-	}
 	endpoint := "unix://" + sock
-	info := workspace.Info{ID: "ws-1", Token: "c-1", Endpoint: endpoint, Status: workspace.StatusRunning}
-	if _, err := st.BindProvisioning(ctx, store.Binding{Conversation: "conv", Workspace: info}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ApplyTaskState(ctx, store.TaskState{Workspace: info.ID, Status: workspace.StatusRunning, Version: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.MarkReady(ctx, info.ID, endpoint); err != nil {
-		t.Fatal(err)
-	}
+	bindReady(t, ctx, st, p, "conv", workspace.Info{ID: "ws-1", Token: "c-1", Endpoint: endpoint, Status: workspace.StatusRunning})
 	bs, err := bus.New(ctx, bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -450,5 +438,23 @@ func (e *runEnv) waitRunEnded(ctx context.Context, rid string) store.Run {
 			e.t.Fatalf("run %s did not end: %+v, %v", rid, r, err)
 		case <-time.After(50 * time.Millisecond): // the run's end has no notification
 		}
+	}
+}
+
+// bindReady claims conversation cid for principal p and binds it, ready,
+// to the running workspace info, as a provisioning would.
+func bindReady(tb testing.TB, ctx context.Context, st *store.Store, p handlers.Principal, cid string, info workspace.Info) {
+	tb.Helper()
+	if _, err := st.ClaimConversation(ctx, cid, p.Owner, p.Tenant); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := st.BindProvisioning(ctx, store.Binding{Conversation: cid, Workspace: info}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := st.ApplyTaskState(ctx, store.TaskState{Workspace: info.ID, Status: workspace.StatusRunning, Version: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := st.MarkReady(ctx, info.ID, info.Endpoint); err != nil {
+		tb.Fatal(err)
 	}
 }

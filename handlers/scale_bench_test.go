@@ -116,19 +116,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Cleanup(closeIdle(rt))
 		tr.rt[endpoint] = rt
 		cid := fmt.Sprintf("c%d", i)
-		if _, err := st.ClaimConversation(ctx, cid, p.Owner, p.Tenant); err != nil {
-			b.Fatal(err)
-		}
-		info := workspace.Info{ID: "ws-" + cid, Token: "t-" + cid, Endpoint: endpoint, Status: workspace.StatusRunning}
-		if _, err := st.BindProvisioning(ctx, store.Binding{Conversation: cid, Workspace: info}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := st.ApplyTaskState(ctx, store.TaskState{Workspace: info.ID, Status: workspace.StatusRunning, Version: 1}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := st.MarkReady(ctx, info.ID, endpoint); err != nil {
-			b.Fatal(err)
-		}
+		bindReady(b, ctx, st, p, cid, workspace.Info{ID: "ws-" + cid, Token: "t-" + cid, Endpoint: endpoint, Status: workspace.StatusRunning})
 	}
 	bs, err := bus.New(ctx, bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
