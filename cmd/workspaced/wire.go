@@ -193,6 +193,7 @@ func newDockerRuntime(ctx context.Context, cfg config.Config, awsCfg aws.Config,
 		rt:   rt,
 		ping: func(ctx context.Context) error { _, err := cli.Ping(ctx); return err },
 		close: func() error {
+			rt.Close() // start attempts in flight finish before the client closes
 			return cli.Close()
 		},
 		background: []func(context.Context) error{px.Run},

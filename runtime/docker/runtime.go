@@ -37,6 +37,10 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	opened map[string]bool // tokens whose proxy listener this Runtime opened
+	// closed and starting: the shared start attempts outlive their callers
+	// (see Start); Close waits for them, and none begins after it.
+	closed   bool
+	starting sync.WaitGroup
 
 	// transports holds one pooled transport per agent socket, so relays
 	// and health checks reuse connections; dropped when the workspace's
@@ -77,6 +81,14 @@ func (r *Runtime) Start(ctx context.Context, spec workspace.StartSpec) (workspac
 	called := time.Now()
 	ch := r.starts.DoChan(spec.Token, func() (any, error) {
 		defer r.queued.Delete(spec.Token)
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("start workspace %s: %w", spec.Token, errClosed)
+		}
+		r.starting.Add(1)
+		r.mu.Unlock()
+		defer r.starting.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
 		defer cancel()
 		return r.start(sctx, spec)
@@ -93,6 +105,21 @@ func (r *Runtime) Start(ctx context.Context, spec workspace.StartSpec) (workspac
 		}
 		return workspace.Info{}, fmt.Errorf("start workspace %s: %w", spec.Token, ctx.Err())
 	}
+}
+
+// errClosed: Start after Close.
+var errClosed = errors.New("docker runtime closed")
+
+// Close waits for the start attempts in flight (each bounded by its start
+// timeout) and refuses new ones. A start attempt is shared by its callers
+// and outlives them, so without this a process shutting down could leave
+// a container created, or started, after it stopped. Call it after the
+// callers of Start have returned, before closing the engine client.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.starting.Wait()
 }
 
 // spentQueued reports whether a caller of Start since called spent part of
