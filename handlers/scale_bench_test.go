@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspaced/workspaced/agent"
 	"github.com/workspaced/workspaced/agent/client"
 	"github.com/workspaced/workspaced/events/bus"
 	"github.com/workspaced/workspaced/handlers"
@@ -94,23 +92,12 @@ func BenchmarkScale(b *testing.B) {
 	p, _ := keys.Lookup(secret(keyA))
 	tr := &agentSockets{rt: map[string]http.RoundTripper{}}
 	for i := range n {
-		sock := filepath.Join(dir, fmt.Sprintf("a%d.sock", i))
-		work := filepath.Join(dir, fmt.Sprintf("w%d", i))
-		if err := os.Mkdir(work, 0o755); err != nil {
+		adir := filepath.Join(dir, fmt.Sprintf("a%d", i))
+		if err := os.Mkdir(adir, 0o755); err != nil {
 			b.Fatal(err)
 		}
-		srv, err := agent.New(agent.Options{WorkDir: work, Path: os.Getenv("PATH"), Heartbeat: -1, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ln, err := net.Listen("unix", sock)
-		if err != nil {
-			b.Fatal(err)
-		}
-		actx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(actx, ln) }()
-		b.Cleanup(func() { cancel(); <-done })
+		sock := filepath.Join(adir, "agent.sock")
+		startAgent(b, adir, sock)
 		endpoint := "unix://" + sock
 		rt := client.UnixTransport(sock)
 		b.Cleanup(closeIdle(rt))
