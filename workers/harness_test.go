@@ -145,9 +145,11 @@ func (h *harness) watch(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		msg := message.NewMessage(uuid.NewString(), b)
-		msg.SetContext(ctx)
-		return apply(h.sub)(msg)
+		return redeliver(ctx, func() error {
+			msg := message.NewMessage(uuid.NewString(), b)
+			msg.SetContext(ctx)
+			return apply(h.sub)(msg)
+		})
 	}))
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -155,6 +157,28 @@ func (h *harness) watch(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// redeliver calls handle as the bus's router would deliver a message:
+// again after a failure, with the router's default backoff (bus.RetryOptions
+// defaults: 3 retries from 250ms). The watcher's own retries (3 within
+// 30ms at the harness's backoff) stand for a failed publish, not a failed
+// handler: a handler refused while the provisioner holds the
+// conversation's lock would otherwise drop the event.
+func redeliver(ctx context.Context, handle func() error) error {
+	wait := bus.DefaultInitialInterval
+	for attempt := 0; ; attempt++ {
+		err := handle()
+		if err == nil || attempt == bus.DefaultMaxRetries || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, bus.DefaultMaxInterval)
+	}
 }
 
 type sinkFunc func(ctx context.Context, e events.TaskStateChange) error
