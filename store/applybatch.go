@@ -25,15 +25,17 @@ type applyCall struct {
 }
 
 // applyBatcher is a group commit of task-state applies: concurrent
-// ApplyTaskState calls are sent to Redis as one pipeline of apply scripts
-// (one write and one read on the connection for the whole batch) instead
-// of one round trip each. There is no timer and no background goroutine:
+// ApplyTaskState calls are sent to Redis as one apply script per
+// maxApplyBatch events, in one pipeline (one write and one read on the
+// connection for the whole batch) instead of one round trip each. There is no timer and no background goroutine:
 // a caller that finds fewer than maxApplyFlushes flushes running becomes a
 // flusher; it sends everything queued, then whatever was queued meanwhile,
 // and stops when nothing is left. A lone caller is sent at once (a batch
-// of one). Each event is still its own script, so each keeps its
-// compare-and-set on the version (which is what makes the order in which
-// concurrent events land irrelevant, as it is for the bus's deliveries).
+// of one). One apply script applies the whole batch (up to maxApplyBatch
+// events), in order; each event keeps its own compare-and-set on the
+// version (which is what makes the order in which concurrent events land
+// irrelevant, as it is for the bus's deliveries). A script that fails
+// fails every event of its batch; their callers retry (idempotent).
 type applyBatcher struct {
 	mu       sync.Mutex
 	pending  []*applyCall
@@ -78,8 +80,14 @@ func (b *applyBatcher) do(ctx context.Context, c *applyCall, flush func(context.
 	return c.res, c.err
 }
 
-// flushApplies runs the apply script of every call in one pipeline,
-// loading the script first if Redis does not have it cached.
+// maxApplyBatch bounds the events one apply script applies: Redis runs
+// nothing else while a script runs, so a long queue goes out as several
+// scripts in one pipeline rather than one long script.
+const maxApplyBatch = 64
+
+// flushApplies applies every call's event, up to maxApplyBatch per apply
+// script, all the scripts in one pipeline, loading the script first if
+// Redis does not have it cached.
 func (c *core) flushApplies(ctx context.Context, batch []*applyCall) {
 	cmds, err := c.pipeApplies(ctx, batch, scriptApply.EvalSha)
 	if err != nil && isNoScript(cmds) {
@@ -91,25 +99,41 @@ func (c *core) flushApplies(ctx context.Context, batch []*applyCall) {
 		}
 		cmds, _ = c.pipeApplies(ctx, batch, scriptApply.EvalSha)
 	}
-	for i, x := range batch {
-		r, err := cmds[i].Result()
-		if err != nil {
-			x.err = fmt.Errorf("apply task state %s v%d of workspace %s: %w", x.ev.Status, x.ev.Version, x.ev.Workspace, err)
-			continue
+	for i, cmd := range cmds {
+		chunk := batch[i*maxApplyBatch : min((i+1)*maxApplyBatch, len(batch))]
+		replies, err := cmd.Slice()
+		if err == nil && len(replies) != len(chunk) {
+			err = fmt.Errorf("%d replies for %d events", len(replies), len(chunk))
 		}
-		x.res, x.err = applyResult(x.ev.Workspace, r)
+		for j, x := range chunk {
+			if err != nil {
+				x.err = fmt.Errorf("apply task state %s v%d of workspace %s: %w", x.ev.Status, x.ev.Version, x.ev.Workspace, err)
+				continue
+			}
+			x.res, x.err = applyResult(x.ev.Workspace, replies[j])
+		}
 	}
 }
 
 type evalFunc func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
 
+// pipeApplies sends one apply script per maxApplyBatch calls, in one
+// pipeline.
 func (c *core) pipeApplies(ctx context.Context, batch []*applyCall, eval evalFunc) ([]*redis.Cmd, error) {
-	cmds := make([]*redis.Cmd, len(batch))
+	cmds := make([]*redis.Cmd, 0, (len(batch)+maxApplyBatch-1)/maxApplyBatch)
 	now := ms(c.now())
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, x := range batch {
-			cmds[i] = eval(ctx, p, []string{c.k.ws(x.ev.Workspace)}, c.k.prefix, now,
-				x.ev.Workspace, x.ev.Version, string(x.ev.Status), x.kind, x.ev.StoppedReason, durMS(c.tombstone))
+		for len(batch) > 0 {
+			chunk := batch[:min(maxApplyBatch, len(batch))]
+			batch = batch[len(chunk):]
+			keys := make([]string, len(chunk))
+			args := make([]any, 0, 3+5*len(chunk))
+			args = append(args, c.k.prefix, now, durMS(c.tombstone))
+			for i, x := range chunk {
+				keys[i] = c.k.ws(x.ev.Workspace)
+				args = append(args, x.ev.Workspace, x.ev.Version, string(x.ev.Status), x.kind, x.ev.StoppedReason)
+			}
+			cmds = append(cmds, eval(ctx, p, keys, args...))
 		}
 		return nil
 	})

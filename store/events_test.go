@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,9 +312,10 @@ func TestRunningAtIsFirstRunning(t *testing.T) {
 }
 
 // TestApplyTaskStateBatchedResults applies events of many workspaces
-// concurrently (they share pipelines) after the script cache was flushed
-// (the batch must load the script): every caller gets its own workspace's
-// result, and a redelivery is stale.
+// concurrently (they share batches: several apply scripts, each of many
+// events, in one pipeline) after the script cache was flushed (the batch
+// must load the script): every caller gets its own workspace's result,
+// and a redelivery is stale.
 func TestApplyTaskStateBatchedResults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -321,7 +323,7 @@ func TestApplyTaskStateBatchedResults(t *testing.T) {
 	if err := e.client.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	const n = 64
+	const n = 200 // more than one script's batch
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -339,4 +341,49 @@ func TestApplyTaskStateBatchedResults(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestApplyTaskStateBatchKeepsEachCompareAndSet sends many versions of one
+// workspace concurrently, so that several land in one script: each is
+// compared with what the events before it in the batch stored, the
+// highest version is what remains, and only events newer than the stored
+// version at their turn were applied.
+func TestApplyTaskStateBatchKeepsEachCompareAndSet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	const n = 150
+	var (
+		wg      sync.WaitGroup
+		applied atomic.Int64
+	)
+	for v := 1; v <= n; v++ {
+		wg.Go(func() {
+			res, err := e.s.ApplyTaskState(ctx, store.TaskState{Workspace: "w", Status: running, Version: int64(v)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			switch res.Outcome {
+			case store.OutcomeApplied:
+				applied.Add(1)
+				if res.Workspace.Version != int64(v) {
+					t.Errorf("v%d applied, record says v%d", v, res.Workspace.Version)
+				}
+			case store.OutcomeStale:
+				if res.Workspace.Version <= int64(v) {
+					t.Errorf("v%d stale against v%d", v, res.Workspace.Version)
+				}
+			default:
+				t.Errorf("v%d: %s", v, res.Outcome)
+			}
+		})
+	}
+	wg.Wait()
+	if w := e.ws(t, "w"); w.Version != n || w.State != store.WorkspaceRunning {
+		t.Fatalf("record = %+v, want v%d running", w, n)
+	}
+	if applied.Load() < 1 {
+		t.Fatal("no event applied")
+	}
 }

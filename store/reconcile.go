@@ -19,11 +19,14 @@ import (
 // already stopped).
 func (v Events) MarkStopped(ctx context.Context, wid, reason string) (ApplyResult, error) {
 	r, err := v.c.run(ctx, scriptApply, []string{v.c.k.ws(wid)},
-		wid, "", string(workspace.StatusStopped), "stopped", reason, durMS(v.c.tombstone)).Result()
+		durMS(v.c.tombstone), wid, "", string(workspace.StatusStopped), "stopped", reason).Slice()
+	if err == nil && len(r) != 1 {
+		err = fmt.Errorf("%d replies for 1 event", len(r))
+	}
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("mark workspace %s stopped: %w", wid, err)
 	}
-	return applyResult(wid, r)
+	return applyResult(wid, r[0])
 }
 
 // Adoption is what the reconciler knows about a running workspace Redis
