@@ -7,7 +7,7 @@
 # (scripts/bench-proxy.sh) and the checkpoint's (scripts/bench-checkpoint.sh).
 #
 #   BENCH_N=10 ./scripts/bench.sh          # fewer rounds for every comparison
-#   BENCH_ONLY='relay' ./scripts/bench.sh  # comparisons whose benchmark matches
+#   BENCH_ONLY='relay' ./scripts/bench.sh  # comparisons whose sub-benchmark name matches (relay-seq-nginx, relay-bulk, hot-reuse, task-state …)
 #
 # BENCH_N overrides each comparison's rounds (defaults: 30 for the relay's
 # seq, 5 for the bulk stream, 200 for hot reuse, 10 for task-state events);

@@ -73,6 +73,12 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		return benchcmp.Sample{"rate": perRound / time.Since(start).Seconds()}, nil
 	}}
+	b.Run("task-state", func(b *testing.B) { compareTaskState(b, floor, apply, perRound) })
+}
+
+// compareTaskState runs the task-state comparison (a sub-benchmark, so
+// that BENCH_ONLY selects it, or not, by name).
+func compareTaskState(b *testing.B, floor, apply benchcmp.Side, perRound int) {
 	benchcmp.Bench(b, benchcmp.Comparison{
 		Name: "task-state events applied to Redis", N: benchcmp.Rounds(10), Warmup: 1,
 		A: floor, B: apply,
