@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,9 @@ func BenchmarkScale(b *testing.B) {
 	runtime.GC()
 	rss1, g1, cpu1 := rssKiB(), runtime.NumGoroutine(), cpuTime()
 	api, other := liveHeapShare()
+	if path := os.Getenv("BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path)
+	}
 	if _, err := barrier.WriteString(strings.Repeat("\n", n)); err != nil {
 		b.Fatal(err)
 	}
@@ -162,6 +166,20 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(per(float64(api)/1024), "API-heap-KiB/stream")
 	b.ReportMetric(per(float64(other)/1024), "agent+client-heap-KiB/stream")
 	b.ReportMetric(float64(lost), "lost-streams")
+}
+
+// writeHeapProfile writes the live heap at the barrier to path (for
+// go tool pprof -sample_index=inuse_space): the same moment and sampling
+// rate as the figures reported.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // scaleStream reads one execute stream: 50 stdout events, a signal on
