@@ -166,9 +166,13 @@ func (g *silenceGuard) heard() bool {
 	return time.Since(time.Unix(0, g.last.Load())) < g.after
 }
 
+// watch wraps body: a timer, not a goroutine, checks its silence (a
+// relayed run holds its body for the run's life; D38).
 func (g *silenceGuard) watch(body io.ReadCloser, cancel context.CancelFunc) io.ReadCloser {
-	b := &watchedBody{ReadCloser: body, g: g, done: make(chan struct{}), cancel: cancel}
-	go b.watchdog()
+	b := &watchedBody{ReadCloser: body, g: g, cancel: cancel}
+	b.mu.Lock()
+	b.timer = time.AfterFunc(g.after, b.check)
+	b.mu.Unlock()
 	return b
 }
 
@@ -176,8 +180,11 @@ type watchedBody struct {
 	io.ReadCloser
 	g      *silenceGuard
 	once   sync.Once
-	done   chan struct{}
 	cancel context.CancelFunc // the request's context
+
+	mu     sync.Mutex
+	timer  *time.Timer // runs check when the agent may have been silent too long
+	closed bool
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
@@ -189,30 +196,34 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 }
 
 func (b *watchedBody) Close() error {
-	b.once.Do(func() { close(b.done) })
+	b.once.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.timer.Stop()
+		b.mu.Unlock()
+	})
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
 }
 
-// watchdog closes the body when the agent has been silent too long.
-func (b *watchedBody) watchdog() {
-	t := time.NewTimer(b.g.after)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.done:
-			return
-		case <-t.C:
-		}
-		idle := time.Since(time.Unix(0, b.g.last.Load()))
-		if idle >= b.g.after {
-			b.g.tripped.Store(true)
-			_ = b.Close()
-			return
-		}
-		t.Reset(b.g.after - idle)
+// check closes the body when the agent has been silent too long, and
+// otherwise looks again when it would have been.
+func (b *watchedBody) check() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
 	}
+	idle := time.Since(time.Unix(0, b.g.last.Load()))
+	if idle < b.g.after {
+		b.timer.Reset(b.g.after - idle)
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.g.tripped.Store(true)
+	_ = b.Close()
 }
 
 // silent reports whether the driver's agent stream was ended by its

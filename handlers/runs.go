@@ -142,12 +142,11 @@ func (d *runDriver) goRun(body func(ctx context.Context)) {
 	go func() {
 		defer d.s.driverWG.Done()
 		defer close(d.finished)
-		keeper := make(chan struct{})
-		go func() { defer close(keeper); d.keep() }()
+		stopKeeping := d.keep()
 		body(d.ctx)
 		d.cancel(nil)
 		d.unlink()
-		<-keeper
+		stopKeeping()
 		d.app.close()
 		d.endSink(!d.hasEnded())
 		if d.hasEnded() {
@@ -178,52 +177,79 @@ func (d *runDriver) discard() {
 
 // keep renews the relay lease (and, while the agent runs, the workspace's
 // stream lease that spares it from idle GC), records that an attached
-// client is there, and applies a requested cancel and the detached TTL.
-func (d *runDriver) keep() {
-	ttl := d.s.opts.RunLeaseTTL
-	t := time.NewTicker(ttl / 3)
-	defer t.Stop()
-	streamLease := d.s.opts.NewID()
-	held := ""
-	defer func() {
-		if held != "" {
-			d.s.dropLease(held, streamLease)
-		}
-	}()
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(d.ctx, ttl/3)
-		ok, err := d.s.opts.Store.AcquireLease(ctx, runLeaseName(d.run.ID), d.s.replica, ttl)
-		if err == nil && !ok {
-			cancel()
-			d.s.log.Warn("run relay lease lost", "run", d.run.ID)
-			d.cancel(errLeaseLost)
-			return
-		}
-		d.mu.Lock()
-		attached, started, wid := d.sink != nil, d.started, d.run.Workspace
-		d.mu.Unlock()
-		if started && wid != "" && d.heard() {
-			if _, err := d.s.opts.Store.StreamStarted(ctx, wid, streamLease, d.s.opts.StreamLease); err == nil {
-				held = wid
-			}
-		}
-		if attached {
-			_ = d.s.opts.Store.SeenRun(ctx, d.run.ID)
-		} else if r, err := d.s.opts.Store.GetRun(ctx, d.run.ID); err == nil {
-			switch {
-			case r.Cancel:
-				d.cancelRun("cancel requested")
-			case d.s.opts.Now().Sub(r.Seen) > d.s.opts.RunDetachedTTL:
-				d.cancelRun("no client for RUN_DETACHED_TTL")
-			}
-		}
-		cancel()
+// client is there, and applies a requested cancel and the detached TTL,
+// every third of the lease's TTL until the driver's context ends. A
+// timer's function does it, not a goroutine: a driver lives as long as
+// its run (D38). stop ends the renewals, waits for one under way and
+// drops the stream lease.
+func (d *runDriver) keep() (stop func()) {
+	k := &keeper{d: d, every: d.s.opts.RunLeaseTTL / 3, streamLease: d.s.opts.NewID()}
+	k.mu.Lock()
+	k.timer = time.AfterFunc(k.every, k.renew)
+	k.mu.Unlock()
+	return k.stop
+}
+
+// keeper is the state of a driver's renewals.
+type keeper struct {
+	d           *runDriver
+	every       time.Duration
+	streamLease string
+
+	mu      sync.Mutex // held by a renewal
+	timer   *time.Timer
+	stopped bool
+	held    string // the workspace whose stream lease is held
+}
+
+func (k *keeper) stop() {
+	k.mu.Lock()
+	k.stopped = true
+	k.timer.Stop()
+	held := k.held
+	k.mu.Unlock()
+	if held != "" {
+		k.d.s.dropLease(held, k.streamLease)
 	}
+}
+
+// renew is one round of keep; it sets the next unless the driver's
+// context ended or the lease was lost.
+func (k *keeper) renew() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d := k.d
+	if k.stopped || d.ctx.Err() != nil {
+		return
+	}
+	start, ttl := time.Now(), d.s.opts.RunLeaseTTL
+	ctx, cancel := context.WithTimeout(d.ctx, k.every)
+	defer cancel()
+	ok, err := d.s.opts.Store.AcquireLease(ctx, runLeaseName(d.run.ID), d.s.replica, ttl)
+	if err == nil && !ok {
+		d.s.log.Warn("run relay lease lost", "run", d.run.ID)
+		d.cancel(errLeaseLost)
+		return
+	}
+	d.mu.Lock()
+	attached, started, wid := d.sink != nil, d.started, d.run.Workspace
+	d.mu.Unlock()
+	if started && wid != "" && d.heard() {
+		if _, err := d.s.opts.Store.StreamStarted(ctx, wid, k.streamLease, d.s.opts.StreamLease); err == nil {
+			k.held = wid
+		}
+	}
+	if attached {
+		_ = d.s.opts.Store.SeenRun(ctx, d.run.ID)
+	} else if r, err := d.s.opts.Store.GetRun(ctx, d.run.ID); err == nil {
+		switch {
+		case r.Cancel:
+			d.cancelRun("cancel requested")
+		case d.s.opts.Now().Sub(r.Seen) > d.s.opts.RunDetachedTTL:
+			d.cancelRun("no client for RUN_DETACHED_TTL")
+		}
+	}
+	k.timer.Reset(max(k.every-time.Since(start), 0)) // a ticker's period
 }
 
 // cancelRun ends the run: the agent kills its process group (its final

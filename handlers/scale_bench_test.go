@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -51,10 +52,12 @@ func (a *agentSockets) Transport(endpoint string) (http.RoundTripper, error) {
 // on its own Unix socket. Each run prints 50 lines, waits at a barrier
 // (a line on a FIFO the test writes once every stream has its 50 events),
 // then prints 50 more. At the barrier it reports the process's RSS,
-// goroutines and CPU per open stream (against the same process with the
-// agents, API and Redis client started but idle), and the share of live
-// heap allocated by the API (handlers, sse) versus agents and clients;
-// every stream must deliver all 100 lines and its final event.
+// goroutines, goroutine stacks and CPU per open stream (against the same
+// process with the agents, API and Redis client started but idle), and
+// the API's share of the live heap and of the goroutines (see apiShare)
+// versus the agents' and the clients'; every stream must deliver all 100
+// lines and its final event. BENCH_HEAPPROFILE names a file for the heap
+// profile at the barrier.
 func BenchmarkScale(b *testing.B) {
 	if b.N > 1 {
 		return
@@ -123,7 +126,8 @@ func BenchmarkScale(b *testing.B) {
 	b.Cleanup(hc.CloseIdleConnections)
 
 	runtime.GC()
-	rss0, g0, cpu0 := rssKiB(), runtime.NumGoroutine(), cpuTime()
+	rss0, g0, cpu0, stk0 := rssKiB(), runtime.NumGoroutine(), cpuTime(), stackBytes()
+	apiG0 := apiGoroutines()
 	body := fmt.Sprintf(`{"kind":"command","argv":["sh","-c","seq 1 50; read x < %s; seq 51 100"]}`, fifo)
 	half := make(chan struct{}, n)
 	errs := make(chan error, n)
@@ -141,7 +145,8 @@ func BenchmarkScale(b *testing.B) {
 		}
 	}
 	runtime.GC()
-	rss1, g1, cpu1 := rssKiB(), runtime.NumGoroutine(), cpuTime()
+	rss1, g1, cpu1, stk1 := rssKiB(), runtime.NumGoroutine(), cpuTime(), stackBytes()
+	apiG1 := apiGoroutines()
 	api, other := liveHeapShare()
 	if path := os.Getenv("BENCH_HEAPPROFILE"); path != "" {
 		writeHeapProfile(b, path)
@@ -162,6 +167,8 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(float64(n), "streams")
 	b.ReportMetric(per(float64(rss1-rss0)), "RSS-KiB/stream")
 	b.ReportMetric(per(float64(g1-g0)), "goroutines/stream")
+	b.ReportMetric(per(apiG1-apiG0), "API-goroutines/stream")
+	b.ReportMetric(per(float64(stk1-stk0)/1024), "stack-KiB/stream")
 	b.ReportMetric(per(float64(cpu1-cpu0)/float64(time.Millisecond)), "CPU-ms/stream")
 	b.ReportMetric(per(float64(api)/1024), "API-heap-KiB/stream")
 	b.ReportMetric(per(float64(other)/1024), "agent+client-heap-KiB/stream")
@@ -170,15 +177,24 @@ func BenchmarkScale(b *testing.B) {
 
 // writeHeapProfile writes the live heap at the barrier to path (for
 // go tool pprof -sample_index=inuse_space): the same moment and sampling
-// rate as the figures reported.
+// rate as the figures reported; and the goroutines, as text, to
+// path.goroutines.
 func writeHeapProfile(b *testing.B, path string) {
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		b.Fatal(err)
+	for _, p := range []struct {
+		name, path string
+		debug      int
+	}{{"heap", path, 0}, {"goroutine", path + ".goroutines", 1}} {
+		f, err := os.Create(p.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = pprof.Lookup(p.name).WriteTo(f, p.debug)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -237,14 +253,56 @@ func rssKiB() int64 {
 	return 0
 }
 
+// Who holds a stack (an allocation's or a goroutine's), by its frames.
+type holder int
+
+const (
+	heldByOther      holder = iota // agents, the benchmark's clients, the runtime
+	heldByAPI                      // handlers, the relay, the run driver, the Redis client
+	heldByServerConn               // a net/http server connection, before or beside its handler
+	heldByClientConn               // a net/http client connection's own goroutines
+)
+
+// holderOf classifies a stack. Frames in the agent package or the
+// benchmark's own code make it theirs; then package handlers or the
+// Redis client (the API's store; the benchmark's setup shares it) make it
+// the API's. A net/http connection's buffers and goroutines carry no
+// frame of either: every stream has two server connections (the API's
+// from its client, the agent's from the API) and two client connections
+// (the benchmark's to the API, the API's to the agent), all with
+// net/http's default buffers, so half of each kind is the API's.
+func holderOf(fr *runtime.Frames) holder {
+	h := heldByOther
+	for {
+		f, more := fr.Next()
+		switch fn := f.Function; {
+		case strings.Contains(fn, "/agent."), strings.Contains(fn, "handlers_test."):
+			return heldByOther
+		case strings.Contains(fn, "/handlers."), strings.Contains(fn, "github.com/redis/go-redis/"):
+			h = heldByAPI
+		case h != heldByAPI && (strings.HasPrefix(fn, "net/http.(*conn).") || strings.HasPrefix(fn, "net/http.(*connReader).")):
+			h = heldByServerConn
+		case h != heldByAPI && (strings.HasPrefix(fn, "net/http.(*persistConn).") || strings.HasPrefix(fn, "net/http.(*Transport).dialConn")):
+			h = heldByClientConn
+		}
+		if !more {
+			return h
+		}
+	}
+}
+
+// apiShare is the API's part of amounts by holder: its own, and half of
+// the connections' (see holderOf).
+func apiShare(by map[holder]float64) float64 {
+	return by[heldByAPI] + (by[heldByServerConn]+by[heldByClientConn])/2
+}
+
 // memProfileRate samples one allocation per 4 KiB during the scale run.
 const memProfileRate = 4096
 
-// liveHeapShare estimates the live heap by who allocated it: the API (a
-// stack through package handlers and not through the agent or the test's
-// clients) versus the rest (agents, clients, and the connection buffers
-// net/http allocates before any handler runs, the API's included). Sampled
-// bytes are scaled up as pprof does.
+// liveHeapShare estimates the live heap by holder (holderOf): the API's
+// share and the rest (agents, clients, their halves of the connections).
+// Sampled bytes are scaled up as pprof does.
 func liveHeapShare() (api, other int64) {
 	var recs []runtime.MemProfileRecord
 	n, _ := runtime.MemProfile(nil, false)
@@ -256,32 +314,44 @@ func liveHeapShare() (api, other int64) {
 			break
 		}
 	}
+	by := map[holder]float64{}
+	total := 0.0
 	for _, r := range recs {
 		inuse := r.InUseBytes()
 		if inuse == 0 || r.AllocObjects == 0 {
 			continue
 		}
 		avg := float64(r.AllocBytes) / float64(r.AllocObjects)
-		inuse = int64(float64(inuse) / (1 - math.Exp(-avg/memProfileRate)))
-		fr := runtime.CallersFrames(r.Stack())
-		isAPI, isAgent := false, false
-		for {
-			f, more := fr.Next()
-			switch {
-			case strings.Contains(f.Function, "/agent."), strings.Contains(f.Function, "handlers_test."):
-				isAgent = true
-			case strings.Contains(f.Function, "/handlers."):
-				isAPI = true
-			}
-			if !more {
-				break
-			}
-		}
-		if isAPI && !isAgent {
-			api += inuse
-		} else {
-			other += inuse
+		scaled := float64(inuse) / (1 - math.Exp(-avg/memProfileRate))
+		by[holderOf(runtime.CallersFrames(r.Stack()))] += scaled
+		total += scaled
+	}
+	a := apiShare(by)
+	return int64(a), int64(total - a)
+}
+
+// apiGoroutines is the API's share of the live goroutines (holderOf).
+func apiGoroutines() float64 {
+	n, _ := runtime.GoroutineProfile(nil)
+	var recs []runtime.StackRecord
+	for {
+		recs = make([]runtime.StackRecord, n+64)
+		var ok bool
+		if n, ok = runtime.GoroutineProfile(recs); ok {
+			recs = recs[:n]
+			break
 		}
 	}
-	return api, other
+	by := map[holder]float64{}
+	for _, r := range recs {
+		by[holderOf(runtime.CallersFrames(r.Stack()))]++
+	}
+	return apiShare(by)
+}
+
+// stackBytes is the memory of all goroutine stacks.
+func stackBytes() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
 }

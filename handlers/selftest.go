@@ -98,10 +98,7 @@ func (s *Server) decodeSelfTest(c echo.Context) (selfTestRequest, error) {
 // collectStream is a stream whose events go to w instead of the client:
 // the self-test is a run like execute's (with on_disconnect "cancel").
 func (s *Server) collectStream(w io.Writer) *stream {
-	st := &stream{w: sse.NewWriter(w), stop: make(chan struct{}), done: make(chan struct{}), gauge: s.metrics.streams}
-	s.metrics.streams.Inc()
-	go st.heartbeat(s.opts.Heartbeat)
-	return st
+	return s.newStream(w)
 }
 
 // answerSelfTest turns the collected events into the response.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -26,16 +27,21 @@ type streamError struct {
 }
 
 // stream is one client's event stream (an execute response, a follower of
-// a run): an SSE writer and a heartbeat goroutine. Events are written by
-// one goroutine at a time; heartbeats concurrently (sse.Writer serialises
-// them).
+// a run): an SSE writer and heartbeats. Events are written by one
+// goroutine at a time; heartbeats concurrently (sse.Writer serialises
+// them). A heartbeat is a timer's function, not a goroutine waiting on a
+// ticker: a stream is open for its run's life (D38).
 type stream struct {
-	w      *sse.Writer
-	stop   chan struct{}
-	done   chan struct{}
+	w     *sse.Writer
+	every time.Duration
+	gauge interface{ Dec() }
+
 	mu     sync.Mutex
 	onBeat func() // called every heartbeat (a follower marks its run seen)
-	gauge  interface{ Dec() }
+
+	beating sync.Mutex // held by a heartbeat; guards beat and closed
+	beat    *time.Timer
+	closed  bool
 }
 
 // openStream commits the response as an event stream and starts heartbeats.
@@ -43,33 +49,40 @@ func (s *Server) openStream(c echo.Context) *stream {
 	resp := c.Response()
 	sse.SetHeaders(resp.Header())
 	resp.WriteHeader(http.StatusOK)
-	st := &stream{w: sse.NewWriter(resp.Writer), stop: make(chan struct{}), done: make(chan struct{}), gauge: s.metrics.streams}
+	st := s.newStream(resp.Writer)
 	_ = st.w.WriteComment("stream open")
-	s.metrics.streams.Inc()
-	go st.heartbeat(s.opts.Heartbeat)
 	return st
 }
 
-func (st *stream) heartbeat(every time.Duration) {
-	defer close(st.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-st.stop:
-			return
-		case <-t.C:
-			if st.w.WriteComment("ping") != nil {
-				return // the client is gone; the handler notices on its next write
-			}
-			st.mu.Lock()
-			beat := st.onBeat
-			st.mu.Unlock()
-			if beat != nil {
-				beat()
-			}
-		}
+// newStream is a stream of events written to w, with heartbeats.
+func (s *Server) newStream(w io.Writer) *stream {
+	st := &stream{w: sse.NewWriter(w), every: s.opts.Heartbeat, gauge: s.metrics.streams}
+	s.metrics.streams.Inc()
+	st.beating.Lock()
+	st.beat = time.AfterFunc(st.every, st.heartbeat)
+	st.beating.Unlock()
+	return st
+}
+
+// heartbeat writes a "ping" comment and calls the hook, then sets the
+// next one; a client that is gone stops them (the handler notices on its
+// next write).
+func (st *stream) heartbeat() {
+	st.beating.Lock()
+	defer st.beating.Unlock()
+	if st.closed {
+		return
 	}
+	if st.w.WriteComment("ping") != nil {
+		return
+	}
+	st.mu.Lock()
+	beat := st.onBeat
+	st.mu.Unlock()
+	if beat != nil {
+		beat()
+	}
+	st.beat.Reset(st.every)
 }
 
 // setBeat installs (or, with nil, removes) the per-heartbeat hook.
@@ -79,11 +92,13 @@ func (st *stream) setBeat(f func()) {
 	st.mu.Unlock()
 }
 
-// close stops the heartbeats and waits for them: after it returns nothing
-// writes to the response again.
+// close stops the heartbeats and waits for one under way: after it
+// returns nothing writes to the response again.
 func (st *stream) close() {
-	close(st.stop)
-	<-st.done
+	st.beating.Lock()
+	st.closed = true
+	st.beat.Stop()
+	st.beating.Unlock()
 	st.gauge.Dec()
 }
 
