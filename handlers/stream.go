@@ -54,10 +54,17 @@ func (s *Server) openStream(c echo.Context) *stream {
 	return st
 }
 
-// newStream is a stream of events written to w, with heartbeats.
+// newStream is a stream of events written to w, with heartbeats, counted
+// in the streams gauge.
 func (s *Server) newStream(w io.Writer) *stream {
-	st := &stream{w: sse.NewWriter(w), every: s.opts.Heartbeat, gauge: s.metrics.streams}
 	s.metrics.streams.Inc()
+	return startStream(w, s.opts.Heartbeat, s.metrics.streams)
+}
+
+// startStream is a stream of events written to w with a heartbeat every
+// every; close decrements gauge.
+func startStream(w io.Writer, every time.Duration, gauge interface{ Dec() }) *stream {
+	st := &stream{w: sse.NewWriter(w), every: every, gauge: gauge}
 	st.beating.Lock()
 	st.beat = time.AfterFunc(st.every, st.heartbeat)
 	st.beating.Unlock()
