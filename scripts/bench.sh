@@ -10,9 +10,11 @@
 #   BENCH_ONLY='relay' ./scripts/bench.sh  # comparisons whose sub-benchmark name matches (relay-seq-nginx, relay-bulk, hot-reuse, task-state …)
 #
 # BENCH_N overrides each comparison's rounds (defaults: 30 for the relay's
-# seq, 5 for the bulk stream, 200 for hot reuse, 10 for task-state events);
+# seq, 5 for the bulk stream, 200 for hot reuse, 10 for task-state events,
+# 15 for cold acquire, 50 for the warm-pool hit);
 # BENCH_BULK_MB sets the bulk stream's size (default 10: below the agent's 16 MiB run log, see BENCHMARKS.md). Needs redis-server,
-# redis-benchmark and nginx. About five minutes on 2 cores.
+# redis-benchmark, nginx, Docker and the images of make images. About
+# seven minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=$(mktemp)
@@ -23,7 +25,7 @@ command="make bench"
 pattern="BenchmarkCompare"
 [ -n "${BENCH_ONLY:-}" ] && pattern="BenchmarkCompare/.*${BENCH_ONLY}|BenchmarkCompare${BENCH_ONLY}"
 # One package at a time: their sides must not compete for the CPUs.
-for pkg in ./store ./handlers; do
+for pkg in ./store ./handlers ./cmd/workspaced; do
   BENCHCMP_OUT=$results go test -run '^$' -bench "$pattern" -benchtime 1x -timeout 30m "$pkg" >&2
 done
 go run ./internal/benchcmp/benchreport -in "$results" -doc "${BENCH_DOC:-BENCHMARKS.md}" -command "$command" >/dev/null

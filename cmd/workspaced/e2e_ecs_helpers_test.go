@@ -445,7 +445,7 @@ func (s *ecsStack) tasksOf(cid string) []ecsdouble.TaskSnapshot {
 
 // counter sums a counter of workspaced's registry over the series matching
 // labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -48,7 +48,7 @@ const testKey = "e2e-key-0123456789abcdef"
 // real Docker engine and the gochannel bus, scoped to its own deployment
 // label so parallel tests never see each other's workspaces.
 type stack struct {
-	t          *testing.T
+	t          testing.TB
 	app        *App
 	env        map[string]string
 	url        string
@@ -70,7 +70,7 @@ func randomName(prefix string) string {
 }
 
 // stackEnv is the environment of a test deployment.
-func stackEnv(t *testing.T, redisURL string, extra map[string]string) (map[string]string, string, string) {
+func stackEnv(t testing.TB, redisURL string, extra map[string]string) (map[string]string, string, string) {
 	t.Helper()
 	// Short paths: a Unix socket path must fit in 107 bytes.
 	sockets, err := os.MkdirTemp("", "wse2e")
@@ -101,13 +101,13 @@ func stackEnv(t *testing.T, redisURL string, extra map[string]string) (map[strin
 }
 
 // startStack runs workspaced in-process.
-func startStack(t *testing.T, extra map[string]string) *stack {
+func startStack(t testing.TB, extra map[string]string) *stack {
 	t.Helper()
 	return startStackDeps(t, extra, appDeps{})
 }
 
 // startStackDeps runs workspaced in-process with injected dependencies.
-func startStackDeps(t *testing.T, extra map[string]string, deps appDeps) *stack {
+func startStackDeps(t testing.TB, extra map[string]string, deps appDeps) *stack {
 	t.Helper()
 	cli := testenv.Docker(t)
 	testenv.Image(t, cli, testImage())
@@ -117,7 +117,11 @@ func startStackDeps(t *testing.T, extra map[string]string, deps appDeps) *stack 
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Audit(t, rs, cfg.Redis.KeyPrefix) // checked after the process stopped
+	if !isBenchmark(t) {
+		// Not under a benchmark: the audit's keyspace notifications (one
+		// per write, to a subscriber) would be part of what it measures.
+		storetest.Audit(t, rs, cfg.Redis.KeyPrefix) // checked after the process stopped
+	}
 	rdb := rs.Client(t)
 	s := &stack{t: t, env: env, docker: cli, rdb: rdb,
 		store:      store.New(rdb, store.Options{Prefix: cfg.Redis.KeyPrefix}),
@@ -136,7 +140,14 @@ func (s *stack) run(cfg config.Config, deps appDeps) {
 	if s.logs == nil {
 		s.logs = &logRecorder{}
 	}
-	log := slog.New(s.logs.handler(slog.NewTextHandler(tw, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var out io.Writer = tw
+	level := slog.LevelDebug
+	if isBenchmark(t) {
+		// A benchmark's log always prints; it formats its lines at
+		// production's default level (info), and drops them.
+		out, level = io.Discard, slog.LevelInfo
+	}
+	log := slog.New(s.logs.handler(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})))
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := newApp(ctx, cfg, Roles{API: true, Worker: true, Events: true, Pool: true, GC: true}, log, deps)
 	if err != nil {
@@ -164,12 +175,18 @@ func (s *stack) stop() {
 	}
 }
 
+// isBenchmark reports whether t is a benchmark's (BenchmarkCompare).
+func isBenchmark(t testing.TB) bool {
+	_, ok := t.(*testing.B)
+	return ok
+}
+
 // removeDeployment force-removes every container of a test deployment.
-func removeDeployment(t *testing.T, cli *dockerclient.Client, deployment string) {
+func removeDeployment(t testing.TB, cli *dockerclient.Client, deployment string) {
 	testenv.RemoveLabelled(t, cli, deploymentLabel, deployment)
 }
 
-func listDeployment(t *testing.T, cli *dockerclient.Client, deployment string) []container.Summary {
+func listDeployment(t testing.TB, cli *dockerclient.Client, deployment string) []container.Summary {
 	return testenv.Labelled(t, cli, deploymentLabel, deployment)
 }
 
@@ -303,7 +320,7 @@ func stdout(evs []sse.Event) string {
 // testWriter sends log lines to t.Log until the test ends.
 type testWriter struct {
 	mu   sync.Mutex
-	t    *testing.T
+	t    testing.TB
 	done bool
 }
 

@@ -88,6 +88,21 @@ func (r *Runtime) tmpfsOptions(m tmpfsMount) string {
 	return opts
 }
 
+// ContainerSpec returns the container Start creates for spec: its
+// configuration (image, user, environment, labels) and host configuration
+// (hardening, limits, tmpfs mounts, and the bind mount of the socket
+// directory, whose host side is the mount's Source). Start also creates
+// that directory (mode 0750, owned by the agent's uid:gid) and opens the
+// workspace's proxy listener in it before it creates the container. For
+// the engine-floor comparison of make bench (cmd/workspaced
+// BenchmarkCompare), which must create exactly this container.
+func (r *Runtime) ContainerSpec(spec workspace.StartSpec) (*container.Config, *container.HostConfig, error) {
+	if err := workspace.ValidToken(spec.Token); err != nil {
+		return nil, nil, fmt.Errorf("container spec: %w", err)
+	}
+	return r.containerConfig(spec)
+}
+
 // containerConfig builds the container of docs/contracts.md §6 for spec.
 func (r *Runtime) containerConfig(spec workspace.StartSpec) (*container.Config, *container.HostConfig, error) {
 	var compact bytes.Buffer
