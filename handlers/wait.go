@@ -65,11 +65,14 @@ func (s *Server) awaitReady(ctx context.Context, st eventSink, conv store.Conver
 				// A new workspace that got saved files and session says
 				// which checkpoint (a workspace killed mid-run resumes
 				// from its last one).
-				if w, err := s.opts.Store.Workspace(ctx, cur.Workspace); err == nil && w.Restored != "" {
+				// One read answers both: the checkpoint, and whether the
+				// workspace came from the pool (the wait's label).
+				w, werr := s.opts.Store.Workspace(ctx, cur.Workspace)
+				if werr == nil && w.Restored != "" {
 					_ = st.sendJSON("status", statusEvent{State: "restored", WorkspaceID: cur.Workspace, Checkpoint: w.Restored})
 				}
 				_ = st.sendJSON("status", statusEvent{State: "ready", WorkspaceID: cur.Workspace})
-				s.metrics.wait.WithLabelValues(s.startKind(ctx, cur.Workspace)).Observe(s.opts.Now().Sub(start).Seconds())
+				s.metrics.wait.WithLabelValues(startKind(w, werr)).Observe(s.opts.Now().Sub(start).Seconds())
 				return cur, nil
 			}
 		case store.StateFailed:
@@ -125,10 +128,11 @@ func (s *Server) ended(ctx context.Context, err error) *streamError {
 	return &streamError{codeUnavailable, "internal error while waiting for the workspace"}
 }
 
-// startKind labels a wait that ended ready: "warm" when the conversation
-// got a warm-pool workspace, "cold" when one was started for it.
-func (s *Server) startKind(ctx context.Context, wid string) string {
-	if w, err := s.opts.Store.Workspace(ctx, wid); err == nil && w.Pool {
+// startKind labels a wait that ended ready, given the workspace's record
+// (and the error of reading it): "warm" when the conversation got a
+// warm-pool workspace, "cold" when one was started for it.
+func startKind(w store.Workspace, err error) string {
+	if err == nil && w.Pool {
 		return "warm"
 	}
 	return "cold"

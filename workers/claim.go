@@ -14,7 +14,7 @@ import (
 
 // warm serves the request from the warm pool: one atomic claim (the store
 // pops an available workspace and binds the conversation to it), a health
-// check, personalisation, then ready. A claimed workspace that fails its
+// check alongside personalisation, then ready. A claimed workspace that fails its
 // check is released and the next one tried; it reports served=false when
 // the pool is empty (or every try failed): the caller starts one cold.
 // An error means the message is retried (the claim was undone first).
@@ -39,15 +39,32 @@ func (p *Provisioner) warm(ctx context.Context, cmd events.WorkspaceRequested, c
 		info := workspace.Info{ID: w.ID, Token: w.Token, Endpoint: w.Endpoint, Conversation: cid,
 			Tenant: cl.Conversation.Tenant, Pool: true}
 		wlog := log.With("workspace", w.ID)
-		if err := p.checkClaimed(ctx, info); err != nil {
+		// The health check runs alongside personalisation, not before it
+		// (D37): the workspace answered /health and was warmed up before
+		// it was offered, so the check only guards against one that hung
+		// since, and an unhealthy one is stopped with whatever
+		// personalisation gave it. Its failure cancels personalisation.
+		pctx, cancel := context.WithCancelCause(ctx)
+		checked := make(chan error, 1)
+		go func() {
+			err := p.checkClaimed(ctx, info)
+			if err != nil {
+				cancel(err)
+			}
+			checked <- err
+		}()
+		perr := p.opts.Personaliser.Personalise(pctx, cl.Conversation, info, conv.Generation)
+		herr := <-checked
+		cancel(nil)
+		if herr != nil {
 			p.m.claim(ClaimUnhealthy)
-			wlog.Warn("claimed pool workspace unhealthy; releasing it", "err", err)
+			wlog.Warn("claimed pool workspace unhealthy; releasing it", "err", herr)
 			if err := p.abandon(ctx, cid, w.ID, "unhealthy"); err != nil {
 				return false, err
 			}
 			continue
 		}
-		if err := p.opts.Personaliser.Personalise(ctx, cl.Conversation, info, conv.Generation); err != nil {
+		if err := perr; err != nil {
 			p.m.failure(FailPersonalise)
 			wlog.Warn("personalising claimed workspace failed; releasing it", "err", err)
 			if aerr := p.abandon(ctx, cid, w.ID, "personalise_failed"); aerr != nil {
