@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,6 +244,56 @@ func TestPoolUnhealthyClaimReleased(t *testing.T) {
 	h.waitPool(t, func(c store.PoolCounts) bool { return c.Available == 0 && c.Claimed == 1 })
 	if got := len(h.containers(t)); got != 1 {
 		t.Fatalf("%d containers, want 1", got)
+	}
+}
+
+// A claimed workspace's health check runs alongside its personalisation
+// (D37): when the check fails, the restore into the workspace is
+// cancelled rather than awaited, and the next pool workspace serves.
+func TestPoolUnhealthyClaimCancelsPersonalisation(t *testing.T) {
+	t.Parallel()
+	restoring := make(chan string, 4) // endpoints whose restore began
+	var cancelled atomic.Value        // the first restore's end: its context's cause
+	restorer := restorerFunc(func(ctx context.Context, rt workspace.RestoreTarget) (bool, error) {
+		restoring <- rt.Endpoint
+		if cancelled.Load() != nil {
+			return false, nil // the second workspace: nothing saved
+		}
+		<-ctx.Done()
+		cancelled.Store(context.Cause(ctx))
+		return false, ctx.Err()
+	})
+	h := newHarness(t, harnessOptions{restorer: restorer})
+	stop := runReplenisher(t, h.replenisher(t, 2, 2))
+	h.waitPool(t, func(c store.PoolCounts) bool { return c.Available == 2 })
+	stop()
+	var failed atomic.Value // the first workspace checked
+	health := workers.HealthCheckFunc(func(ctx context.Context, rt http.RoundTripper, endpoint string) error {
+		if !failed.CompareAndSwap(nil, endpoint) {
+			return workers.AgentHealth.Healthy(ctx, rt, endpoint)
+		}
+		select { // fail once its personalisation is under way
+		case ep := <-restoring:
+			if ep != endpoint {
+				return fmt.Errorf("restore into %s while checking %s", ep, endpoint)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("no restore began alongside the check: %w", ctx.Err())
+		}
+		return fmt.Errorf("injected: agent at %s does not answer", endpoint)
+	})
+	prov := workers.NewProvisioner(h.rt, h.st, h.m, workers.ProvisionerOptions{
+		Pool: true, Health: health, Personaliser: h.pers, Logger: testLogger(t),
+	})
+	c := h.acquire(t, prov, "hung")
+	if c.Endpoint == failed.Load() {
+		t.Fatalf("served by the unhealthy workspace %s", c.Endpoint)
+	}
+	if cause, _ := cancelled.Load().(error); cause == nil || !strings.Contains(cause.Error(), "injected") {
+		t.Fatalf("the unhealthy workspace's restore ended with %v, want cancelled by its failed check", cause)
+	}
+	if got := h.metric(t, "workspaced_pool_claims_total", "result", "unhealthy"); got != 1 {
+		t.Errorf("unhealthy claims = %v, want 1", got)
 	}
 }
 
