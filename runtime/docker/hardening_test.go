@@ -3,8 +3,10 @@ package docker
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +181,53 @@ func TestStartAppliesEveryHardeningSetting(t *testing.T) {
 			t.Errorf("container name %q, want /ws-%s", c.Name, info.Token)
 		}
 	})
+}
+
+// ContainerSpec describes the container Start creates (the engine-floor
+// benchmark creates exactly that): the started container carries its
+// hardening, limits, tmpfs mounts, socket-directory mount and environment.
+func TestContainerSpecIsWhatStartCreates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := testCtx(t, 2*time.Minute)
+	spec := workspace.StartSpec{Token: runtimetest.Token(t), Conversation: "c1"}
+	cfg, host, err := e.rt.ContainerSpec(spec)
+	if err != nil {
+		t.Fatalf("ContainerSpec: %v", err)
+	}
+	info, err := e.rt.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	c, err := e.cli.ContainerInspect(ctx, info.ID)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	for _, tc := range []struct {
+		name      string
+		spec, got any
+	}{
+		{"image", cfg.Image, c.Config.Image},
+		{"user", cfg.User, c.Config.User},
+		{"security options", host.SecurityOpt, c.HostConfig.SecurityOpt},
+		{"tmpfs", host.Tmpfs, c.HostConfig.Tmpfs},
+		{"mounts", host.Mounts, c.HostConfig.Mounts},
+		{"resources", [3]int64{host.NanoCPUs, host.Memory, *host.PidsLimit}, [3]int64{c.HostConfig.NanoCPUs, c.HostConfig.Memory, *c.HostConfig.PidsLimit}},
+		{"network", host.NetworkMode, c.HostConfig.NetworkMode},
+		{"read-only root", host.ReadonlyRootfs, c.HostConfig.ReadonlyRootfs},
+	} {
+		if !reflect.DeepEqual(tc.spec, tc.got) {
+			t.Errorf("%s: spec %v, started container %v", tc.name, tc.spec, tc.got)
+		}
+	}
+	for _, v := range cfg.Env {
+		if !slices.Contains(c.Config.Env, v) {
+			t.Errorf("environment %q not in the started container's %v", v, c.Config.Env)
+		}
+	}
+	if _, _, err := e.rt.ContainerSpec(workspace.StartSpec{Token: "../x"}); !errors.Is(err, workspace.ErrInvalidSpec) {
+		t.Errorf("ContainerSpec of an invalid token: %v, want ErrInvalidSpec", err)
+	}
 }
 
 // TestInsideTheWorkspace runs commands in a workspace through its agent and
