@@ -47,24 +47,44 @@ func (a *agentSockets) Transport(endpoint string) (http.RoundTripper, error) {
 }
 
 // BenchmarkScale opens BENCH_STREAMS (default 1000) concurrent streams
-// through one API, each for its own conversation bound to its own
+// through one API, each for its own conversation bound, ready, to its own
 // workspace, every workspace an in-process agent (the real agent package)
 // on its own Unix socket. Each run prints 50 lines, waits at a barrier
-// (a line on a FIFO the test writes once every stream has its 50 events),
-// then prints 50 more. At the barrier it reports the process's RSS,
-// goroutines, goroutine stacks and CPU per open stream (against the same
-// process with the agents, API and Redis client started but idle), and
-// the API's share of the live heap and of the goroutines (see apiShare)
-// versus the agents' and the clients'; every stream must deliver all 100
-// lines and its final event. BENCH_HEAPPROFILE names a file for the heap
-// profile at the barrier.
+// (a line on a FIFO the benchmark writes once every stream has its 50
+// events), then prints 50 more; every stream must deliver all 100 lines
+// and its final event (lost-streams counts those that did not).
+//
+// api=process measures the API exactly: the real workspaced binary, API
+// role only, in a process of its own (benchScaleProcess). api=in-process
+// runs the API in the benchmark's process, beside the agents and clients,
+// and can only split the heap and goroutines by allocating stack
+// (benchScaleInProcess). BENCH_HEAPPROFILE names a file for the API's
+// heap profile at the barrier (and its goroutines, as text, in
+// <file>.goroutines), and before the streams open in <file>.idle; the
+// in-process run writes <file>.inprocess.
 func BenchmarkScale(b *testing.B) {
-	if b.N > 1 {
-		return
-	}
+	b.Run("api=process", benchScaleProcess)
+	b.Run("api=in-process", benchScaleInProcess)
+}
+
+// scaleFixture is what both measurements share: n agents on Unix sockets
+// under one socket base path, each bound, ready, to its own conversation
+// in a real Redis, and the barrier the runs wait at.
+type scaleFixture struct {
+	n         int
+	dir       string // socket base path: <dir>/<token>/agent.sock
+	fifo      string
+	barrier   *os.File
+	redis     *redistest.Server
+	keys      *handlers.Keys
+	endpoints []string // "unix://<dir>/<token>/agent.sock", conversation c<i>'s
+	body      string   // the execute request of every stream
+}
+
+// newScaleFixture starts the agents and Redis and binds the
+// conversations. The file limit is raised first (a child API inherits it).
+func newScaleFixture(b *testing.B) *scaleFixture {
 	n := envInt("BENCH_STREAMS", 1000)
-	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
-	runtime.MemProfileRate = memProfileRate
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(8*n+1024) {
 		lim.Cur = min(lim.Max, uint64(8*n+1024))
@@ -75,39 +95,98 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	fifo := filepath.Join(dir, "barrier")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	f := &scaleFixture{n: n, dir: filepath.Clean(dir), fifo: filepath.Join(dir, "barrier")}
+	if err := syscall.Mkfifo(f.fifo, 0o600); err != nil {
 		b.Fatal(err)
 	}
 	// Held open read-write: the runs' opens never block, their reads wait
 	// for the lines written at the barrier.
-	barrier, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
+	if f.barrier, err = os.OpenFile(f.fifo, os.O_RDWR, 0); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { barrier.Close() })
+	b.Cleanup(func() { f.barrier.Close() })
+	f.body = fmt.Sprintf(`{"kind":"command","argv":["sh","-c","seq 1 50; read x < %s; seq 51 100"]}`, f.fifo)
 
 	ctx := context.Background()
-	st := store.New(redistest.NewClient(b), store.Options{Prefix: "bench:"})
-	keys, err := handlers.ParseKeys(keyA, nil)
-	if err != nil {
+	f.redis = redistest.Start(b)
+	st := store.New(f.redis.Client(b), store.Options{Prefix: "bench:"})
+	if f.keys, err = handlers.ParseKeys(keyA, nil); err != nil {
 		b.Fatal(err)
 	}
-	p, _ := keys.Lookup(secret(keyA))
-	tr := &agentSockets{rt: map[string]http.RoundTripper{}}
+	p, _ := f.keys.Lookup(secret(keyA))
 	for i := range n {
-		adir := filepath.Join(dir, fmt.Sprintf("a%d", i))
+		cid := fmt.Sprintf("c%d", i)
+		token := "t-" + cid // the layout of the Docker runtime's socket directories
+		adir := filepath.Join(f.dir, token)
 		if err := os.Mkdir(adir, 0o755); err != nil {
 			b.Fatal(err)
 		}
 		sock := filepath.Join(adir, "agent.sock")
 		startAgent(b, adir, sock)
 		endpoint := "unix://" + sock
-		rt := client.UnixTransport(sock)
+		f.endpoints = append(f.endpoints, endpoint)
+		bindReady(b, ctx, st, p, cid, workspace.Info{ID: "ws-" + cid, Token: token, Endpoint: endpoint, Status: workspace.StatusRunning})
+	}
+	return f
+}
+
+// run opens the n streams to the API at base, calls atBarrier once every
+// stream has its first 50 events, releases the runs and returns the
+// number of streams lost (each one's error is reported).
+func (f *scaleFixture) run(b *testing.B, base string, atBarrier func()) (lost int) {
+	ctx := context.Background()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: f.n}}
+	defer hc.CloseIdleConnections()
+	half := make(chan struct{}, f.n)
+	errs := make(chan error, f.n)
+	var wg sync.WaitGroup
+	for i := range f.n {
+		wg.Go(func() {
+			errs <- scaleStream(ctx, hc, fmt.Sprintf("%s/v1/conversations/c%d/execute", base, i), f.body, half)
+		})
+	}
+	for range f.n {
+		select {
+		case <-half:
+		case err := <-errs:
+			b.Fatalf("a stream ended before the barrier: %v", err)
+		}
+	}
+	atBarrier()
+	if _, err := f.barrier.WriteString(strings.Repeat("\n", f.n)); err != nil {
+		b.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			lost++
+			b.Error(err)
+		}
+	}
+	return lost
+}
+
+// benchScaleInProcess runs the API in this process (the real handlers on
+// the fixture's Redis), so the RSS, goroutines and stacks (at the barrier)
+// and the CPU (until every stream has ended) it reports are the whole
+// process's, agents and clients included; the API's share of the live
+// heap and of the goroutines is estimated by allocating stack (see
+// apiShare).
+func benchScaleInProcess(b *testing.B) {
+	if b.N > 1 {
+		return
+	}
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = memProfileRate
+	f := newScaleFixture(b)
+	ctx := context.Background()
+	st := store.New(f.redis.Client(b), store.Options{Prefix: "bench:"})
+	tr := &agentSockets{rt: map[string]http.RoundTripper{}}
+	for _, endpoint := range f.endpoints {
+		rt := client.UnixTransport(strings.TrimPrefix(endpoint, "unix://"))
 		b.Cleanup(closeIdle(rt))
 		tr.rt[endpoint] = rt
-		cid := fmt.Sprintf("c%d", i)
-		bindReady(b, ctx, st, p, cid, workspace.Info{ID: "ws-" + cid, Token: "t-" + cid, Endpoint: endpoint, Status: workspace.StatusRunning})
 	}
 	bs, err := bus.New(ctx, bus.Options{Kind: bus.KindGoChannel, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -118,7 +197,7 @@ func BenchmarkScale(b *testing.B) {
 	// at the barrier is silent: RunSilence is past the longest wait, which
 	// on a loaded machine exceeds the default 30 s (the first runs were
 	// then rightly ended as workspace_lost).
-	srv, err := handlers.New(handlers.Options{Store: apiStore{st}, Commands: bs.Commands(), Transports: tr, Keys: keys,
+	srv, err := handlers.New(handlers.Options{Store: apiStore{st}, Commands: bs.Commands(), Transports: tr, Keys: f.keys,
 		Heartbeat: time.Hour, RunSilence: time.Hour, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -126,51 +205,27 @@ func BenchmarkScale(b *testing.B) {
 	hs := httptest.NewServer(srv.Handler())
 	b.Cleanup(func() { stopServer(b, srv) })
 	b.Cleanup(hs.Close)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
-	b.Cleanup(hc.CloseIdleConnections)
 
 	runtime.GC()
 	rss0, g0, cpu0, stk0 := rssKiB(), runtime.NumGoroutine(), cpuTime(), stackBytes()
 	apiG0 := apiGoroutines()
-	body := fmt.Sprintf(`{"kind":"command","argv":["sh","-c","seq 1 50; read x < %s; seq 51 100"]}`, fifo)
-	half := make(chan struct{}, n)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			errs <- scaleStream(ctx, hc, fmt.Sprintf("%s/v1/conversations/c%d/execute", hs.URL, i), body, half)
-		})
-	}
-	for range n {
-		select {
-		case <-half:
-		case err := <-errs:
-			b.Fatalf("a stream ended before the barrier: %v", err)
+	var rss1, g1, stk1 int64
+	var apiG1 float64
+	var api, other int64
+	lost := f.run(b, hs.URL, func() {
+		runtime.GC()
+		rss1, g1, stk1 = rssKiB(), int64(runtime.NumGoroutine()), stackBytes()
+		apiG1 = apiGoroutines()
+		api, other = liveHeapShare()
+		if path := os.Getenv("BENCH_HEAPPROFILE"); path != "" {
+			writeHeapProfile(b, path+".inprocess")
 		}
-	}
-	runtime.GC()
-	rss1, g1, cpu1, stk1 := rssKiB(), runtime.NumGoroutine(), cpuTime(), stackBytes()
-	apiG1 := apiGoroutines()
-	api, other := liveHeapShare()
-	if path := os.Getenv("BENCH_HEAPPROFILE"); path != "" {
-		writeHeapProfile(b, path)
-	}
-	if _, err := barrier.WriteString(strings.Repeat("\n", n)); err != nil {
-		b.Fatal(err)
-	}
-	wg.Wait()
-	close(errs)
-	lost := 0
-	for err := range errs {
-		if err != nil {
-			lost++
-			b.Error(err)
-		}
-	}
-	per := func(v float64) float64 { return v / float64(n) }
-	b.ReportMetric(float64(n), "streams")
+	})
+	cpu1 := cpuTime()
+	per := func(v float64) float64 { return v / float64(f.n) }
+	b.ReportMetric(float64(f.n), "streams")
 	b.ReportMetric(per(float64(rss1-rss0)), "RSS-KiB/stream")
-	b.ReportMetric(per(float64(g1-g0)), "goroutines/stream")
+	b.ReportMetric(per(float64(g1-int64(g0))), "goroutines/stream")
 	b.ReportMetric(per(apiG1-apiG0), "API-goroutines/stream")
 	b.ReportMetric(per(float64(stk1-stk0)/1024), "stack-KiB/stream")
 	b.ReportMetric(per(float64(cpu1-cpu0)/float64(time.Millisecond)), "CPU-ms/stream")
