@@ -376,3 +376,65 @@ http {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// BenchmarkRelay runs one side of the relay comparisons b.N times, for a
+// CPU profile of one side alone (BenchmarkCompare interleaves both):
+//
+//	go test -run '^$' -bench 'BenchmarkRelay/seq/workspaced' -benchtime 20x -cpuprofile cpu.out ./handlers
+//
+// It reports events per second and the process's CPU per MB of stdout.
+func BenchmarkRelay(b *testing.B) {
+	dir, err := os.MkdirTemp("", "wsbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "agent.sock")
+	startAgent(b, dir, sock)
+	rt := client.UnixTransport(sock)
+	b.Cleanup(closeIdle(rt))
+	cl := client.New(rt)
+	apiURL := startAPI(b, "unix://"+sock)
+	ac := &http.Client{Transport: &http.Transport{}}
+	b.Cleanup(ac.CloseIdleConnections)
+	sides := []struct {
+		name string
+		open opener
+	}{
+		{"direct", func(ctx context.Context, argv []string) (io.ReadCloser, error) {
+			s, err := cl.Execute(ctx, api.ExecuteRequest{Kind: api.KindCommand, Argv: argv})
+			if err != nil {
+				return nil, err
+			}
+			return io.NopCloser(s.Body()), nil
+		}},
+		{"workspaced", func(ctx context.Context, argv []string) (io.ReadCloser, error) {
+			return post(ctx, ac, apiURL+"/v1/conversations/bench/execute", secret(keyA), execBody(argv))
+		}},
+	}
+	runs := []struct {
+		name string
+		argv []string
+		want int
+	}{
+		{"seq", []string{"seq", "1", fmt.Sprint(relayLines)}, relayLines},
+		{"bulk", []string{"sh", "-c", fmt.Sprintf("yes %s | head -c %d", strings.Repeat("x", 99), envInt("BENCH_BULK_MB", 10)<<20)}, -1},
+	}
+	for _, r := range runs {
+		for _, sd := range sides {
+			b.Run(r.name+"/"+sd.name, func(b *testing.B) {
+				var evs, cpu float64
+				for range b.N {
+					s, err := measure(context.Background(), sd.open, r.argv, r.want)
+					if err != nil {
+						b.Fatal(err)
+					}
+					evs += s["events/s"]
+					cpu += s["cpu"]
+				}
+				b.ReportMetric(evs/float64(b.N), "events/s")
+				b.ReportMetric(cpu/float64(b.N), "CPU-ms/MB")
+			})
+		}
+	}
+}
