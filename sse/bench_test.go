@@ -43,6 +43,9 @@ func BenchmarkRelayEvents(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(n+1)), "ns/event")
 }

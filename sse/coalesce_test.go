@@ -3,6 +3,7 @@ package sse_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -134,5 +135,56 @@ func TestFlushBeforeRead(t *testing.T) {
 		if fc.flushed[i] != want[i] {
 			t.Errorf("flush %d made %q visible, want %q", i, fc.flushed[i], want[i])
 		}
+	}
+}
+
+// writeCounter counts the Writes and flushes it gets.
+type writeCounter struct {
+	bytes.Buffer
+	writes, flushes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) { w.writes++; return w.Buffer.Write(p) }
+func (w *writeCounter) Flush()                      { w.flushes++ }
+
+// A burst of buffered events reaches the underlying writer in one Write at
+// its flush; a burst too long to hold is written out in chunks before the
+// flush, unflushed, and nothing is lost or reordered.
+func TestWriterCoalescesWrites(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		events     int
+		wantWrites func(int) bool
+	}{
+		{"short burst", 100, func(n int) bool { return n == 1 }},
+		{"long burst", 5000, func(n int) bool { return n > 1 && n < 50 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wc := &writeCounter{}
+			w := sse.NewWriter(wc)
+			var want strings.Builder
+			for i := range tt.events {
+				ev := sse.Event{ID: fmt.Sprint(i + 1), Event: "stdout", Data: strings.Repeat("x", i%50)}
+				if err := w.BufferEvent(ev); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&want, "id: %s\nevent: stdout\ndata: %s\n\n", ev.ID, ev.Data)
+			}
+			if wc.flushes != 0 {
+				t.Fatalf("%d flushes before Flush", wc.flushes)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.wantWrites(wc.writes) || wc.flushes != 1 {
+				t.Errorf("%d events: %d writes, %d flushes", tt.events, wc.writes, wc.flushes)
+			}
+			if wc.String() != want.String() {
+				t.Errorf("stream differs from the events written (%d bytes, want %d)", wc.Len(), want.Len())
+			}
+		})
 	}
 }

@@ -34,10 +34,12 @@ type Reader struct {
 	data    bytes.Buffer
 	hasData bool
 	event   string
-	retry   int
-	hint    int // the last retry field of the stream
-	size    int
-	line    []byte
+	// lastEvent is the last event type read, reused when it repeats.
+	lastEvent string
+	retry     int
+	hint      int // the last retry field of the stream
+	size      int
+	line      []byte
 }
 
 // NewReader returns a Reader on r. A leading UTF-8 byte order mark is skipped,
@@ -108,7 +110,12 @@ func (r *Reader) field(line []byte) {
 	}
 	switch string(name) {
 	case "event":
-		r.event = string(value)
+		// A stream's events have few types: the string of the last one
+		// is reused when the type repeats (no allocation per event).
+		if string(value) != r.lastEvent {
+			r.lastEvent = string(value)
+		}
+		r.event = r.lastEvent
 	case "data":
 		r.data.Write(value)
 		r.data.WriteByte('\n')
@@ -146,61 +153,72 @@ func (r *Reader) dispatch() (Event, bool) {
 // readLine returns the next line without its terminator (CR, LF or CRLF).
 // A line longer than the event bound is an error. At the end of input a
 // final unterminated line is dropped (it cannot complete an event anyway)
-// and io.EOF is returned.
+// and io.EOF is returned. A line that lies whole in the read buffer is
+// returned in place, without a copy: it is valid until the next read.
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
 	for {
-		b, err := r.br.ReadByte()
+		buf, err := r.buffered()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.EOF
-			}
-			return nil, fmt.Errorf("read event stream: %w", err)
+			return nil, err
 		}
 		if r.skipLF {
 			r.skipLF = false
-			if b == '\n' {
+			if buf[0] == '\n' {
+				_, _ = r.br.Discard(1)
 				continue
 			}
 		}
-		switch b {
-		case '\n':
-			return r.line, nil
-		case '\r':
-			r.skipLF = true
-			return r.line, nil
+		i := indexLineEndBytes(buf)
+		if i < 0 {
+			r.line = append(r.line, buf...)
+			_, _ = r.br.Discard(len(buf))
+			if len(r.line) > r.max() {
+				return nil, fmt.Errorf("%w: line over %d bytes", ErrEventTooLarge, r.max())
+			}
+			continue
 		}
-		// Read the rest of the run of ordinary bytes in one go.
-		r.line = append(r.line, b)
-		if err := r.readRun(); err != nil {
-			return nil, err
+		line := buf[:i]
+		if len(r.line) > 0 {
+			r.line = append(r.line, line...)
+			line = r.line
 		}
-		if len(r.line) > r.max() {
+		r.skipLF = buf[i] == '\r'
+		_, _ = r.br.Discard(i + 1)
+		if len(line) > r.max() {
 			return nil, fmt.Errorf("%w: line over %d bytes", ErrEventTooLarge, r.max())
 		}
+		return line, nil
 	}
 }
 
-// readRun appends buffered bytes up to (not including) the next CR or LF.
-func (r *Reader) readRun() error {
-	for {
-		buf, err := r.br.Peek(r.br.Buffered())
-		if err != nil {
-			return fmt.Errorf("read event stream: %w", err)
-		}
-		if len(buf) == 0 {
-			return nil
-		}
-		i := bytes.IndexAny(buf, "\r\n")
-		if i < 0 {
-			i = len(buf)
-		}
-		r.line = append(r.line, buf[:i]...)
-		_, _ = r.br.Discard(i)
-		if i < len(buf) || len(r.line) > r.max() {
-			return nil
-		}
+// buffered returns the bytes the read buffer holds, reading more (and
+// blocking) when it holds none. io.EOF at the end of input.
+func (r *Reader) buffered() ([]byte, error) {
+	if n := r.br.Buffered(); n > 0 {
+		buf, _ := r.br.Peek(n)
+		return buf, nil
 	}
+	if _, err := r.br.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("read event stream: %w", err)
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	return buf, nil
+}
+
+// indexLineEndBytes is indexLineEnd of a byte slice.
+func indexLineEndBytes(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return bytes.IndexByte(b, '\r')
+	}
+	if j := bytes.IndexByte(b[:i], '\r'); j >= 0 {
+		return j
+	}
+	return i
 }
 
 func trimSpace1(b []byte) []byte {

@@ -214,3 +214,48 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReaderChunks reads the same input whole and in reads of 1 to 7
+// bytes: the events, errors and final state must not depend on where the
+// reads cut it (the Reader scans its buffer for whole lines and assembles
+// the others across reads).
+func FuzzReaderChunks(f *testing.F) {
+	f.Add([]byte("id: 1\nevent: message\ndata: {\"a\":1}\n\n"), uint8(3))
+	f.Add([]byte("data: a\r\ndata: b\r\r: c\n\n"), uint8(1))
+	f.Add([]byte("retry: 10\nid\ndata\n\nevent: x\rdata: y\r\r\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		whole := sse.NewReader(bytes.NewReader(in))
+		cut := sse.NewReader(&chunker{in: in, n: int(chunk%7) + 1})
+		whole.MaxEventSize, cut.MaxEventSize = 64, 64
+		whole.Comments, cut.Comments = chunk&8 != 0, chunk&8 != 0
+		for {
+			a, errA := whole.Next()
+			b, errB := cut.Next()
+			if a != b || (errA == nil) != (errB == nil) || (errA != nil && errA.Error() != errB.Error()) {
+				t.Fatalf("whole: %+v, %v; in reads of %d: %+v, %v", a, errA, int(chunk%7)+1, b, errB)
+			}
+			if errA != nil {
+				if whole.RetryHint() != cut.RetryHint() || whole.LastEventID() != cut.LastEventID() {
+					t.Fatalf("whole: hint %v id %q; cut: hint %v id %q", whole.RetryHint(), whole.LastEventID(), cut.RetryHint(), cut.LastEventID())
+				}
+				return
+			}
+		}
+	})
+}
+
+// chunker returns its input n bytes per Read at most.
+type chunker struct {
+	in []byte
+	n  int
+}
+
+func (c *chunker) Read(p []byte) (int, error) {
+	if len(c.in) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), c.n, len(c.in))
+	copy(p, c.in[:k])
+	c.in = c.in[k:]
+	return k, nil
+}

@@ -1,11 +1,11 @@
 package sse
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -19,14 +19,31 @@ var ErrInvalidField = errors.New("sse: invalid field")
 // without flushing, for a relay that coalesces a burst of events into few
 // flushes (see Flush and FlushBeforeRead). A Writer is safe for concurrent
 // use (a heartbeat goroutine and the event loop may share one).
+//
+// Buffered events are framed into the Writer's own buffer and handed to the
+// underlying writer in one Write when they are flushed or pass
+// writeChunk bytes: a burst costs one Write of the underlying writer (an
+// http.ResponseWriter's per-call work and its chunking) per chunk instead
+// of one per event. The buffer is taken from a pool for a burst and given
+// back at its flush, so an idle Writer holds none.
 type Writer struct {
 	mu      sync.Mutex
 	w       io.Writer
 	flush   func() error
-	buf     bytes.Buffer // reused: Reset keeps its capacity
-	pending bool         // written, not flushed
-	err     error        // the first failed write or flush: every later call returns it
+	buf     *[]byte // framed events not yet written to w; nil while idle
+	pending bool    // written to w, not flushed
+	err     error   // the first failed write or flush: every later call returns it
 }
+
+// writeChunk is how many framed bytes a Writer gathers before it writes
+// them to the underlying writer unflushed; maxPooled bounds the buffers it
+// keeps for reuse (one large event does not pin its buffer).
+const (
+	writeChunk = 32 << 10
+	maxPooled  = 64 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // NewWriter returns a Writer on w. If w is an http.ResponseWriter it is
 // flushed through http.ResponseController (which unwraps middleware
@@ -62,8 +79,8 @@ func SetHeaders(h http.Header) {
 func (sw *Writer) WriteEvent(e Event) error { return sw.writeEvent(e, true) }
 
 // BufferEvent writes e like WriteEvent but does not flush it: it reaches
-// the client with the next flush (Flush, a flushing write, or the
-// underlying writer's own buffer filling up). A failed write or flush
+// the client with the next flush (Flush, a flushing write), or unflushed
+// once the buffered events pass a few tens of KiB. A failed write or flush
 // before is returned again.
 func (sw *Writer) BufferEvent(e Event) error { return sw.writeEvent(e, false) }
 
@@ -71,38 +88,39 @@ func (sw *Writer) BufferEvent(e Event) error { return sw.writeEvent(e, false) }
 func (sw *Writer) Flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if sw.err != nil || !sw.pending {
-		return sw.err
-	}
-	return sw.doFlush()
+	return sw.send(true)
 }
 
 func (sw *Writer) writeEvent(e Event, flush bool) error {
-	if strings.ContainsAny(e.ID, "\r\n\x00") {
+	if hasByte(e.ID, '\r', '\n', 0) {
 		return fmt.Errorf("%w: id %q", ErrInvalidField, e.ID)
 	}
-	if strings.ContainsAny(e.Event, "\r\n") {
+	if hasByte(e.Event, '\r', '\n', '\n') {
 		return fmt.Errorf("%w: event %q", ErrInvalidField, e.Event)
 	}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	b := &sw.buf
-	b.Reset()
+	if sw.err != nil {
+		return sw.err
+	}
+	b := sw.buffer()
 	if e.ID != "" {
-		b.WriteString("id: ")
-		b.WriteString(e.ID)
-		b.WriteByte('\n')
+		b = append(b, "id: "...)
+		b = append(b, e.ID...)
+		b = append(b, '\n')
 	}
 	if e.Event != "" {
-		b.WriteString("event: ")
-		b.WriteString(e.Event)
-		b.WriteByte('\n')
+		b = append(b, "event: "...)
+		b = append(b, e.Event...)
+		b = append(b, '\n')
 	}
 	if e.Retry > 0 {
-		fmt.Fprintf(b, "retry: %d\n", e.Retry)
+		b = append(b, "retry: "...)
+		b = strconv.AppendInt(b, int64(e.Retry), 10)
+		b = append(b, '\n')
 	}
-	writeLines(b, "data: ", e.Data)
-	b.WriteByte('\n')
+	b = appendLines(b, "data: ", e.Data)
+	*sw.buf = append(b, '\n')
 	return sw.send(flush)
 }
 
@@ -111,35 +129,73 @@ func (sw *Writer) writeEvent(e Event, flush bool) error {
 func (sw *Writer) WriteComment(text string) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	sw.buf.Reset()
-	writeLines(&sw.buf, ": ", text)
+	if sw.err != nil {
+		return sw.err
+	}
+	*sw.buf = appendLines(sw.buffer(), ": ", text)
 	return sw.send(true)
 }
 
-// send writes buf and, if flush, flushes. Called with mu held.
+// WriteRetry writes a "retry:" field alone (no event is dispatched; a
+// reader sets its reconnection time to ms milliseconds) and flushes.
+func (sw *Writer) WriteRetry(ms int) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.err != nil {
+		return sw.err
+	}
+	b := append(sw.buffer(), "retry: "...)
+	b = strconv.AppendInt(b, int64(ms), 10)
+	*sw.buf = append(b, '\n', '\n')
+	return sw.send(true)
+}
+
+// buffer returns the buffered bytes to append to, taking a buffer from
+// the pool if the Writer holds none. Called with mu held; the caller
+// stores what it appended back into *sw.buf.
+func (sw *Writer) buffer() []byte {
+	if sw.buf == nil {
+		sw.buf = bufPool.Get().(*[]byte)
+	}
+	return *sw.buf
+}
+
+// send writes the buffered bytes to w when flush is set or they pass
+// writeChunk, and then, if flush, flushes w. Called with mu held.
 func (sw *Writer) send(flush bool) error {
 	if sw.err != nil {
 		return sw.err
 	}
-	if _, err := sw.w.Write(sw.buf.Bytes()); err != nil {
-		sw.err = fmt.Errorf("write event: %w", err)
-		return sw.err
+	if sw.buf != nil && (flush || len(*sw.buf) >= writeChunk) {
+		_, err := sw.w.Write(*sw.buf)
+		*sw.buf = (*sw.buf)[:0]
+		if flush || err != nil {
+			sw.release() // the burst is over: an idle Writer holds no buffer
+		}
+		if err != nil {
+			sw.err = fmt.Errorf("write event: %w", err)
+			return sw.err
+		}
+		sw.pending = true
 	}
-	sw.pending = true
-	if !flush {
+	if !flush || !sw.pending {
 		return nil
 	}
-	return sw.doFlush()
-}
-
-// doFlush flushes the underlying writer. Called with mu held.
-func (sw *Writer) doFlush() error {
 	if err := sw.flush(); err != nil {
 		sw.err = fmt.Errorf("flush event: %w", err)
 		return sw.err
 	}
 	sw.pending = false
 	return nil
+}
+
+// release gives the (empty) buffer back to the pool, dropping one that
+// grew past maxPooled. Called with mu held.
+func (sw *Writer) release() {
+	if cap(*sw.buf) <= maxPooled {
+		bufPool.Put(sw.buf)
+	}
+	sw.buf = nil
 }
 
 // FlushBeforeRead returns a reader of src that flushes w before every read
@@ -168,32 +224,46 @@ func (h hookReader) Read(p []byte) (int, error) {
 	return h.r.Read(p)
 }
 
-// writeLines writes one prefixed line per line of s (split at CRLF, CR or LF).
-func writeLines(b *bytes.Buffer, prefix, s string) {
+// appendLines appends one prefixed line per line of s (split at CRLF, CR
+// or LF).
+func appendLines(b []byte, prefix, s string) []byte {
 	for {
-		i := strings.IndexAny(s, "\r\n")
+		i := indexLineEnd(s)
 		if i < 0 {
 			break
 		}
-		b.WriteString(prefix)
-		b.WriteString(s[:i])
-		b.WriteByte('\n')
+		b = append(b, prefix...)
+		b = append(b, s[:i]...)
+		b = append(b, '\n')
 		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
 			i++
 		}
 		s = s[i+1:]
 	}
-	b.WriteString(prefix)
-	b.WriteString(s)
-	b.WriteByte('\n')
+	b = append(b, prefix...)
+	b = append(b, s...)
+	return append(b, '\n')
 }
 
-// WriteRetry writes a "retry:" field alone (no event is dispatched; a
-// reader sets its reconnection time to ms milliseconds) and flushes.
-func (sw *Writer) WriteRetry(ms int) error {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	sw.buf.Reset()
-	fmt.Fprintf(&sw.buf, "retry: %d\n\n", ms)
-	return sw.send(true)
+// indexLineEnd is the index of the first CR or LF in s, or -1: two
+// vectorised byte searches rather than strings.IndexAny's byte loop.
+func indexLineEnd(s string) int {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return strings.IndexByte(s, '\r')
+	}
+	if j := strings.IndexByte(s[:i], '\r'); j >= 0 {
+		return j
+	}
+	return i
+}
+
+// hasByte reports whether s holds any of a, b, c.
+func hasByte(s string, a, b, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if x := s[i]; x == a || x == b || x == c {
+			return true
+		}
+	}
+	return false
 }
