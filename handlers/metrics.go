@@ -89,3 +89,41 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		return err
 	}
 }
+
+// relayTally counts a relay's events and bytes between two publishes: the
+// shared counters (a label lookup and atomic adds each) are updated once
+// per burst of events, not per event.
+type relayTally struct {
+	bytes int
+	types []eventTally // the types seen since the last publish, few
+}
+
+type eventTally struct {
+	event string
+	n     int
+}
+
+// add counts one relayed event of that type with data bytes of data.
+func (t *relayTally) add(event string, data int) {
+	t.bytes += data
+	for i := range t.types {
+		if t.types[i].event == event {
+			t.types[i].n++
+			return
+		}
+	}
+	t.types = append(t.types, eventTally{event, 1})
+}
+
+// publish adds what was counted to m and starts counting afresh.
+func (t *relayTally) publish(m *metrics) {
+	if t.bytes > 0 {
+		m.relayBytes.Add(float64(t.bytes))
+		t.bytes = 0
+	}
+	for _, et := range t.types {
+		m.relayEvents.WithLabelValues(et.event).Add(float64(et.n))
+	}
+	clear(t.types)
+	t.types = t.types[:0]
+}

@@ -606,8 +606,15 @@ func (d *runDriver) pump(ctx context.Context, up *client.Stream) (final bool, er
 	// Coalesce: relayed events are written unflushed and flushed when the
 	// agent's stream has nothing more buffered, just before the next read
 	// that may wait (D33).
-	up.BeforeRead(d.flushSink)
-	defer d.flushSink()
+	var tally relayTally
+	up.BeforeRead(func() {
+		d.flushSink()
+		tally.publish(d.s.metrics)
+	})
+	defer func() {
+		d.flushSink()
+		tally.publish(d.s.metrics)
+	}()
 	for {
 		ev, err := up.Next()
 		if err != nil {
@@ -626,8 +633,7 @@ func (d *runDriver) pump(ctx context.Context, up *client.Stream) (final bool, er
 			}
 		}
 		d.mu.Unlock()
-		d.s.metrics.relayBytes.Add(float64(len(ev.Data)))
-		d.s.metrics.relayEvents.WithLabelValues(ev.Event).Inc()
+		tally.add(ev.Event, len(ev.Data))
 		if ev.Event == api.EventDone {
 			d.finish(up.Done())
 			return true, nil

@@ -274,13 +274,24 @@ func (v Runs) AppendRunEvents(ctx context.Context, rid string, evs []RunEvent, m
 		for n < len(evs) && n < maxBatchEvents && evs[n].ID == evs[n-1].ID+1 {
 			n++
 		}
+		// The values are framed into one buffer and passed as slices of
+		// it: one allocation for the batch, not one per event.
+		size := 0
+		for _, ev := range evs[:n] {
+			if strings.IndexByte(ev.Event, '\n') >= 0 {
+				return fmt.Errorf("append run %s event %d: its type %q has a newline", rid, ev.ID, ev.Event)
+			}
+			size += len(ev.Event) + 1 + len(ev.Data)
+		}
+		buf := make([]byte, 0, size)
 		args := make([]any, 0, n+2)
 		args = append(args, maxLen, evs[0].ID)
 		for _, ev := range evs[:n] {
-			if strings.ContainsRune(ev.Event, '\n') {
-				return fmt.Errorf("append run %s event %d: its type %q has a newline", rid, ev.ID, ev.Event)
-			}
-			args = append(args, ev.Event+"\n"+ev.Data)
+			start := len(buf)
+			buf = append(buf, ev.Event...)
+			buf = append(buf, '\n')
+			buf = append(buf, ev.Data...)
+			args = append(args, buf[start:len(buf):len(buf)])
 		}
 		if err := v.c.run(ctx, scriptRunAppend, key, args...).Err(); err != nil {
 			return fmt.Errorf("append run %s events: %w", rid, err)
