@@ -9,14 +9,17 @@ import (
 	"github.com/workspaced/workspaced/store"
 )
 
-// appendBatch bounds how many events one Redis round trip appends;
-// appendQueue bounds how many events wait for Redis before add blocks;
-// appendLinger is how long the appender waits for more events after the
-// first of a batch.
+// appendBatch is how many queued events cut the writer's linger short
+// (the writer then stores all that are queued, in one script call of
+// entries of at most 256 events); appendQueueBytes bounds
+// what waits for Redis before add blocks (event type and data, plus
+// appendEventOverhead per event); appendLinger is how long the appender
+// waits for more events after the first of a batch.
 const (
-	appendBatch  = 256
-	appendQueue  = 1024
-	appendLinger = 2 * time.Millisecond
+	appendBatch         = 256
+	appendQueueBytes    = 1 << 20
+	appendEventOverhead = 48
+	appendLinger        = 2 * time.Millisecond
 )
 
 // appender stores a run's events in its Redis log off the relay's path:
@@ -43,6 +46,7 @@ type appender struct {
 	mu      sync.Mutex
 	space   sync.Cond // signalled when the writer takes a batch from a full queue
 	queue   []store.RunEvent
+	queued  int   // bytes of queue (see appendQueueBytes)
 	added   int64 // events handed over so far
 	stored  int64 // events handed to Redis so far (stored, or given up on)
 	waiters []appendWaiter
@@ -63,15 +67,21 @@ func newAppender(rid string, st RunStore, maxLen int64, log *slog.Logger) *appen
 	return a
 }
 
-// add hands ev over; it blocks only while appendQueue events wait for
-// Redis.
+// add hands ev over; it blocks only while appendQueueBytes wait for
+// Redis (a burst the size of a long command's output passes without
+// waiting for Redis; a stream faster than Redis for longer is held to its
+// pace).
 func (a *appender) add(ev store.RunEvent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for len(a.queue) >= appendQueue {
+	for a.queued >= appendQueueBytes {
 		a.space.Wait()
 	}
+	if a.queue == nil {
+		a.queue = getQueue()
+	}
 	a.queue = append(a.queue, ev)
+	a.queued += eventBytes(ev)
 	a.added++
 	if len(a.queue) == appendBatch {
 		a.kickLocked()
@@ -132,15 +142,17 @@ func (a *appender) startLocked() {
 
 // write stores batches until the queue is empty, then ends. Each batch
 // lingers a little for more while no one waits on a flush: one round
-// trip per burst instead of one per event. While it runs, the queue's
-// array and the batch's take turns (no allocation per batch); both go
-// with it.
+// trip per burst instead of one per event; a batch is everything queued
+// by then. While it runs, the queue's array and the batch's take turns
+// (no allocation per batch); both go back to a pool with it.
 func (a *appender) write() {
 	defer a.writer.Done()
 	var spare []store.RunEvent
 	for {
 		a.mu.Lock()
 		if len(a.queue) == 0 {
+			putQueue(a.queue)
+			putQueue(spare)
 			a.queue = nil
 			a.writing = false
 			a.mu.Unlock()
@@ -151,21 +163,15 @@ func (a *appender) write() {
 			a.linger()
 			a.mu.Lock()
 		}
-		n := min(len(a.queue), appendBatch)
-		batch, whole := a.queue[:n], n == len(a.queue)
-		if whole {
-			a.queue, spare = spare, nil
-		} else {
-			a.queue = a.queue[n:]
-		}
+		batch, n := a.queue, len(a.queue)
+		a.queue, spare = spare, nil
+		a.queued = 0
 		a.space.Broadcast()
 		a.mu.Unlock()
 
 		a.store(batch)
-		if whole {
-			clear(batch) // the events' strings go now, not at the next reuse
-			spare = batch[:0]
-		}
+		clear(batch) // the events' strings go now, not at the next reuse
+		spare = batch[:0]
 
 		a.mu.Lock()
 		a.stored += int64(n)
@@ -185,6 +191,32 @@ func (a *appender) write() {
 		a.mu.Unlock()
 	}
 }
+
+// queues holds the arrays of idle appenders' queues, so a burst does not
+// grow a new one from nothing (a run of 5,000 short events copied its
+// queue a dozen times); maxPooledQueue bounds the arrays kept.
+var queues sync.Pool
+
+const maxPooledQueue = 8192
+
+func getQueue() []store.RunEvent {
+	if q, ok := queues.Get().(*[]store.RunEvent); ok {
+		return (*q)[:0]
+	}
+	return make([]store.RunEvent, 0, appendBatch)
+}
+
+// putQueue gives q's array (its events cleared) back to the pool.
+func putQueue(q []store.RunEvent) {
+	if q == nil || cap(q) > maxPooledQueue {
+		return
+	}
+	q = q[:0]
+	queues.Put(&q)
+}
+
+// eventBytes is what ev counts against appendQueueBytes.
+func eventBytes(ev store.RunEvent) int { return len(ev.Event) + len(ev.Data) + appendEventOverhead }
 
 // linger waits appendLinger, or less if kicked (a flush is waiting or a
 // batch is full). A kick left from an earlier batch only shortens this

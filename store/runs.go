@@ -246,8 +246,14 @@ func (v Runs) ActiveRuns(ctx context.Context) ([]string, error) {
 // Entry ids increase with the events, so the entries holding events after
 // n are those from id "<n+1>-0" on.
 
-// maxBatchEvents bounds the events of one entry (one script call).
-const maxBatchEvents = 1000
+// maxBatchEvents bounds the events of one entry: the log's trim keeps
+// fewer than maxLen plus this many (docs/runs.md); appendEvents bounds
+// the events of one script call (its entries are appended in one round
+// trip).
+const (
+	maxBatchEvents = 256
+	appendEvents   = 4096
+)
 
 // readEntries bounds the entries one read returns; an entry holds up to
 // the relay's batch of events.
@@ -258,40 +264,20 @@ const readEntries = 32
 func afterID(n int64) string { return strconv.FormatInt(n, 10) + "-18446744073709551615" }
 
 // AppendRunEvents appends evs (in increasing id order) to the run's log,
-// one entry per run of consecutive ids (one round trip each; a relay's
-// batch is one run), keeping the
-// entries that hold its newest maxLen events: the log keeps at least
-// maxLen events and fewer than maxLen plus one batch. An event already
-// stored (a relay that took over re-sends it) is skipped, never stored
-// twice.
+// one entry per run of consecutive ids of at most maxBatchEvents (a
+// relay's batch is one run or a few), all in one script call and round
+// trip (several for more than appendEvents), keeping the entries that
+// hold its newest maxLen events: the log keeps at least maxLen events and
+// fewer than maxLen plus one entry. An event already stored (a relay that
+// took over re-sends it) is skipped, never stored twice. On an error the
+// entries before the failing one may be stored, none after it.
 func (v Runs) AppendRunEvents(ctx context.Context, rid string, evs []RunEvent, maxLen int64) error {
-	if len(evs) == 0 {
-		return nil
-	}
 	key := []string{v.c.k.runLog(rid)}
 	for len(evs) > 0 {
-		n := 1
-		for n < len(evs) && n < maxBatchEvents && evs[n].ID == evs[n-1].ID+1 {
-			n++
-		}
-		// The values are framed into one buffer and passed as slices of
-		// it: one allocation for the batch, not one per event.
-		size := 0
-		for _, ev := range evs[:n] {
-			if strings.IndexByte(ev.Event, '\n') >= 0 {
-				return fmt.Errorf("append run %s event %d: its type %q has a newline", rid, ev.ID, ev.Event)
-			}
-			size += len(ev.Event) + 1 + len(ev.Data)
-		}
-		buf := make([]byte, 0, size)
-		args := make([]any, 0, n+2)
-		args = append(args, maxLen, evs[0].ID)
-		for _, ev := range evs[:n] {
-			start := len(buf)
-			buf = append(buf, ev.Event...)
-			buf = append(buf, '\n')
-			buf = append(buf, ev.Data...)
-			args = append(args, buf[start:len(buf):len(buf)])
+		n := min(len(evs), appendEvents)
+		args, err := appendArgs(rid, evs[:n], maxLen)
+		if err != nil {
+			return err
 		}
 		if err := v.c.run(ctx, scriptRunAppend, key, args...).Err(); err != nil {
 			return fmt.Errorf("append run %s events: %w", rid, err)
@@ -299,6 +285,39 @@ func (v Runs) AppendRunEvents(ctx context.Context, rid string, evs []RunEvent, m
 		evs = evs[n:]
 	}
 	return nil
+}
+
+// appendArgs is run_append.lua's arguments for evs: maxLen, then per
+// entry its first id, its event count and its values. The values are
+// framed into one buffer and passed as slices of it: one allocation for
+// the call, not one per event.
+func appendArgs(rid string, evs []RunEvent, maxLen int64) ([]any, error) {
+	size := 0
+	for _, ev := range evs {
+		if strings.IndexByte(ev.Event, '\n') >= 0 {
+			return nil, fmt.Errorf("append run %s event %d: its type %q has a newline", rid, ev.ID, ev.Event)
+		}
+		size += len(ev.Event) + 1 + len(ev.Data)
+	}
+	buf := make([]byte, 0, size)
+	args := make([]any, 0, len(evs)+3+2*(len(evs)/maxBatchEvents+1))
+	args = append(args, maxLen)
+	for len(evs) > 0 {
+		n := 1
+		for n < len(evs) && n < maxBatchEvents && evs[n].ID == evs[n-1].ID+1 {
+			n++
+		}
+		args = append(args, evs[0].ID, n)
+		for _, ev := range evs[:n] {
+			start := len(buf)
+			buf = append(buf, ev.Event...)
+			buf = append(buf, '\n')
+			buf = append(buf, ev.Data...)
+			args = append(args, buf[start:len(buf):len(buf)])
+		}
+		evs = evs[n:]
+	}
+	return args, nil
 }
 
 // RunLogBounds returns the ids of the first and last events the run's log

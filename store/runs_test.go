@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -244,5 +245,36 @@ func TestBeginRun(t *testing.T) {
 	}
 	if evs, err := e.s.RunEvents(ctx, "r3", 0, 10); err != nil || len(evs) != 2 || evs[1].ID != 2 {
 		t.Fatalf("log after the relay's append = %+v, %v", evs, err)
+	}
+}
+
+// One call appends a long run of events as entries of at most 256 events
+// (the bound the log's trim is documented with), in order, in one script
+// call.
+func TestRunLogAppendSplitsLongBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	var evs []store.RunEvent
+	for i := int64(1); i <= 600; i++ {
+		evs = append(evs, store.RunEvent{ID: i, Event: "stdout", Data: fmt.Sprint(i)})
+	}
+	if err := e.s.AppendRunEvents(ctx, "r", evs, 10000); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := e.client.XRange(ctx, "t:run:r:log", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ids {
+		got = append(got, m.ID)
+	}
+	if want := []string{"256-1", "512-257", "600-513"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	back, err := e.s.RunEvents(ctx, "r", 0, 100)
+	if err != nil || len(back) != 600 || back[599].Data != "600" {
+		t.Fatalf("read back %d events, %v", len(back), err)
 	}
 }
