@@ -11,13 +11,15 @@ import (
 
 // appendBatch is how many queued events cut the writer's linger short
 // (the writer then stores all that are queued, in one script call of
-// entries of at most 256 events); appendQueueBytes bounds
-// what waits for Redis before add blocks (event type and data, plus
-// appendEventOverhead per event); appendLinger is how long the appender
-// waits for more events after the first of a batch.
+// entries of at most 256 events); appendQueueBytes bounds what waits for
+// Redis before add blocks (event type and data, plus appendEventOverhead
+// per event: a burst of 5,000 short lines fits, and a replica relaying
+// 1,000 streams all faster than Redis holds at most 512 MiB of them);
+// appendLinger is how long the appender waits for more events after the
+// first of a batch.
 const (
 	appendBatch         = 256
-	appendQueueBytes    = 1 << 20
+	appendQueueBytes    = 512 << 10
 	appendEventOverhead = 48
 	appendLinger        = 2 * time.Millisecond
 )
