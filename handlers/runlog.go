@@ -79,9 +79,6 @@ func (a *appender) add(ev store.RunEvent) {
 	for a.queued >= appendQueueBytes {
 		a.space.Wait()
 	}
-	if a.queue == nil {
-		a.queue = getQueue()
-	}
 	a.queue = append(a.queue, ev)
 	a.queued += eventBytes(ev)
 	a.added++
@@ -146,15 +143,13 @@ func (a *appender) startLocked() {
 // lingers a little for more while no one waits on a flush: one round
 // trip per burst instead of one per event; a batch is everything queued
 // by then. While it runs, the queue's array and the batch's take turns
-// (no allocation per batch); both go back to a pool with it.
+// (no allocation per batch); both go with it.
 func (a *appender) write() {
 	defer a.writer.Done()
 	var spare []store.RunEvent
 	for {
 		a.mu.Lock()
 		if len(a.queue) == 0 {
-			putQueue(a.queue)
-			putQueue(spare)
 			a.queue = nil
 			a.writing = false
 			a.mu.Unlock()
@@ -192,29 +187,6 @@ func (a *appender) write() {
 		}
 		a.mu.Unlock()
 	}
-}
-
-// queues holds the arrays of idle appenders' queues, so a burst does not
-// grow a new one from nothing (a run of 5,000 short events copied its
-// queue a dozen times); maxPooledQueue bounds the arrays kept.
-var queues sync.Pool
-
-const maxPooledQueue = 8192
-
-func getQueue() []store.RunEvent {
-	if q, ok := queues.Get().(*[]store.RunEvent); ok {
-		return (*q)[:0]
-	}
-	return make([]store.RunEvent, 0, appendBatch)
-}
-
-// putQueue gives q's array (its events cleared) back to the pool.
-func putQueue(q []store.RunEvent) {
-	if q == nil || cap(q) > maxPooledQueue {
-		return
-	}
-	q = q[:0]
-	queues.Put(&q)
 }
 
 // eventBytes is what ev counts against appendQueueBytes.
