@@ -312,6 +312,21 @@ func userDirective() string {
 	return ""
 }
 
+// stopNginx stops nginx's master and its worker: SIGTERM (the master
+// stops its worker and exits), the whole group killed if that takes over
+// 10 s.
+func stopNginx(cmd *exec.Cmd) {
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
 // startNginx runs nginx as a streaming reverse proxy to the agent socket.
 func startNginx(b *testing.B, dir, sock string) string {
 	bin := testenv.LookPath(b, "nginx")
@@ -357,10 +372,13 @@ http {
 	}
 	cmd := exec.Command(bin, "-p", prefix, "-c", confPath)
 	cmd.Stderr = os.Stderr
+	// Its own process group, and SIGTERM if this process dies: a worker
+	// whose master was killed outright is orphaned and keeps running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	b.Cleanup(func() { stopNginx(cmd) })
 	url := "http://" + addr
 	// nginx is a child process with no readiness signal: wait for its port.
 	deadline := time.Now().Add(10 * time.Second)
