@@ -59,17 +59,7 @@ type opener func(ctx context.Context, argv []string) (io.ReadCloser, error)
 //	workspaced  POST /v1/conversations/{id}/execute on the real API and a
 //	            real Redis: auth, claim, binding, lease, relay
 func BenchmarkCompare(b *testing.B) {
-	dir, err := os.MkdirTemp("", "wsbench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "agent.sock")
-	startAgent(b, dir, sock)
-
-	rt := client.UnixTransport(sock)
-	b.Cleanup(closeIdle(rt))
-	cl := client.New(rt)
+	sock, cl := benchAgent(b)
 	directOpen := func(ctx context.Context, argv []string) (io.ReadCloser, error) {
 		s, err := cl.Execute(ctx, api.ExecuteRequest{Kind: api.KindCommand, Argv: argv})
 		if err != nil {
@@ -77,7 +67,7 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		return io.NopCloser(s.Body()), nil
 	}
-	nginxURL := startNginx(b, dir, sock)
+	nginxURL := startNginx(b, filepath.Dir(sock), sock)
 	nc := &http.Client{Transport: &http.Transport{}}
 	b.Cleanup(nc.CloseIdleConnections)
 	nginxOpen := func(ctx context.Context, argv []string) (io.ReadCloser, error) {
@@ -402,16 +392,7 @@ http {
 //
 // It reports events per second and the process's CPU per MB of stdout.
 func BenchmarkRelay(b *testing.B) {
-	dir, err := os.MkdirTemp("", "wsbench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "agent.sock")
-	startAgent(b, dir, sock)
-	rt := client.UnixTransport(sock)
-	b.Cleanup(closeIdle(rt))
-	cl := client.New(rt)
+	sock, cl := benchAgent(b)
 	apiURL := startAPI(b, "unix://"+sock)
 	ac := &http.Client{Transport: &http.Transport{}}
 	b.Cleanup(ac.CloseIdleConnections)
@@ -455,4 +436,20 @@ func BenchmarkRelay(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchAgent starts an in-process agent on a Unix socket in a temporary
+// directory (both gone when b ends) and returns the socket and a client of
+// it: the agent every relay comparison reaches.
+func benchAgent(b *testing.B) (string, *client.Client) {
+	dir, err := os.MkdirTemp("", "wsbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "agent.sock")
+	startAgent(b, dir, sock)
+	rt := client.UnixTransport(sock)
+	b.Cleanup(closeIdle(rt))
+	return sock, client.New(rt)
 }
