@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/workspaced/workspaced/internal/benchcmp"
 	"github.com/workspaced/workspaced/internal/redistest"
@@ -48,6 +51,7 @@ func BenchmarkCompare(b *testing.B) {
 		v, err := strconv.ParseFloat(string(m[1]), 64)
 		return benchcmp.Sample{"rate": v}, err
 	}}
+	floor = withServerTime(rdb, floor, perRound, "set")
 	apply := benchcmp.Side{Name: "ApplyTaskState", Run: func(ctx context.Context) (benchcmp.Sample, error) {
 		var (
 			wg   sync.WaitGroup
@@ -73,6 +77,7 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		return benchcmp.Sample{"rate": perRound / time.Since(start).Seconds()}, nil
 	}}
+	apply = withServerTime(rdb, apply, perRound, "evalsha", "eval")
 	b.Run("task-state", func(b *testing.B) { compareTaskState(b, floor, apply, perRound) })
 }
 
@@ -82,9 +87,55 @@ func compareTaskState(b *testing.B, floor, apply benchcmp.Side, perRound int) {
 	benchcmp.Bench(b, benchcmp.Comparison{
 		Name: "task-state events applied to Redis", N: benchcmp.Rounds(10), Warmup: 1,
 		A: floor, B: apply,
-		Metrics: []benchcmp.Metric{{Name: "rate", Unit: "events/s", Kind: benchcmp.Ratio, Min: map[string]float64{"p50": 0.8}}},
+		Metrics: []benchcmp.Metric{
+			{Name: "rate", Unit: "events/s", Kind: benchcmp.Ratio, Min: map[string]float64{"p50": 0.8}},
+			{Name: "server", Unit: "µs of redis-server per event, INFO commandstats", Kind: benchcmp.Ratio},
+		},
 		Note: fmt.Sprintf("%d events per round from %d concurrent callers of `Events.ApplyTaskState` (each a new version of "+
 			"one of %d workspaces: the compare-and-set applies), against `redis-benchmark -t set -c %d -n %d` on the same "+
-			"redis-server (Unix socket) (`store/bench_test.go`).", perRound, benchClients, benchClients, benchClients, perRound),
+			"redis-server (Unix socket); *server* is the time redis-server spent in the side's commands per event "+
+			"(`INFO commandstats`: SET, against the apply scripts' EVALSHA) (`store/bench_test.go`).", perRound, benchClients, benchClients, benchClients, perRound),
 	})
+}
+
+// withServerTime adds to side's samples the "server" metric: the
+// microseconds redis-server spent per event in the named commands during
+// the round (the usec of INFO commandstats, read before and after).
+func withServerTime(rdb *redis.Client, side benchcmp.Side, events int, commands ...string) benchcmp.Side {
+	run := side.Run
+	side.Run = func(ctx context.Context) (benchcmp.Sample, error) {
+		before, err := commandUsec(ctx, rdb, commands)
+		if err != nil {
+			return nil, err
+		}
+		s, err := run(ctx)
+		if err != nil {
+			return nil, err
+		}
+		after, err := commandUsec(ctx, rdb, commands)
+		if err != nil {
+			return nil, err
+		}
+		s["server"] = (after - before) / float64(events)
+		return s, nil
+	}
+	return side
+}
+
+var cmdstatUsec = regexp.MustCompile(`(?m)^cmdstat_([a-z|]+):calls=\d+,usec=(\d+),`)
+
+// commandUsec is the total usec INFO commandstats reports for commands.
+func commandUsec(ctx context.Context, rdb *redis.Client, commands []string) (float64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, fmt.Errorf("info commandstats: %w", err)
+	}
+	var total float64
+	for _, m := range cmdstatUsec.FindAllStringSubmatch(info, -1) {
+		if slices.Contains(commands, m[1]) {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			total += v
+		}
+	}
+	return total, nil
 }
